@@ -1,0 +1,143 @@
+"""BertConfig: the hyper-parameters of a BERT checkpoint, read from its `config.json`.
+
+Field names are Hugging Face's, so a checkpoint's `config.json` maps onto this class one to one:
+
+    >>> config = BertConfig.from_json_file("model/config.json")    # all-MiniLM-L6-v2
+    >>> config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.hidden_act
+    (384, 6, 12, 'gelu')
+
+A field this model does not implement (a relative `position_embedding_type`, a decoder, untied output
+embeddings) is an error, never silently ignored. Fields that do not change the forward pass (the
+`architectures` list, `transformers_version`, `use_cache`, ...) are kept in `extra`; a key that is not
+on the list of known ones is kept there too, with a warning that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The activations `hidden_act` may name. "gelu" is the exact erf form; "gelu_new" and
+# "gelu_pytorch_tanh" are the tanh approximation. They differ by up to 4.7e-4, so honour the name.
+SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
+
+
+class ConfigError(ValueError):
+    """A config.json that this model cannot honour."""
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 30522  # V: rows of the word-embedding matrix
+    hidden_size: int = 768  # H: width of every token vector
+    num_hidden_layers: int = 12  # how many encoder layers are stacked
+    num_attention_heads: int = 12  # nh: heads per layer; head size hs = H / nh
+    intermediate_size: int = 3072  # I: width of the feed-forward layer
+    hidden_act: str = "gelu"  # the feed-forward activation, see SUPPORTED_ACTIVATIONS
+    hidden_dropout_prob: float = 0.1  # dropout on embeddings and sub-layer outputs (training only)
+    attention_probs_dropout_prob: float = 0.1  # dropout on attention probabilities (training only)
+    max_position_embeddings: int = 512  # longest sequence the position table covers
+    type_vocab_size: int = 2  # segment ids: 0 for sentence A, 1 for sentence B
+    layer_norm_eps: float = 1e-12  # BERT's epsilon, not PyTorch's default 1e-5
+    pad_token_id: int = 0
+    initializer_range: float = 0.02  # std of the normal init, used for a freshly made head
+    classifier_dropout: float | None = None  # dropout before the classifier; None means hidden_dropout_prob
+    position_embedding_type: str = "absolute"  # the only kind implemented here
+    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    label2id: dict[str, int] = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
+    extra: dict[str, Any] = field(default_factory=dict)  # config.json keys that do not affect the model
+
+    # Keys of config.json that are known and have no effect on inference. They land in `extra`.
+    IGNORED_KEYS = (
+        "architectures", "model_type", "transformers_version", "_name_or_path", "use_cache",
+        "gradient_checkpointing", "torch_dtype", "dtype", "bos_token_id", "eos_token_id",
+        "problem_type", "chunk_size_feed_forward", "output_past", "directionality", "pooler_fc_size",
+        "pooler_num_attention_heads", "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type",
+        "sbert_ce_default_activation_function", "finetuning_task", "output_attentions",
+        "output_hidden_states", "return_dict", "tokenizer_class",
+    )
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    def __post_init__(self) -> None:
+        # JSON object keys are strings; id2label's keys are class indices.
+        self.id2label = {int(k): v for k, v in self.id2label.items()}
+        self.label2id = {k: int(v) for k, v in self.label2id.items()}
+        self.validate()
+
+    def validate(self) -> None:
+        if self.hidden_act not in SUPPORTED_ACTIVATIONS:
+            raise ConfigError(
+                f"hidden_act={self.hidden_act!r} is not implemented; "
+                f"supported: {', '.join(SUPPORTED_ACTIVATIONS)}"
+            )
+        if self.position_embedding_type != "absolute":
+            raise ConfigError(
+                f"position_embedding_type={self.position_embedding_type!r} is not implemented; "
+                "only 'absolute' position embeddings are"
+            )
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ConfigError(
+                f"hidden_size={self.hidden_size} is not a multiple of "
+                f"num_attention_heads={self.num_attention_heads}"
+            )
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if self.num_labels < 1:
+            raise ConfigError("id2label is empty: a classifier needs at least one label")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "BertConfig":
+        """Build a config from a config.json dict, refusing what the model cannot honour."""
+        values = dict(values)
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        # Settings that would change the computation in ways this encoder does not implement.
+        unsupported = {
+            "is_decoder": False,
+            "add_cross_attention": False,
+            "tie_word_embeddings": True,
+        }
+        for key, allowed in unsupported.items():
+            if key in values and values.pop(key) != allowed:
+                raise ConfigError(f"{source}: {key} is set, which this encoder-only BERT does not implement")
+        if "num_labels" in values:
+            n = values.pop("num_labels")
+            if "id2label" not in values:
+                values["id2label"] = {i: f"LABEL_{i}" for i in range(n)}
+                values["label2id"] = {f"LABEL_{i}": i for i in range(n)}
+            elif len(values["id2label"]) != n:
+                raise ConfigError(f"{source}: num_labels={n} disagrees with id2label of {len(values['id2label'])}")
+        if "id2label" in values and "label2id" not in values:
+            values["label2id"] = {v: int(k) for k, v in values["id2label"].items()}
+        model_type = values.get("model_type", "bert")
+        if model_type != "bert":
+            raise ConfigError(f"{source}: model_type={model_type!r} is not 'bert'")
+
+        extra = {k: values.pop(k) for k in list(values) if k not in known}
+        unknown = sorted(k for k in extra if k not in cls.IGNORED_KEYS)
+        if unknown:
+            # Kept, not used: say so, in case one of them was meant to change the model.
+            warnings.warn(f"{source}: keys not used by minibert, kept in config.extra: {unknown}", stacklevel=3)
+        try:
+            return cls(**values, extra=extra)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> "BertConfig":
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return cls.from_dict(values, source=str(path))

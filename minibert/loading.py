@@ -1,0 +1,278 @@
+"""Loading official checkpoints: find the files, read the tensors, map the names, copy them in.
+
+    >>> model = BertModel.from_pretrained("path/to/folder")            # a local checkpoint folder
+    >>> model = BertModel.from_pretrained("google-bert/bert-base-uncased")  # a Hub repo id
+
+A repo id goes through huggingface_hub: its cache, its progress bar, and HF_HUB_OFFLINE. The files
+read are `config.json`, then `model.safetensors`, a sharded `model.safetensors.index.json`, or as a
+last resort `pytorch_model.bin` (through `torch.load(weights_only=True)`, which runs no pickled code).
+
+Checkpoint names differ from one era of BERT to the next, so they are mapped before loading:
+  - the `bert.` prefix is added or stripped, as the class needs;
+  - TensorFlow-era `LayerNorm.gamma` / `LayerNorm.beta` become `LayerNorm.weight` / `LayerNorm.bias`;
+  - stale buffers (`embeddings.position_ids`, `embeddings.token_type_ids`) are ignored;
+  - the masked-LM decoder weight *is* the word-embedding matrix, so it is never read twice.
+Loading is strict: every missing, unexpected or wrongly shaped tensor is listed in one error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import BertConfig
+
+logger = logging.getLogger("minibert")
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+STALE_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
+BASE_MODEL_PARTS = ("embeddings.", "encoder.", "pooler.")
+# Tensors that some files store under a second name. They must equal the tensor they stand for.
+TIED_ALIASES = {
+    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+    "cls.predictions.decoder.bias": "cls.predictions.bias",
+}
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded as it is: what is wrong, and in which file."""
+
+
+class CheckpointNotFoundError(FileNotFoundError):
+    """No checkpoint where the caller pointed: says where it looked and how to get one."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the files are: a local folder, or a Hub repo resolved through huggingface_hub.
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class CheckpointSource:
+    name: str  # as the caller wrote it
+    folder: Path | None = None  # a local checkpoint folder ...
+    repo_id: str | None = None  # ... or a Hub repo id
+    revision: str | None = None
+
+    @classmethod
+    def resolve(cls, name_or_path: str | Path, revision: str | None = None) -> "CheckpointSource":
+        path = Path(name_or_path).expanduser()
+        if path.is_dir():
+            return cls(str(name_or_path), folder=path)
+        if path.exists():
+            raise CheckpointNotFoundError(f"{path} is a file; from_pretrained expects a checkpoint folder "
+                                          "(with config.json) or a Hub repo id")
+        if isinstance(name_or_path, Path) or not REPO_ID.match(str(name_or_path)):
+            raise CheckpointNotFoundError(f"no checkpoint folder at {path}")
+        return cls(str(name_or_path), repo_id=str(name_or_path), revision=revision)
+
+    def describe(self) -> str:
+        if self.folder is not None:
+            return f"folder {self.folder}"
+        from huggingface_hub import constants
+
+        rev = f" at revision {self.revision}" if self.revision else ""
+        return f"Hub repo {self.repo_id}{rev} (cache {constants.HF_HUB_CACHE})"
+
+    def find(self, filename: str) -> Path | None:
+        """The local path of `filename`, downloading it if need be; None if the checkpoint lacks it."""
+        if self.folder is not None:
+            path = self.folder / filename
+            return path if path.is_file() else None
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+        try:
+            return Path(hf_hub_download(self.repo_id, filename, revision=self.revision))
+        except (RepositoryNotFoundError, RevisionNotFoundError) as err:
+            raise CheckpointNotFoundError(f"{self.describe()}: {type(err).__name__}: {err}") from None
+        except EntryNotFoundError:
+            # Either the repo has no such file, or (offline) it was never downloaded.
+            return None
+
+    def require_config(self) -> Path:
+        path = self.find("config.json")
+        if path is not None:
+            return path
+        if self.folder is not None:
+            raise CheckpointNotFoundError(f"{self.folder} is not a checkpoint folder: it has no config.json")
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            why = "HF_HUB_OFFLINE=1 is set, so the Hub was not asked"
+        else:
+            why = "and the Hub could not be reached or has no config.json there"
+        raise CheckpointNotFoundError(
+            f"{self.repo_id} is not in the Hugging Face cache at {constants.HF_HUB_CACHE} ({why}). "
+            f"Fetch it where there is network with `hf download {self.repo_id}`, "
+            "or pass the path of a local checkpoint folder."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading tensors.
+# ---------------------------------------------------------------------------------------------
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own SafetensorError (and OSError) on bad files
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err}); "
+                              "it may be truncated or corrupt, download it again") from None
+
+
+def read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path}: cannot be read with torch.load(weights_only=True) ({err})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(state).__name__}")
+    return state
+
+
+def read_weights(source: CheckpointSource) -> tuple[dict[str, torch.Tensor], list[Path]]:
+    """All tensors of the checkpoint, and the files they came from."""
+    path = source.find("model.safetensors")
+    if path is not None:
+        return read_safetensors(path), [path]
+
+    index_path = source.find("model.safetensors.index.json")
+    if index_path is not None:
+        try:
+            weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise CheckpointError(f"{index_path}: not a valid shard index ({err!r})") from None
+        state, files = {}, []
+        for shard in sorted(set(weight_map.values())):
+            shard_path = source.find(shard)
+            if shard_path is None:
+                raise CheckpointError(f"{index_path} lists shard {shard}, which {source.describe()} does not have")
+            state.update(read_safetensors(shard_path))
+            files.append(shard_path)
+        listed_but_absent = sorted(set(weight_map) - set(state))
+        if listed_but_absent:
+            raise CheckpointError(f"{index_path} lists tensors that no shard holds: {listed_but_absent[:5]}")
+        return state, files
+
+    path = source.find("pytorch_model.bin")
+    if path is not None:
+        return read_torch_bin(path), [path]
+    raise CheckpointNotFoundError(f"{source.describe()} has config.json but no weights: looked for "
+                                  f"{', '.join(WEIGHT_FILES)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping checkpoint names onto the model's parameter paths.
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class LoadReport:
+    """What from_pretrained did with each tensor of the file, kept on the model as `load_report`."""
+
+    source: str = ""
+    files: list[str] = field(default_factory=list)
+    loaded: int = 0
+    renamed_legacy: list[str] = field(default_factory=list)  # gamma/beta keys renamed
+    ignored_buffers: list[str] = field(default_factory=list)  # position_ids and the like
+    tied_aliases: list[str] = field(default_factory=list)  # second names of a tied tensor
+    unused: list[str] = field(default_factory=list)  # tensors of a head this class does not have
+    initialised: list[str] = field(default_factory=list)  # parameters freshly initialised on request
+
+
+def checkpoint_name_to_model_name(key: str, base_model_prefix: str, report: LoadReport) -> str:
+    """Rename one checkpoint key to the parameter path this class uses."""
+    name = key
+    if name.endswith("LayerNorm.gamma") or name.endswith("LayerNorm.beta"):  # TensorFlow-era names
+        name = name.removesuffix("gamma") + "weight" if name.endswith("gamma") else name.removesuffix("beta") + "bias"
+        report.renamed_legacy.append(key)
+    has_prefix = name.startswith("bert.")
+    if base_model_prefix == "bert" and not has_prefix and name.startswith(BASE_MODEL_PARTS):
+        name = "bert." + name  # a bare BertModel file loaded into a model with a head
+    elif base_model_prefix == "" and has_prefix:
+        name = name.removeprefix("bert.")  # a file with heads loaded into the bare BertModel
+    return name
+
+
+def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
+                   init_new_head: bool = False) -> dict[str, torch.Tensor]:
+    """Checkpoint keys -> model parameter paths. Raises one CheckpointError listing every problem."""
+    expected = dict(model.named_parameters())  # shared tensors (the tied decoder) appear once
+    mapped: dict[str, torch.Tensor] = {}
+    aliases: dict[str, torch.Tensor] = {}
+    unexpected: list[tuple[str, tuple]] = []
+    for key, tensor in state.items():
+        if key.endswith(STALE_BUFFERS):
+            report.ignored_buffers.append(key)
+            continue
+        name = checkpoint_name_to_model_name(key, model.base_model_prefix, report)
+        if name in expected:
+            mapped[name] = tensor
+        elif name.startswith(model.unused_checkpoint_prefixes):
+            report.unused.append(key)
+        elif TIED_ALIASES.get(name) in expected:
+            aliases[TIED_ALIASES[name]] = tensor
+            report.tied_aliases.append(key)
+        else:
+            unexpected.append((key, tuple(tensor.shape)))
+
+    # A tensor stored under two names must say the same thing twice.
+    for target, tensor in aliases.items():
+        if target not in mapped:
+            mapped[target] = tensor
+        elif mapped[target].shape != tensor.shape or not torch.equal(mapped[target], tensor):
+            raise CheckpointError(f"{report.source}: {target} and its tied copy in the file disagree")
+
+    missing = [(n, tuple(p.shape)) for n, p in expected.items() if n not in mapped]
+    wrong_shape = [(n, tuple(expected[n].shape), tuple(t.shape)) for n, t in mapped.items()
+                   if tuple(t.shape) != tuple(expected[n].shape)]
+    head_only = all(not n.startswith(("bert.",) + BASE_MODEL_PARTS) for n, _ in missing)
+    if missing and head_only and init_new_head:
+        report.initialised.extend(n for n, _ in missing)
+        missing = []
+
+    if missing or unexpected or wrong_shape:
+        lines = [f"{report.source}: the checkpoint does not fit {type(model).__name__}:"]
+        lines += [f"  missing     {n}: expected {shape}, found nothing" for n, shape in missing]
+        lines += [f"  unexpected  {n}: expected nothing, found {shape}" for n, shape in unexpected]
+        lines += [f"  wrong shape {n}: expected {exp}, found {got}" for n, exp, got in wrong_shape]
+        if missing and head_only:
+            lines.append("  The file has no weights for this head. Pass init_new_head=True to start the head "
+                         "from random weights (it then needs fine-tuning).")
+        raise CheckpointError("\n".join(lines))
+    return mapped
+
+
+# ---------------------------------------------------------------------------------------------
+# from_pretrained
+# ---------------------------------------------------------------------------------------------
+
+def load_pretrained(model_class, name_or_path, revision=None, init_new_head=False):
+    source = CheckpointSource.resolve(name_or_path, revision)
+    config = BertConfig.from_json_file(source.require_config())
+    state, files = read_weights(source)
+    report = LoadReport(source=source.describe(), files=[str(f) for f in files])
+
+    model = model_class(config)
+    mapped = map_checkpoint(state, model, report, init_new_head)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in mapped.items():
+            params[name].copy_(tensor)  # also casts, e.g. a float16 file into float32 parameters
+    report.loaded = len(mapped)
+
+    if report.unused:
+        logger.info("%s: %d tensors of heads that %s does not have were not used: %s", report.source,
+                    len(report.unused), model_class.__name__, ", ".join(report.unused[:8]))
+    if report.initialised:
+        logger.warning("%s: newly initialised, not from the checkpoint: %s", report.source,
+                       ", ".join(report.initialised))
+    model.load_report = report
+    return model.eval()  # dropout off: inference is deterministic

@@ -1,0 +1,521 @@
+"""BERT, written out: embeddings, self-attention, feed-forward, pooler, and the pre-training and
+classification heads. Read it top to bottom; that is the order in which a forward pass runs.
+
+Sources: Devlin et al. 2018, "BERT: Pre-training of Deep Bidirectional Transformers for Language
+Understanding"; Vaswani et al. 2017, "Attention Is All You Need"; google-research/bert `modeling.py`;
+Hugging Face transformers `modeling_bert.py`, whose parameter paths are kept here so that official
+checkpoints load strictly, name for name.
+
+Dimension letters used in the shape comments:
+    B   batch size                 T   sequence length (tokens)
+    H   hidden size                nh  number of attention heads
+    hs  head size (H / nh)         I   intermediate (feed-forward) size
+    V   vocabulary size            L   number of labels of a classifier
+
+    >>> from minibert import BertModel, Tokenizer
+    >>> model = BertModel.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+    >>> batch = Tokenizer.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")(["The bat flew."])
+    >>> out = model(**batch)
+    >>> out.last_hidden_state.shape, out.pooler_output.shape
+    (torch.Size([1, 6, 384]), torch.Size([1, 384]))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import BertConfig
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations. `hidden_act` in config.json names one; the names are Hugging Face's.
+# ---------------------------------------------------------------------------------------------
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """The tanh approximation of GELU used by the original BERT code and GPT ("gelu_new")."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def activation(name: str, x: torch.Tensor) -> torch.Tensor:
+    if name == "gelu":
+        return F.gelu(x)  # exact: x * Phi(x), with the erf
+    if name == "gelu_new":
+        return gelu_tanh(x)
+    if name == "gelu_pytorch_tanh":
+        return F.gelu(x, approximate="tanh")  # the same formula, as one PyTorch kernel
+    if name == "relu":
+        return F.relu(x)
+    if name in ("silu", "swish"):
+        return F.silu(x)
+    raise ValueError(f"hidden_act={name!r} is not implemented")
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Embeddings: a vector per token, from its id, its position and its segment (A or B).
+# ---------------------------------------------------------------------------------------------
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        # Named "LayerNorm", capital L, after the TensorFlow variable, so checkpoints load by name.
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids, position_ids) -> torch.Tensor:
+        words = self.word_embeddings(input_ids)  # (B, T) -> (B, T, H)
+        segments = self.token_type_embeddings(token_type_ids)  # (B, T, H)
+        positions = self.position_embeddings(position_ids)  # (B, T, H)
+        embeddings = words + segments + positions
+        embeddings = self.LayerNorm(embeddings)
+        return self.dropout(embeddings)  # (B, T, H)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Self-attention. Every token looks at every other token; a padding mask hides the padding.
+# ---------------------------------------------------------------------------------------------
+
+def attention(query, key, value, additive_mask, dropout: nn.Dropout):
+    """Scaled dot-product attention, one step per line. Returns (context, probs).
+
+    query, key, value: (B, nh, T, hs).  additive_mask: (B, 1, 1, T), 0 where a key may be attended
+    to and a huge negative number where it is padding.  A breakpoint here shows the current
+    layer's `scores` and `probs` as plain tensors.
+    """
+    head_size = query.size(-1)
+    scores = query @ key.transpose(-2, -1)  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
+    # Divide by sqrt(hs) so the logits' spread does not grow with the head size. Written as a product
+    # with hs ** -0.5, as transformers does, so the two agree to the last bit.
+    scores = scores * head_size**-0.5
+    # Additive, not a boolean fill: adding finfo.min sends a padded key's logit to -inf-ish, so its
+    # softmax weight is exactly 0, and the same line works for every row of the batch.
+    scores = scores + additive_mask  # (B, nh, T, T) + (B, 1, 1, T)
+    probs = torch.softmax(scores, dim=-1)  # (B, nh, T, T): each query's weights over the keys sum to 1
+    probs_dropped = dropout(probs)  # identity in eval mode
+    context = probs_dropped @ value  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
+    return context, probs
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, H = x.shape
+        x = x.view(B, T, self.num_heads, self.head_size)  # (B, T, nh, hs)
+        return x.transpose(1, 2)  # (B, nh, T, hs)
+
+    def forward(self, hidden_states, additive_mask):
+        q = self.split_heads(self.query(hidden_states))  # (B, T, H) -> (B, nh, T, hs)
+        k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
+        v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
+        context, probs = attention(q, k, v, additive_mask, self.dropout)  # (B, nh, T, hs), (B, nh, T, T)
+        B, nh, T, hs = context.shape
+        context = context.transpose(1, 2).reshape(B, T, nh * hs)  # heads side by side again: (B, T, H)
+        return context, probs
+
+
+class BertSelfOutput(nn.Module):
+    """Project the heads' context back to H, then the residual and LayerNorm (post-LN)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, context, shortcut):
+        x = self.dropout(self.dense(context))  # (B, T, H)
+        return self.LayerNorm(x + shortcut)  # residual first, then normalise
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.self = BertSelfAttention(config)  # `self.self` is Hugging Face's path: attention.self.query
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states, additive_mask):
+        shortcut = hidden_states
+        context, probs = self.self(hidden_states, additive_mask)
+        return self.output(context, shortcut), probs  # (B, T, H), (B, nh, T, T)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Feed-forward: widen each token to I, apply the activation, narrow back to H.
+# ---------------------------------------------------------------------------------------------
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.hidden_act = config.hidden_act
+
+    def forward(self, hidden_states):
+        x = self.dense(hidden_states)  # (B, T, H) -> (B, T, I)
+        return activation(self.hidden_act, x)  # (B, T, I)
+
+
+class BertOutput(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, intermediate, shortcut):
+        x = self.dropout(self.dense(intermediate))  # (B, T, I) -> (B, T, H)
+        return self.LayerNorm(x + shortcut)  # residual, then LayerNorm
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. One encoder layer = attention sub-layer + feed-forward sub-layer; the encoder stacks them.
+# ---------------------------------------------------------------------------------------------
+
+class BertLayer(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, hidden_states, additive_mask):
+        attended, probs = self.attention(hidden_states, additive_mask)  # (B, T, H), (B, nh, T, T)
+        shortcut = attended
+        widened = self.intermediate(attended)  # (B, T, I)
+        return self.output(widened, shortcut), probs  # (B, T, H)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        # A ModuleList is what gives the checkpoint paths encoder.layer.0, encoder.layer.1, ...
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, hidden_states, additive_mask):
+        all_hidden = [hidden_states]  # the embeddings, then every layer's output
+        all_probs = []
+        for layer in self.layer:
+            hidden_states, probs = layer(hidden_states, additive_mask)
+            all_hidden.append(hidden_states)
+            all_probs.append(probs)
+        return hidden_states, all_hidden, all_probs
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Pooler: the [CLS] vector through a dense layer and tanh, for sentence-level heads.
+# ---------------------------------------------------------------------------------------------
+
+class BertPooler(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states):
+        cls_vector = hidden_states[:, 0]  # (B, T, H) -> (B, H): the [CLS] token
+        return torch.tanh(self.dense(cls_vector))  # (B, H)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs: named fields, never tuples indexed by number.
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class BaseModelOutput:
+    last_hidden_state: torch.Tensor  # (B, T, H)
+    pooler_output: torch.Tensor | None  # (B, H), None for a model built without a pooler
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings + each layer: num_layers + 1 of (B, T, H)
+    attentions: tuple[torch.Tensor, ...] | None = None  # each layer's probabilities: (B, nh, T, T)
+
+
+@dataclass
+class PreTrainingOutput:
+    prediction_logits: torch.Tensor  # (B, T, V)
+    seq_relationship_logits: torch.Tensor  # (B, 2)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class LogitsOutput:
+    logits: torch.Tensor  # (B, T, V) for masked LM, (B, 2) for next sentence, (B, L) for a classifier
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared base: weight initialisation and from_pretrained.
+# ---------------------------------------------------------------------------------------------
+
+class BertPreTrainedModel(nn.Module):
+    # Parameter paths of the encoder start with this inside a model with a head ("bert.encoder...").
+    base_model_prefix = "bert"
+    # Checkpoint tensors this class knowingly does not use: dropped on load and reported quietly.
+    unused_checkpoint_prefixes: tuple[str, ...] = ()
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+
+    def init_weights(self, module: nn.Module | None = None) -> None:
+        """BERT's initialisation: normal(0, initializer_range) weights, zero biases, unit LayerNorm."""
+        for m in (module or self).modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, mean=0.0, std=self.config.initializer_range)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+            if isinstance(m, nn.Embedding) and m.padding_idx is not None:
+                with torch.no_grad():
+                    m.weight[m.padding_idx].zero_()
+            if isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, revision: str | None = None, init_new_head: bool = False):
+        """Load a checkpoint from a local folder or a Hugging Face Hub repo id, strictly, in eval mode.
+
+        `init_new_head=True` allows a head that the checkpoint lacks (a base BERT loaded into
+        BertForSequenceClassification) to start from a fresh random initialisation.
+        """
+        from .loading import load_pretrained
+
+        return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head)
+
+
+# ---------------------------------------------------------------------------------------------
+# The encoder model: embeddings -> layers -> pooler.
+# ---------------------------------------------------------------------------------------------
+
+class BertModel(BertPreTrainedModel):
+    base_model_prefix = ""  # this *is* the base model: its paths are "embeddings...", "encoder..."
+    unused_checkpoint_prefixes = ("cls.", "classifier.")
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.init_weights()
+
+    def check_inputs(self, input_ids, attention_mask, token_type_ids, position_ids) -> None:
+        """Refuse input that would otherwise fail deep inside, or silently read the wrong rows."""
+        config = self.config
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+            shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
+            raise ValueError(f"input_ids must be a (batch, length) tensor, got {shape}")
+        if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+            raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+        B, T = input_ids.shape
+        if T > config.max_position_embeddings:
+            raise ValueError(
+                f"input_ids has {T} tokens, more than max_position_embeddings="
+                f"{config.max_position_embeddings}; truncate the input"
+            )
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+            bad = ((input_ids < 0) | (input_ids >= config.vocab_size)).nonzero()[0].tolist()
+            raise ValueError(
+                f"input_ids[{bad[0]}, {bad[1]}] = {input_ids[bad[0], bad[1]].item()} is outside the "
+                f"vocabulary [0, {config.vocab_size})"
+            )
+        for name, tensor, limit in (
+            ("attention_mask", attention_mask, None),
+            ("token_type_ids", token_type_ids, config.type_vocab_size),
+            ("position_ids", position_ids, config.max_position_embeddings),
+        ):
+            if tensor is None:
+                continue
+            if tuple(tensor.shape) != (B, T):
+                raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has shape {(B, T)}")
+            if limit is not None and tensor.numel() and (tensor.min() < 0 or tensor.max() >= limit):
+                raise ValueError(f"{name} holds values outside [0, {limit}): min {tensor.min().item()}, "
+                                 f"max {tensor.max().item()}")
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutput:
+        self.check_inputs(input_ids, attention_mask, token_type_ids, position_ids)
+        B, T = input_ids.shape
+        if attention_mask is None:
+            attention_mask = torch.ones(B, T, device=input_ids.device)  # attend to every token
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(B, T, dtype=torch.long, device=input_ids.device)  # all sentence A
+        if position_ids is None:
+            position_ids = torch.arange(T, device=input_ids.device).expand(B, T)  # 0, 1, ..., T-1
+
+        hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
+
+        # 1 = real token, 0 = padding  ->  0 where attended, the most negative float where masked.
+        dtype = hidden_states.dtype
+        additive_mask = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min  # (B, 1, 1, T)
+
+        hidden_states, all_hidden, all_probs = self.encoder(hidden_states, additive_mask)  # (B, T, H)
+        pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
+        return BaseModelOutput(
+            last_hidden_state=hidden_states,
+            pooler_output=pooled,
+            hidden_states=tuple(all_hidden) if output_hidden_states else None,
+            attentions=tuple(all_probs) if output_attentions else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Heads. Each wraps a BertModel named `bert`, so its paths read "bert.encoder.layer.0...".
+# ---------------------------------------------------------------------------------------------
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.hidden_act = config.hidden_act
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states):
+        x = self.dense(hidden_states)  # (B, T, H)
+        x = activation(self.hidden_act, x)
+        return self.LayerNorm(x)  # (B, T, H)
+
+
+class BertLMPredictionHead(nn.Module):
+    """Masked-LM scores for every token: transform, then the (tied) embedding matrix, plus a bias."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        # The weight is replaced by the word-embedding matrix itself (see the model classes below);
+        # the bias is a separate vector, stored in checkpoints as `cls.predictions.bias`.
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states):
+        x = self.transform(hidden_states)  # (B, T, H)
+        return self.decoder(x) + self.bias  # (B, T, H) @ (H, V) -> (B, T, V)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+    def forward(self, sequence_output):
+        return self.predictions(sequence_output)  # (B, T, V)
+
+
+class BertOnlyNSPHead(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, pooled_output):
+        return self.seq_relationship(pooled_output)  # (B, H) -> (B, 2); index 0 = "B follows A"
+
+
+class BertPreTrainingHeads(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, sequence_output, pooled_output):
+        return self.predictions(sequence_output), self.seq_relationship(pooled_output)  # (B, T, V), (B, 2)
+
+
+class BertForPreTraining(BertPreTrainedModel):
+    """Both pre-training tasks at once: masked LM over every token and next-sentence prediction."""
+
+    unused_checkpoint_prefixes = ("classifier.",)
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.cls = BertPreTrainingHeads(config)
+        self.init_weights(self.cls)
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied: one tensor
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                output_attentions=False, output_hidden_states=False) -> PreTrainingOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
+                        output_attentions, output_hidden_states)
+        prediction_logits, seq_relationship_logits = self.cls(out.last_hidden_state, out.pooler_output)
+        return PreTrainingOutput(prediction_logits, seq_relationship_logits, out.hidden_states, out.attentions)
+
+
+class BertForMaskedLM(BertPreTrainedModel):
+    """Fill in [MASK]: a score for every vocabulary entry at every position."""
+
+    # Masked LM reads every token, not [CLS]: no pooler, as in Hugging Face's class.
+    unused_checkpoint_prefixes = ("bert.pooler.", "cls.seq_relationship.", "classifier.")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.init_weights(self.cls)
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied: one tensor
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                output_attentions=False, output_hidden_states=False) -> LogitsOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
+                        output_attentions, output_hidden_states)
+        logits = self.cls(out.last_hidden_state)  # (B, T, V)
+        return LogitsOutput(logits, out.hidden_states, out.attentions)
+
+
+class BertForNextSentencePrediction(BertPreTrainedModel):
+    """Does sentence B follow sentence A? logits[:, 0] says yes, logits[:, 1] says B is random."""
+
+    unused_checkpoint_prefixes = ("cls.predictions.", "classifier.")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.cls = BertOnlyNSPHead(config)
+        self.init_weights(self.cls)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                output_attentions=False, output_hidden_states=False) -> LogitsOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
+                        output_attentions, output_hidden_states)
+        logits = self.cls(out.pooler_output)  # (B, 2)
+        return LogitsOutput(logits, out.hidden_states, out.attentions)
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    """A classifier on the pooled [CLS] vector. With a (question, passage) pair as input and one
+    label, this is a cross-encoder: its single logit scores how well the passage answers."""
+
+    unused_checkpoint_prefixes = ("cls.",)
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights(self.classifier)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                output_attentions=False, output_hidden_states=False) -> LogitsOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
+                        output_attentions, output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B, H) -> (B, L)
+        return LogitsOutput(logits, out.hidden_states, out.attentions)

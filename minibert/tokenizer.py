@@ -1,0 +1,173 @@
+"""Tokenizer: text -> the `input_ids`, `token_type_ids` and `attention_mask` tensors BERT reads.
+
+A thin wrapper over the `tokenizers` library (the fast, well-kept WordPiece that Hugging Face uses);
+`minibert/wordpiece.py` is the slow, readable one.
+
+    >>> tok = Tokenizer.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+    >>> tok.tokenize("The bat flew out of the cave.")
+    ['the', 'bat', 'flew', 'out', 'of', 'the', 'cave', '.']
+    >>> batch = tok(["The bat flew.", "He swung the bat and hit a home run."])
+    >>> batch["input_ids"].shape          # padded to the longest: [CLS] + 10 tokens + [SEP]
+    torch.Size([2, 12])
+    >>> tok.word_positions("He swung the bat.", "bat")   # where "bat" sits in input_ids
+    [[4]]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .loading import CheckpointNotFoundError, CheckpointSource
+
+DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.json does not say
+
+
+class Tokenizer:
+    def __init__(self, backend, max_length: int = DEFAULT_MAX_LENGTH):
+        """`backend` is a `tokenizers.Tokenizer` with a BERT post-processor ([CLS] A [SEP] B [SEP])."""
+        self.backend = backend
+        self.max_length = max_length
+        self.pad_token = "[PAD]"
+        self.pad_id = backend.token_to_id(self.pad_token)
+        if self.pad_id is None:
+            raise ValueError("the vocabulary has no [PAD] token")
+        self.mask_token = "[MASK]"
+        self.mask_id = backend.token_to_id(self.mask_token)
+        # A saved tokenizer.json may switch on its own padding and truncation (all-MiniLM-L6-v2 pads
+        # every input to 128): switch them off and apply what each call asks for.
+        self.backend.no_padding()
+        self.backend.no_truncation()
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None) -> "Tokenizer":
+        """Read `tokenizer.json`, or else `vocab.txt` with the casing from `tokenizer_config.json`."""
+        source = CheckpointSource.resolve(name_or_path, revision)
+        settings = {}
+        config_path = source.find("tokenizer_config.json")
+        if config_path is not None:
+            settings = json.loads(config_path.read_text(encoding="utf-8"))
+        max_length = settings.get("model_max_length", DEFAULT_MAX_LENGTH)
+        if not isinstance(max_length, int) or max_length > 1_000_000:  # "no limit" is stored as 1e30
+            max_length = DEFAULT_MAX_LENGTH
+
+        from tokenizers import Tokenizer as FastTokenizer
+
+        tokenizer_json = source.find("tokenizer.json")
+        if tokenizer_json is not None:
+            return cls(FastTokenizer.from_file(str(tokenizer_json)), max_length)
+        vocab = source.find("vocab.txt")
+        if vocab is None:
+            raise CheckpointNotFoundError(f"{source.describe()} has neither tokenizer.json nor vocab.txt")
+        return cls(cls.build_from_vocab(vocab, settings), max_length)
+
+    @staticmethod
+    def build_from_vocab(vocab_path: Path, settings: dict):
+        """BERT's WordPiece pipeline from a vocab.txt and the options of tokenizer_config.json."""
+        from tokenizers import Tokenizer as FastTokenizer
+        from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
+
+        lowercase = settings.get("do_lower_case", True)
+        backend = FastTokenizer(models.WordPiece.from_file(str(vocab_path), unk_token="[UNK]",
+                                                           max_input_chars_per_word=100))
+        backend.normalizer = normalizers.BertNormalizer(
+            clean_text=True,
+            handle_chinese_chars=settings.get("tokenize_chinese_chars", True),
+            strip_accents=settings.get("strip_accents"),  # None: strip exactly when lower-casing
+            lowercase=lowercase,
+        )
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+        if cls_id is None or sep_id is None:
+            raise ValueError(f"{vocab_path}: the vocabulary lacks [CLS] or [SEP]")
+        backend.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",  # sentence B and its [SEP] get token type 1
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
+        backend.decoder = decoders.WordPiece()
+        return backend
+
+    # -- encoding ---------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[str]:
+        """The word pieces of `text`, without [CLS] and [SEP]."""
+        return self.backend.encode(text, add_special_tokens=False).tokens
+
+    def __call__(self, text, text_pair=None, max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Encode a text, a list of texts, or (question, passage) pairs.
+
+        `text` and `text_pair` may be strings or equal-length lists of strings; a list of 2-tuples
+        is taken as pairs too. Returns int64 tensors of shape (B, T), padded to the longest
+        sequence and truncated to `max_length` (the model's maximum by default).
+        """
+        texts, pairs = self._as_batch(text, text_pair)
+        limit = max_length or self.max_length
+        self.backend.enable_truncation(max_length=limit)
+        self.backend.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token)
+        try:
+            if pairs is None:
+                encodings = self.backend.encode_batch(texts)
+            else:
+                encodings = self.backend.encode_batch(list(zip(texts, pairs)))
+        finally:
+            self.backend.no_padding()
+            self.backend.no_truncation()
+        return {
+            "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),  # (B, T)
+            "token_type_ids": torch.tensor([e.type_ids for e in encodings], dtype=torch.long),  # (B, T)
+            "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),  # (B, T)
+        }
+
+    @staticmethod
+    def _as_batch(text, text_pair):
+        if isinstance(text, str):
+            text = [text]
+            if isinstance(text_pair, str):
+                text_pair = [text_pair]
+        elif text_pair is None and text and all(isinstance(t, (tuple, list)) and len(t) == 2 for t in text):
+            text, text_pair = [t[0] for t in text], [t[1] for t in text]
+        text = list(text)
+        if not text or not all(isinstance(t, str) for t in text):
+            raise TypeError("text must be a string, a non-empty list of strings, or a list of (a, b) pairs")
+        if text_pair is not None:
+            text_pair = list(text_pair)
+            if len(text_pair) != len(text) or not all(isinstance(t, str) for t in text_pair):
+                raise TypeError(f"text_pair must be {len(text)} strings, one per text")
+        return text, text_pair
+
+    # -- finding a word ---------------------------------------------------------------------------
+
+    def word_positions(self, text: str, word: str) -> list[list[int]]:
+        """Positions in `input_ids` (so [CLS] is 0) of every occurrence of `word` in `text`.
+
+        Each occurrence is a list: one position for a whole-word token, several when the tokenizer
+        splits the word into pieces ("flightless" -> "flight", "##less").
+        """
+        normalize = self.backend.normalizer.normalize_str if self.backend.normalizer else (lambda s: s)
+        target = normalize(word).strip()
+        encoding = self.backend.encode(text)
+        pieces: dict[int, list[int]] = {}  # word index -> token positions
+        for position, word_index in enumerate(encoding.word_ids):
+            if word_index is not None:
+                pieces.setdefault(word_index, []).append(position)
+        found = []
+        for positions in pieces.values():
+            start, end = encoding.offsets[positions[0]][0], encoding.offsets[positions[-1]][1]
+            if normalize(text[start:end]) == target:
+                found.append(positions)
+        return found
+
+    def decode(self, ids) -> str:
+        return self.backend.decode(list(ids))
+
+    def convert_ids_to_tokens(self, ids) -> list[str]:
+        return [self.backend.id_to_token(int(i)) for i in ids]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size()
