@@ -68,7 +68,7 @@ class CheckpointSource:
             raise CheckpointNotFoundError(f"{path} is a file; from_pretrained expects a checkpoint folder "
                                           "(with config.json) or a Hub repo id")
         if isinstance(name_or_path, Path) or not REPO_ID.match(str(name_or_path)):
-            raise CheckpointNotFoundError(f"no checkpoint folder at {path}")
+            raise CheckpointNotFoundError(f"no checkpoint folder at {path.resolve()}")
         return cls(str(name_or_path), repo_id=str(name_or_path), revision=revision)
 
     def describe(self) -> str:
@@ -95,23 +95,27 @@ class CheckpointSource:
             # Either the repo has no such file, or (offline) it was never downloaded.
             return None
 
-    def require_config(self) -> Path:
-        path = self.find("config.json")
-        if path is not None:
-            return path
+    def missing(self, what: str) -> CheckpointNotFoundError:
+        """The error for a file the checkpoint must have: where we looked, and how to get it."""
         if self.folder is not None:
-            raise CheckpointNotFoundError(f"{self.folder} is not a checkpoint folder: it has no config.json")
+            return CheckpointNotFoundError(f"{self.folder} is not a checkpoint folder: it has no {what}")
         from huggingface_hub import constants
 
         if constants.HF_HUB_OFFLINE:
             why = "HF_HUB_OFFLINE=1 is set, so the Hub was not asked"
         else:
-            why = "and the Hub could not be reached or has no config.json there"
-        raise CheckpointNotFoundError(
-            f"{self.repo_id} is not in the Hugging Face cache at {constants.HF_HUB_CACHE} ({why}). "
-            f"Fetch it where there is network with `hf download {self.repo_id}`, "
+            why = "and the Hub could not be reached or has no such file"
+        return CheckpointNotFoundError(
+            f"{self.repo_id} is not in the Hugging Face cache at {constants.HF_HUB_CACHE}: no {what} "
+            f"({why}). Fetch it where there is network with `hf download {self.repo_id}`, "
             "or pass the path of a local checkpoint folder."
         )
+
+    def require_config(self) -> Path:
+        path = self.find("config.json")
+        if path is None:
+            raise self.missing("config.json")
+        return path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .loading import CheckpointNotFoundError, CheckpointSource
+from .loading import CheckpointSource
 
 DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.json does not say
 
@@ -62,7 +62,7 @@ class Tokenizer:
             return cls(FastTokenizer.from_file(str(tokenizer_json)), max_length)
         vocab = source.find("vocab.txt")
         if vocab is None:
-            raise CheckpointNotFoundError(f"{source.describe()} has neither tokenizer.json nor vocab.txt")
+            raise source.missing("tokenizer.json or vocab.txt")
         return cls(cls.build_from_vocab(vocab, settings), max_length)
 
     @staticmethod

@@ -123,3 +123,32 @@ def empty_hub_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return cache
+
+
+# ---------------------------------------------------------------------------------------------
+# Parity bookkeeping: every comparison records its maximum absolute error, and the run ends with
+# the largest error seen per kind of comparison, so a closing note can quote measured figures.
+# ---------------------------------------------------------------------------------------------
+
+PARITY_ERRORS: dict[str, float] = {}
+PARITY_COUNTS: dict[str, int] = {}
+
+
+def assert_close(name: str, ours, reference, atol: float = 1e-5, kind: str = "parity") -> float:
+    """Assert max |ours - reference| <= atol for two tensors of the same shape; record the error."""
+    import torch
+
+    ours, reference = torch.as_tensor(ours).detach(), torch.as_tensor(reference).detach()
+    assert ours.shape == reference.shape, f"{name}: shape {tuple(ours.shape)} != reference {tuple(reference.shape)}"
+    error = (ours.double() - reference.double()).abs().max().item() if ours.numel() else 0.0
+    PARITY_ERRORS[kind] = max(PARITY_ERRORS.get(kind, 0.0), error)
+    PARITY_COUNTS[kind] = PARITY_COUNTS.get(kind, 0) + 1
+    assert error <= atol, f"{name}: max abs error {error:.3g} > {atol:g}"
+    return error
+
+
+def pytest_terminal_summary(terminalreporter):
+    if PARITY_ERRORS:
+        terminalreporter.section("parity: largest absolute error per comparison kind")
+        for kind in sorted(PARITY_ERRORS):
+            terminalreporter.write_line(f"{kind}: {PARITY_ERRORS[kind]:.3g} over {PARITY_COUNTS[kind]} tensors")

@@ -1,0 +1,80 @@
+"""The Tokenizer wrapper: batches, pairs, padding, truncation, vocab.txt-only folders, word positions."""
+
+import shutil
+
+import pytest
+import torch
+
+import minibert
+
+
+@pytest.fixture(scope="module")
+def tok(minilm_dir):
+    return minibert.Tokenizer.from_pretrained(minilm_dir)
+
+
+@pytest.fixture(scope="module")
+def hf_tok(minilm_dir):
+    import transformers
+
+    return transformers.AutoTokenizer.from_pretrained(minilm_dir)
+
+
+def test_single_text_is_not_padded_to_128(tok):
+    # all-MiniLM's tokenizer.json pads everything to 128; the wrapper pads only to the longest.
+    batch = tok("The bat flew.")
+    assert batch["input_ids"].tolist() == [[101, 1996, 7151, 5520, 1012, 102]]
+    assert batch["attention_mask"].tolist() == [[1] * 6]
+
+
+def test_pairs_as_tuples_equal_two_lists(tok):
+    a = tok([("Where is Paris?", "In France.")])
+    b = tok(["Where is Paris?"], ["In France."])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a["token_type_ids"].tolist() == [[0, 0, 0, 0, 0, 0, 1, 1, 1, 1]]
+
+
+def test_truncation_to_the_model_maximum(tok, hf_tok):
+    long_text = "word " * 600
+    batch = tok(long_text)
+    assert batch["input_ids"].shape == (1, 512)
+    assert torch.equal(batch["input_ids"], hf_tok(long_text, truncation=True, max_length=512, return_tensors="pt")["input_ids"])
+    assert tok(long_text, max_length=16)["input_ids"].shape == (1, 16)
+    pair = tok("a " * 400, "b " * 400)
+    expected = hf_tok("a " * 400, "b " * 400, truncation=True, max_length=512, return_tensors="pt")
+    assert torch.equal(pair["input_ids"], expected["input_ids"])
+    assert torch.equal(pair["token_type_ids"], expected["token_type_ids"])
+
+
+def test_vocab_txt_folder_matches_tokenizer_json(tmp_path, minilm_dir, tok):
+    for name in ("vocab.txt", "tokenizer_config.json", "config.json"):
+        shutil.copy(minilm_dir / name, tmp_path / name)
+    from_vocab = minibert.Tokenizer.from_pretrained(tmp_path)
+    texts = ["Héllo, WORLD! Café au lait.", "naïve 東京 emoji 🙂 tab\there", "The bat flew."]
+    a, b = from_vocab(texts, ["second", "segment B", "x"]), tok(texts, ["second", "segment B", "x"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cased_vocab_respects_do_lower_case(tmp_path, minilm_dir):
+    shutil.copy(minilm_dir / "vocab.txt", tmp_path / "vocab.txt")
+    (tmp_path / "tokenizer_config.json").write_text('{"do_lower_case": false}')
+    cased = minibert.Tokenizer.from_pretrained(tmp_path)
+    assert cased.tokenize("The") != ["the"]
+
+
+def test_word_positions(tok):
+    assert tok.word_positions("The bat flew out of the cave at night.", "bat") == [[2]]
+    assert tok.word_positions("He swung the bat and hit a home run.", "Bat") == [[4]]
+    assert tok.word_positions("The bat saw a bat.", "bat") == [[2], [5]]
+    pieces = tok.word_positions("Penguins are flightless birds.", "flightless")
+    assert len(pieces) == 1 and len(pieces[0]) > 1  # split into word pieces
+    ids = tok("Penguins are flightless birds.")["input_ids"][0]
+    assert "".join(t.removeprefix("##") for t in tok.convert_ids_to_tokens(ids[pieces[0]])) == "flightless"
+    assert tok.word_positions("The bat flew.", "cave") == []
+
+
+def test_bad_text_is_a_clear_error(tok):
+    with pytest.raises(TypeError, match="text must be"):
+        tok([])
+    with pytest.raises(TypeError, match="text_pair must be 2 strings"):
+        tok(["a", "b"], ["only one"])
