@@ -44,6 +44,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded as it is: what is wrong, and in which file."""
 
 
+class MissingHeadError(CheckpointError):
+    """The checkpoint has the encoder but not the head this class needs (and none was asked for)."""
+
+
 class CheckpointNotFoundError(FileNotFoundError):
     """No checkpoint where the caller pointed: says where it looked and how to get one."""
 
@@ -242,14 +246,17 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
         report.initialised.extend(n for n, _ in missing)
         missing = []
 
+    if missing and head_only and not unexpected and not wrong_shape:
+        raise MissingHeadError(
+            f"{report.source} has no weights for the head of {type(model).__name__} "
+            f"(missing {', '.join(n for n, _ in missing)}). Pass init_new_head=True to start the head from "
+            "random weights (it then needs fine-tuning), or load a checkpoint that has this head."
+        )
     if missing or unexpected or wrong_shape:
         lines = [f"{report.source}: the checkpoint does not fit {type(model).__name__}:"]
         lines += [f"  missing     {n}: expected {shape}, found nothing" for n, shape in missing]
         lines += [f"  unexpected  {n}: expected nothing, found {shape}" for n, shape in unexpected]
         lines += [f"  wrong shape {n}: expected {exp}, found {got}" for n, exp, got in wrong_shape]
-        if missing and head_only:
-            lines.append("  The file has no weights for this head. Pass init_new_head=True to start the head "
-                         "from random weights (it then needs fine-tuning).")
         raise CheckpointError("\n".join(lines))
     return mapped
 
