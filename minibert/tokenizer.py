@@ -90,6 +90,10 @@ class Tokenizer:
             special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
         )
         backend.decoder = decoders.WordPiece()
+        # Special tokens are matched before normalisation, so "[MASK]" in a text is not lower-cased
+        # and split into "[", "mask", "]".
+        backend.add_special_tokens([t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+                                    if backend.token_to_id(t) is not None])
         return backend
 
     # -- encoding ---------------------------------------------------------------------------------

@@ -131,3 +131,30 @@ def save_sharded(state: dict[str, torch.Tensor], config, folder: Path, shards: i
         weight_map.update({k: name for k in part})
     (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny checkpoint with a tokenizer, for running the lesson's steps and commands end to end
+# ---------------------------------------------------------------------------------------------
+
+LESSON_WORDS = """the man went to store he bought a gallon of milk penguins are flightless birds where is
+capital france paris berlin germany madrid spain bat flew out cave at night swung and hit home run
+red blue""".split()
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def save_lesson_checkpoint(class_name: str, folder: Path, num_labels: int = 2, seed: int = 0) -> Path:
+    """A random `class_name` whose vocabulary is the lesson's words, with vocab.txt, so that the
+    same text goes through minibert's Tokenizer and transformers' BertTokenizerFast alike."""
+    vocab = SPECIAL_TOKENS + sorted(set(LESSON_WORDS)) + [".", "?", ",", "##s", "##less"]
+    model = make_hf_model(class_name, seed=seed, num_labels=num_labels, vocab_size=len(vocab))
+    model.save_pretrained(folder)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 40}))
+    return folder
+
+
+def hf_tokenizer_for(folder: Path):
+    import transformers
+
+    return transformers.BertTokenizerFast.from_pretrained(folder)

@@ -50,7 +50,7 @@ def test_vocab_txt_folder_matches_tokenizer_json(tmp_path, minilm_dir, tok):
     for name in ("vocab.txt", "tokenizer_config.json", "config.json"):
         shutil.copy(minilm_dir / name, tmp_path / name)
     from_vocab = minibert.Tokenizer.from_pretrained(tmp_path)
-    texts = ["Héllo, WORLD! Café au lait.", "naïve 東京 emoji 🙂 tab\there", "The bat flew."]
+    texts = ["Héllo, WORLD! Café au lait.", "naïve 東京 emoji 🙂 tab\there", "The [MASK] flew."]
     a, b = from_vocab(texts, ["second", "segment B", "x"]), tok(texts, ["second", "segment B", "x"])
     assert all(torch.equal(a[k], b[k]) for k in a)
 

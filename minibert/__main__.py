@@ -1,0 +1,126 @@
+"""The minibert command line: try BERT on your own words, sentences and questions.
+
+    minibert similarity bat "The bat flew out of the cave." "He swung the bat."
+    minibert fill-mask "The capital of France is [MASK]."
+    minibert nsp "The man went to the store." "He bought a gallon of milk."
+    minibert rerank "Where is the capital of France?" "Paris is the capital of France." "Berlin is in Germany."
+    minibert attention "He swung the bat and hit a home run." --layer 2 --head 0 -o bat.png
+    minibert download google-bert/bert-base-uncased cross-encoder/ms-marco-MiniLM-L6-v2
+
+Every command takes --model (a checkpoint folder or a Hub repo id). Without it, the lesson's model
+is used when it can be had, or all-MiniLM-L6-v2 (shipped offline) where an encoder is enough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ConfigError
+from .defaults import BERT_BASE, CROSS_ENCODER, ModelUnavailable, download, load
+from .loading import CheckpointError, CheckpointNotFoundError
+from .model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
+from .pipelines import (InputError, attention_map, check_layer_head, cosine, fill_mask, next_sentence,
+                        plot_attention, rerank, word_vector)
+
+
+def cmd_similarity(args) -> None:
+    loaded = load(BertModel, args.model, BERT_BASE, offline_default=True)
+    print(f"model: {loaded.name}")
+    a, pieces_a = word_vector(loaded.model, loaded.tokenizer, args.sentence_a, args.word)
+    b, pieces_b = word_vector(loaded.model, loaded.tokenizer, args.sentence_b, args.word)
+    for pieces in (pieces_a, pieces_b):
+        if len(pieces) > 1:
+            print(f"'{args.word}' is split into {' '.join(pieces)}: its vector is the mean of the {len(pieces)} pieces")
+    print(f"cosine('{args.word}' in A, '{args.word}' in B) = {cosine(a, b):.4f}")
+
+
+def cmd_fill_mask(args) -> None:
+    loaded = load(BertForMaskedLM, args.model, BERT_BASE, offline_default=False)
+    print(f"model: {loaded.name}")
+    for i, predictions in enumerate(fill_mask(loaded.model, loaded.tokenizer, args.text, args.top_k)):
+        print(f"[MASK] #{i + 1}: " + ", ".join(f"{token} {prob:.4f}" for token, prob in predictions))
+
+
+def cmd_nsp(args) -> None:
+    loaded = load(BertForNextSentencePrediction, args.model, BERT_BASE, offline_default=False)
+    print(f"model: {loaded.name}")
+    p = next_sentence(loaded.model, loaded.tokenizer, args.a, args.b)
+    print(f"P(B follows A) = {p:.4f} -> {'true' if p >= 0.5 else 'false'}")
+
+
+def cmd_rerank(args) -> None:
+    loaded = load(BertForSequenceClassification, args.model, CROSS_ENCODER, offline_default=False)
+    print(f"model: {loaded.name}")
+    for rank, (answer, score) in enumerate(rerank(loaded.model, loaded.tokenizer, args.question, args.answers), 1):
+        print(f"{rank}. {score:.5f}  {answer}")
+
+
+def cmd_attention(args) -> None:
+    loaded = load(BertModel, args.model, BERT_BASE, offline_default=True)
+    print(f"model: {loaded.name}")
+    tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)
+    check_layer_head(attentions, args.layer, args.head)
+    plot_attention(tokens, attentions[args.layer, args.head], args.output,
+                   title=f"{loaded.name}\nlayer {args.layer}, head {args.head}")
+    print(f"heatmap: {args.output}")
+
+
+def cmd_download(args) -> None:
+    for name in args.models + ([args.model] if args.model else []):
+        if "/" in name:
+            print(f"{name}: {download(name)}")
+        else:  # a gensim-data name such as glove-wiki-gigaword-100
+            import gensim.downloader
+
+            print(f"{name}: {gensim.downloader.load(name, return_path=True)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minibert", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, func, help):
+        p = commands.add_parser(name, help=help)
+        p.add_argument("--model", default=None, help="checkpoint folder or Hub repo id")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("similarity", cmd_similarity, "cosine of a word's contextual vectors in two sentences")
+    p.add_argument("word")
+    p.add_argument("sentence_a")
+    p.add_argument("sentence_b")
+    p = command("fill-mask", cmd_fill_mask, "predict the token(s) behind [MASK]")
+    p.add_argument("text")
+    p.add_argument("--top-k", type=int, default=5)
+    p = command("nsp", cmd_nsp, "probability that sentence B follows sentence A")
+    p.add_argument("a")
+    p.add_argument("b")
+    p = command("rerank", cmd_rerank, "rank answers to a question with a cross-encoder")
+    p.add_argument("question")
+    p.add_argument("answers", nargs="+")
+    p = command("attention", cmd_attention, "heatmap of one layer and head")
+    p.add_argument("sentence")
+    p.add_argument("--pair", default=None, help="a second sentence, for a pair")
+    p.add_argument("--layer", type=int, default=0)
+    p.add_argument("--head", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p = command("download", cmd_download, "fetch checkpoints (Hub repo ids) or gensim-data vectors into their caches")
+    p.add_argument("models", nargs="*")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (InputError, ModelUnavailable, CheckpointNotFoundError, CheckpointError, ConfigError, ValueError) as err:
+        message = " ".join(line.strip() for line in str(err).splitlines())
+        print(f"minibert {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Step 6: attention. A heatmap of one layer and head: which tokens each token looks at.
+
+    python -m tasks.attention [--model FOLDER_OR_REPO] [--layer 2] [--head 0] [-o out/attention.png]
+
+Runs on the lesson's BERT, or offline on all-MiniLM-L6-v2.
+"""
+
+from pathlib import Path
+
+from minibert import BertModel
+from minibert.defaults import BERT_BASE, load
+from minibert.pipelines import attention_map, check_layer_head, plot_attention
+
+from ._common import heading, parser, picture_path, using
+
+SENTENCE = "He swung the bat and hit a home run."
+WORD = "bat"
+
+
+def run(model=None, sentence: str = SENTENCE, layer: int = 2, head: int = 0, output: Path | None = None) -> Path:
+    heading(6, "Attention")
+    loaded = load(BertModel, model, BERT_BASE, offline_default=True)
+    using(loaded.name)
+    tokens, attentions = attention_map(loaded.model, loaded.tokenizer, sentence)  # (layers, nh, T, T)
+    check_layer_head(attentions, layer, head)
+    probs = attentions[layer, head]  # (T, T)
+    row = tokens.index(WORD)
+    top = probs[row].topk(3)
+    print(f"sentence: {sentence}")
+    print(f"layer {layer}, head {head}: '{WORD}' attends most to " +
+          ", ".join(f"{tokens[i]} ({p:.2f})" for p, i in zip(top.values.tolist(), top.indices.tolist())))
+    path = output or picture_path(f"attention_layer{layer}_head{head}.png")
+    plot_attention(tokens, probs, path, title=f"{loaded.name}\nlayer {layer}, head {head}", highlight=WORD)
+    print(f"heatmap: {path}")
+    return path
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--layer", type=int, default=2)
+    p.add_argument("--head", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, default=None)
+    args = p.parse_args(argv)
+    run(args.model, layer=args.layer, head=args.head, output=args.output)
+
+
+if __name__ == "__main__":
+    main()

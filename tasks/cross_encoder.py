@@ -1,0 +1,37 @@
+"""Step 5: a cross-encoder ranks answers to a question, reading each (question, answer) pair together.
+
+    python -m tasks.cross_encoder [--model FOLDER_OR_REPO]
+
+Needs cross-encoder/ms-marco-MiniLM-L-6-v2 (a fine-tuned BertForSequenceClassification with one
+label); offline this step prints the one line that says what to fetch.
+"""
+
+from minibert import BertForSequenceClassification
+from minibert.defaults import CROSS_ENCODER, ModelUnavailable, load
+from minibert.pipelines import rerank
+
+from ._common import heading, needs_weights, parser, using
+
+QUESTION = "Where is the capital of France?"
+ANSWERS = ["Paris is the capital of France.", "Berlin is the capital of Germany.", "Madrid is the capital of Spain."]
+
+
+def run(model=None, question: str = QUESTION, answers=ANSWERS) -> None:
+    heading(5, "Cross-encoder")
+    try:
+        loaded = load(BertForSequenceClassification, model, CROSS_ENCODER, offline_default=False)
+    except ModelUnavailable as err:
+        return needs_weights("cross-encoder", err)
+    using(loaded.name)
+    print(f"question: {question}")
+    for rank, (answer, score) in enumerate(rerank(loaded.model, loaded.tokenizer, question, answers), 1):
+        print(f"  {rank}. {score:.5f}  {answer}")
+
+
+def main(argv=None) -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    run(args.model)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Step 3: masked-language modelling. BERT fills in a hidden word from both sides of it.
+
+    python -m tasks.masked_lm [--model FOLDER_OR_REPO] [--text "The capital of France is [MASK]."]
+
+Needs a checkpoint with the masked-LM head (bert-base-uncased); all-MiniLM-L6-v2 has none, so
+offline this step prints the one line that says what to fetch.
+"""
+
+from minibert import BertForMaskedLM
+from minibert.defaults import BERT_BASE, ModelUnavailable, load
+from minibert.pipelines import fill_mask
+
+from ._common import heading, needs_weights, parser, using
+
+TEXT = "The man went to the [MASK] to buy a gallon of milk."
+
+
+def run(model=None, text: str = TEXT, top_k: int = 5) -> None:
+    heading(3, "Masked language modelling")
+    try:
+        loaded = load(BertForMaskedLM, model, BERT_BASE, offline_default=False)
+    except ModelUnavailable as err:
+        return needs_weights("masked LM", err)
+    using(loaded.name)
+    print(f"text: {text}")
+    for i, predictions in enumerate(fill_mask(loaded.model, loaded.tokenizer, text, top_k)):
+        print(f"[MASK] #{i + 1}:")
+        for token, prob in predictions:
+            print(f"  {token:<15} {prob:.4f}")
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--text", default=TEXT)
+    args = p.parse_args(argv)
+    run(args.model, args.text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Step 4: next-sentence prediction. Does sentence B follow sentence A?
+
+    python -m tasks.next_sentence [--model FOLDER_OR_REPO]
+
+Needs a checkpoint with the next-sentence head (bert-base-uncased); offline this step prints the
+one line that says what to fetch.
+"""
+
+from minibert import BertForNextSentencePrediction
+from minibert.defaults import BERT_BASE, ModelUnavailable, load
+from minibert.pipelines import next_sentence
+
+from ._common import heading, needs_weights, parser, using
+
+PAIRS = [
+    ("The man went to the store.", "He bought a gallon of milk."),  # the lesson: true
+    ("The man went to the store.", "Penguins are flightless birds."),  # the lesson: false
+]
+
+
+def run(model=None, pairs=PAIRS) -> None:
+    heading(4, "Next-sentence prediction")
+    try:
+        loaded = load(BertForNextSentencePrediction, model, BERT_BASE, offline_default=False)
+    except ModelUnavailable as err:
+        return needs_weights("next sentence", err)
+    using(loaded.name)
+    for a, b in pairs:
+        p = next_sentence(loaded.model, loaded.tokenizer, a, b)
+        verdict = "true" if p >= 0.5 else "false"
+        print(f"A: {a}\nB: {b}\n  P(B follows A) = {p:.4f} -> {verdict}")
+
+
+def main(argv=None) -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    run(args.model)
+
+
+if __name__ == "__main__":
+    main()
