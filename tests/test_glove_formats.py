@@ -1,0 +1,356 @@
+"""Reading and writing every format, checked against gensim's own reader and writer; messy and malformed
+files; atomic saves; gensim-data names routed to gensim's downloader."""
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from glove import FormatError, WordVectors
+from glove import formats
+
+PARSERS = ["pyarrow", "numpy"]
+
+
+def gensim_text(path, **kwargs):
+    return KeyedVectors.load_word2vec_format(path, binary=False, no_header=True, **kwargs)
+
+
+def assert_same(ours, theirs):
+    """Same words in the same order, and the same float32 bits."""
+    # gensim 4.4 leaves a None in index_to_key (and a zero row) for each duplicate it dropped: go by key_to_index.
+    words = sorted(theirs.key_to_index, key=theirs.key_to_index.get)
+    assert list(ours.index_to_key) == words
+    expected = np.asarray(theirs.vectors)[[theirs.key_to_index[w] for w in words]]
+    assert ours.vectors.shape == expected.shape
+    assert np.array_equal(np.asarray(ours.vectors).view(np.uint32), expected.view(np.uint32))
+
+
+@pytest.fixture
+def reference(gensim_test_glove):
+    """A gensim KeyedVectors with awkward words and full-precision float32 values (not just 5 digits)."""
+    words = KeyedVectors.load_word2vec_format(gensim_test_glove, binary=False, no_header=True).index_to_key
+    words = words + ['"', '"quoted"', "it's", "naïve", "日本", "a,b", "#hash", "NA", "null", "nan"]
+    rng = np.random.default_rng(7)
+    vectors = (rng.standard_normal((len(words), 13)) * 10.0 ** rng.integers(-6, 4, (len(words), 1)))
+    vectors = vectors.astype(np.float32)
+    vectors[3, :4] = [0.0, -0.0, 1e-38, -3.4e38]
+    kv = KeyedVectors(13)
+    kv.add_vectors(words, vectors)
+    return kv
+
+
+# ----- round trips through every format ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["glove", "word2vec", "word2vec-binary", "store"])
+def test_our_writer_then_gensim_and_our_reader(reference, tmp_path, fmt):
+    path = tmp_path / f"vectors.{fmt}"
+    WordVectors.from_gensim(reference).save(path, format=fmt)
+    assert formats.detect_format(path) == fmt
+    assert_same(WordVectors.load(path), reference)
+    if fmt != "store":  # gensim cannot read the store's own format
+        theirs = KeyedVectors.load_word2vec_format(
+            path, binary=(fmt == "word2vec-binary"), no_header=(fmt == "glove")
+        )
+        assert_same(theirs, reference)
+
+
+@pytest.mark.parametrize("binary,header", [(False, False), (False, True), (True, True)])  # binary has a header
+def test_gensims_writer_then_our_reader(reference, tmp_path, binary, header):
+    path = tmp_path / "by-gensim.txt"
+    reference.save_word2vec_format(path, binary=binary, write_header=header)
+    expected = {(False, False): "glove", (False, True): "word2vec", (True, True): "word2vec-binary"}
+    assert formats.detect_format(path) == expected[binary, header]
+    for parser in PARSERS:
+        assert_same(WordVectors.load(path, parser=parser), reference)
+
+
+@pytest.mark.parametrize("fmt", ["word2vec", "word2vec-binary", "store"])  # an empty GloVe file is just empty
+def test_no_words_round_trip(tmp_path, fmt):
+    path = tmp_path / "empty.out"
+    WordVectors([], np.zeros((0, 3))).save(path, format=fmt)
+    ours = WordVectors.load(path)
+    assert len(ours) == 0 and ours.vectors.shape == (0, 3)
+    if fmt != "store":
+        assert len(KeyedVectors.load_word2vec_format(path, binary=(fmt == "word2vec-binary"))) == 0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the norm of the -3.4e38 row
+def test_store_opens_with_mmap(reference, tmp_path):
+    path = tmp_path / "vectors.store"
+    WordVectors.from_gensim(reference).save(path)
+    mapped = WordVectors.load(path, mmap=True)
+    assert isinstance(mapped.vectors.base, np.memmap)  # the rows stay on disk
+    assert_same(mapped, reference)
+    assert_same(WordVectors.load(path, mmap=True, limit=10), _first(reference, 10))
+    assert mapped.most_similar("the", topn=5) == reference.most_similar("the", topn=5)
+
+
+def test_mmap_needs_the_store_format(tmp_path):
+    path = _write(tmp_path / "x.txt", "a 1 2\n")
+    with pytest.raises(ValueError, match="x.txt: mmap=True needs the store's own format, this file is glove"):
+        WordVectors.load(path, mmap=True)
+
+
+def _first(kv, n):
+    return WordVectors(kv.index_to_key[:n], kv.vectors[:n])
+
+
+def _write(path, text, encoding="utf-8"):
+    data = text if isinstance(text, bytes) else text.encode(encoding)
+    path.write_bytes(data)
+    return path
+
+
+# ----- messy input that must load -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_tokens_with_spaces_are_kept_whole(tmp_path, parser):
+    path = _write(tmp_path / "840b-like.txt", "the 1 2 3\nnew york 4 5 6\n. . . 7 8 9\nat 0.5 -1e-3 2\n")
+    store = WordVectors.load(path, parser=parser)
+    assert store.index_to_key == ["the", "new york", ". . .", "at"]
+    assert np.array_equal(store["new york"], np.float32([4, 5, 6]))
+    assert np.array_equal(store[". . ."], np.float32([7, 8, 9]))
+
+
+def test_quotes_load_on_the_fast_path(tmp_path, monkeypatch):
+    path = _write(tmp_path / "quotes.txt", 'the 1 2\n" 3 4\n"hello 5 6\nsay" 7 8\n\'\' 9 10\n')
+
+    def no_fallback(*args):
+        raise AssertionError("the pyarrow path should have read this file")
+
+    monkeypatch.setattr(formats, "_parse_text_numpy", no_fallback)
+    assert_same(WordVectors.load(path, parser="pyarrow"), gensim_text(path))
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_float_parsing_rounds_like_gensim(tmp_path, parser):
+    # Just above the midpoint of two float32s: rounding directly to float32 gives 1.0000001, rounding
+    # first to float64 (as gensim does) gives 1.0.
+    path = _write(tmp_path / "midpoint.txt", "a 1.00000005960464477539062500001 0.1 -2.5e-3\nb 3.4028235e38 1e-45 nan\n")
+    ours, theirs = WordVectors.load(path, parser=parser), gensim_text(path)
+    assert ours["a"][0] == np.float32(1.0)
+    assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_duplicates_keep_the_first_like_gensim_and_say_so(tmp_path, parser):
+    path = _write(tmp_path / "dups.txt", "a 1 1\nb 2 2\na 3 3\nc 4 4\nb 5 5\na 6 6\n")
+    with pytest.warns(UserWarning, match=r"dups.txt: 3 duplicate words ignored .*\['a', 'b', 'a'\]"):
+        ours = WordVectors.load(path, parser=parser)
+    assert ours.duplicates == ["a", "b", "a"]
+    assert_same(ours, gensim_text(path))
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a 1 2\r\nb 3 4\r\n",  # Windows line ends
+        "a 1 2\nb 3 4",  # no newline at the end
+        "a 1 2 \nb 3 4 \n",  # a space at the end of each line, as the C word2vec tool writes
+        "2 2\na 1 2 \nb 3 4 \n",
+    ],
+)
+def test_line_endings_and_trailing_spaces_like_gensim(tmp_path, parser, text):
+    path = _write(tmp_path / "ends.txt", text)
+    header = text.startswith("2 2")
+    theirs = KeyedVectors.load_word2vec_format(path, binary=False, no_header=not header)
+    assert_same(WordVectors.load(path, parser=parser), theirs)
+
+
+def test_parser_falls_back_to_numpy_without_pyarrow(gensim_test_glove, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now raises ImportError
+    monkeypatch.setitem(sys.modules, "pyarrow.csv", None)
+    assert_same(WordVectors.load(gensim_test_glove), gensim_text(gensim_test_glove))
+    with pytest.raises(ImportError):
+        WordVectors.load(gensim_test_glove, parser="pyarrow")
+
+
+# ----- malformed files: each error names the file and the line -----------------------------------------
+
+
+MALFORMED_TEXT = [
+    ("ragged.txt", "a 1 2 3\nb 1 2\nc 1 2 3\n", "line 2: has 2 values, expected 3"),
+    ("not-a-number.txt", "a 1 2 3\nb 1 x 3\nc 1 2 3\n", "line 2: value 'x' is not a number"),
+    ("empty-value.txt", "a 1 2 3\nb 1  3\nc 1 2 3\n", "line 2: value '' is not a number"),
+    ("header-dim.txt", "2 4\na 1 2 3\nb 1 2 3\n", "line 2: has 3 values, but the header (line 1) says 4"),
+    ("header-ragged.txt", "3 3\na 1 2 3\nb 1 2\nc 1 2 3\n", "line 3: has 2 values, expected 3"),
+    ("header-count.txt", "3 3\na 1 2 3\nb 1 2 3\n", "line 4: the file ends after 2 words, but the header says 3"),
+    ("empty.txt", "", "line 1: the file is empty"),
+    ("blank.txt", "\n\n  \n", "line 1: the file is empty"),
+    ("blank-line.txt", "a 1 2\n\nb 1 2\n", "line 2: is empty"),
+    ("no-numbers.txt", "a\nb\n", "line 1: has no numbers after the word"),
+    ("latin-1.txt", "a 1 2\nna\xefve 1 2\n".encode("latin-1"), "line 2: is not UTF-8"),
+]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("name,text,message", MALFORMED_TEXT, ids=[case[0] for case in MALFORMED_TEXT])
+def test_malformed_text_names_file_and_line(tmp_path, parser, name, text, message):
+    path = _write(tmp_path / name, text)
+    with pytest.raises(FormatError) as caught:
+        WordVectors.load(path, parser=parser)
+    assert str(caught.value).startswith(f"{path}, ")
+    assert message in str(caught.value)
+
+
+def test_truncated_word2vec_binary_names_the_record(reference, tmp_path):
+    path = tmp_path / "cut.bin"
+    reference.save_word2vec_format(path, binary=True)
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(FormatError, match=rf"{path.name}, word {len(reference)} of {len(reference)} \(byte \d+\): "
+                       "the file ends inside this record"):
+        WordVectors.load(path)
+
+
+def test_truncated_store_is_an_error(reference, tmp_path):
+    path = tmp_path / "cut.store"
+    WordVectors.from_gensim(reference).save(path)
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(FormatError, match=rf"{path.name}, line 2: the store is truncated"):
+        WordVectors.load(path, mmap=True)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothere.txt"):
+        WordVectors.load(tmp_path / "nothere.txt")
+
+
+def test_writers_refuse_words_they_cannot_hold(tmp_path):
+    store = WordVectors(["new york", "ok"], np.ones((2, 3)))
+    with pytest.raises(ValueError, match="'new york' in word2vec-binary"):
+        store.save(tmp_path / "x.bin", format="word2vec-binary")
+    store.save(tmp_path / "x.txt", format="glove")  # in text, a word is everything before the last D numbers
+    assert WordVectors.load(tmp_path / "x.txt").index_to_key == ["new york", "ok"]
+    with pytest.raises(ValueError, match="line\\\\nbreak"):
+        WordVectors(["line\nbreak"], np.ones((1, 3))).save(tmp_path / "y.store")
+    assert not (tmp_path / "x.bin").exists() and not (tmp_path / "y.store").exists()
+
+
+# ----- atomic saves ----------------------------------------------------------------------------------------
+
+
+class Interrupted(BaseException):
+    """Stands in for Ctrl-C or a kill in the middle of a save."""
+
+
+@pytest.fixture
+def interrupt_writes(monkeypatch):
+    """Make the next file opened by os.fdopen raise Interrupted after writing `budget` bytes."""
+
+    def arm(budget):
+        real_fdopen = os.fdopen
+
+        class Exploding:
+            def __init__(self, f):
+                self.f, self.written = f, 0
+
+            def write(self, data):
+                data = bytes(data)
+                if self.written + len(data) > budget:
+                    self.f.write(data[: budget - self.written])
+                    raise Interrupted
+                self.written += len(data)
+                return self.f.write(data)
+
+            def __getattr__(self, name):
+                return getattr(self.f, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return self.f.__exit__(*exc)
+
+        monkeypatch.setattr(os, "fdopen", lambda *a, **k: Exploding(real_fdopen(*a, **k)))
+
+    return arm
+
+
+@pytest.mark.parametrize("where", ["at the start", "in the header", "near the end"])
+@pytest.mark.parametrize("fmt", ["store", "glove", "word2vec", "word2vec-binary"])
+def test_interrupted_save_keeps_the_previous_file(reference, tmp_path_factory, interrupt_writes, fmt, where):
+    scratch = tmp_path_factory.mktemp("scratch") / "full"
+    WordVectors.from_gensim(reference).save(scratch, format=fmt)
+    budget = {"at the start": 0, "in the header": 30, "near the end": scratch.stat().st_size - 10}[where]
+    tmp_path = tmp_path_factory.mktemp("target")
+    target = tmp_path / "vectors.out"
+    old = _first(reference, 20)
+    old.save(target, format=fmt)
+    before = target.read_bytes()
+    interrupt_writes(budget=budget)
+    with pytest.raises(Interrupted):
+        WordVectors.from_gensim(reference).save(target, format=fmt)
+    assert sorted(os.listdir(tmp_path)) == ["vectors.out"]  # no temporary file left behind
+    assert target.read_bytes() == before
+    assert_same(WordVectors.load(target), old)
+
+
+@pytest.mark.parametrize("fmt", ["store", "glove", "word2vec", "word2vec-binary"])
+def test_interrupted_first_save_leaves_nothing(reference, tmp_path, interrupt_writes, fmt):
+    interrupt_writes(budget=300)
+    with pytest.raises(Interrupted):
+        WordVectors.from_gensim(reference).save(tmp_path / "vectors.out", format=fmt)
+    assert os.listdir(tmp_path) == []
+
+
+# ----- gensim-data names ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline_gensim_data(tmp_path, monkeypatch, gensim_test_glove):
+    """gensim's downloader, run for real but offline: its catalogue and one model sit in a local gensim-data
+    folder laid out as the downloader leaves it, and any attempt to reach the network fails at once."""
+    import json
+
+    import gensim.downloader as api
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network in tests")
+
+    base = tmp_path / "gensim-data"
+    model = base / "tiny-glove-test"
+    model.mkdir(parents=True)
+    catalogue = {"corpora": {}, "models": {"tiny-glove-test": {"file_name": "tiny-glove-test.txt", "parts": 1}}}
+    (base / "information.json").write_text(json.dumps(catalogue))
+    (model / "__init__.py").write_text(
+        "from gensim.models import KeyedVectors\n"
+        "def load_data():\n"
+        f"    return KeyedVectors.load_word2vec_format({str(gensim_test_glove)!r}, no_header=True)\n"
+    )
+    monkeypatch.setattr(api, "BASE_DIR", str(base))
+    monkeypatch.setattr(api, "urlopen", no_network)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the downloader prepends its folder
+    monkeypatch.delitem(sys.modules, "tiny-glove-test", raising=False)
+    yield api
+    sys.modules.pop("tiny-glove-test", None)
+
+
+def test_gensim_data_name_goes_through_gensims_downloader(offline_gensim_data, gensim_test_glove, monkeypatch):
+    monkeypatch.chdir(gensim_test_glove.parent.parent)  # no file named like the model here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        store = WordVectors.load("tiny-glove-test")
+    assert_same(store, gensim_text(gensim_test_glove))
+    assert len(WordVectors.load("tiny-glove-test", limit=10)) == 10
+
+
+def test_load_passes_the_name_to_gensim_downloader(monkeypatch, gensim_test_glove):
+    import gensim.downloader as api
+
+    asked = []
+    monkeypatch.setattr(api, "load", lambda name: asked.append(name) or gensim_text(gensim_test_glove))
+    store = WordVectors.load("glove-wiki-gigaword-100")
+    assert asked == ["glove-wiki-gigaword-100"]
+    assert_same(store, gensim_text(gensim_test_glove))
+
+
+def test_unknown_gensim_data_name_is_a_clear_error(offline_gensim_data):
+    with pytest.raises(ValueError, match="'glove-nonexistent-7' is neither a file nor a gensim-data model name"):
+        WordVectors.load("glove-nonexistent-7")
