@@ -1,17 +1,31 @@
-"""Run the lesson, step by step.
+"""The whole lesson, step by step, with minibert and glove doing the work.
 
     make lesson        (or: python -m tasks.lesson)
 
-The lesson's steps arrive one issue at a time; this runner lists the ones that exist so far.
+1. word vectors (GloVe)          4. next-sentence prediction
+2. contextual embeddings (BERT)  5. cross-encoder
+3. masked language modelling     6. attention
+
+Each step prints the model it used. A step whose weights cannot be had here says so in one line,
+with the command that fetches them, and the lesson goes on.
 """
 
-STEPS: list[str] = []  # module names under tasks/, in lesson order
+import time
+
+from minibert.defaults import go_offline_if_hub_unreachable
+
+from . import attention, contextual, cross_encoder, masked_lm, next_sentence, word_vectors
+
+STEPS = (word_vectors, contextual, masked_lm, next_sentence, cross_encoder, attention)
 
 
 def main() -> None:
-    if not STEPS:
-        print("The lesson's steps are not written yet: nothing to run.")
-        return
+    if not go_offline_if_hub_unreachable():
+        print("The Hugging Face Hub is not reachable (or HF_HUB_OFFLINE=1): using cached and shipped models only.")
+    start = time.perf_counter()
+    for step in STEPS:
+        step.run()
+    print(f"\nThe lesson ran in {time.perf_counter() - start:.1f} s. Pictures are in out/.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""Step 2: contextual embeddings. BERT gives "bat" a different vector in each sentence; GloVe cannot.
+
+    python -m tasks.contextual [--model FOLDER_OR_REPO]
+
+Try your own word and sentences with `minibert similarity WORD SENTENCE_A SENTENCE_B`.
+
+The word's vector is its token's last hidden state. A word the tokenizer splits into pieces gets
+the mean of its pieces, and the output says so (the lesson's notebook stopped with an error there).
+"""
+
+from minibert import BertModel
+from minibert.defaults import BERT_BASE, load
+from minibert.pipelines import cosine, word_vector
+
+from ._common import heading, parser, using
+
+SENTENCES = ("The bat flew out of the cave at night.", "He swung the bat and hit a home run.")
+SPLIT_EXAMPLE = ("Penguins are flightless birds.", "Ostriches are flightless too.", "flightless")
+
+
+def compare(loaded, word: str, sentence_a: str, sentence_b: str) -> float:
+    vectors = []
+    for sentence in (sentence_a, sentence_b):
+        vector, pieces = word_vector(loaded.model, loaded.tokenizer, sentence, word)
+        note = f"  (split into {' + '.join(pieces)}: the mean of {len(pieces)} pieces)" if len(pieces) > 1 else ""
+        print(f"'{word}' in {sentence!r}: {' '.join(f'{v:.4f}' for v in vector[:5].tolist())} ...{note}")
+        vectors.append(vector)
+    return cosine(*vectors)
+
+
+def run(model=None, word: str = "bat", sentences=SENTENCES, vectors=None) -> float:
+    heading(2, "Contextual embeddings")
+    loaded = load(BertModel, model, BERT_BASE, offline_default=True)
+    using(loaded.name)
+    bert_cosine = compare(loaded, word, *sentences)
+    if vectors is None:
+        from glove.defaults import load_vectors
+
+        vectors = load_vectors()[0]
+    glove_cosine = vectors.similarity(word, word)
+    print(f"cosine of the two BERT vectors for '{word}':  {bert_cosine:.4f}")
+    print(f"cosine of the two GloVe vectors for '{word}': {glove_cosine:.4f}  (one vector per word, whatever the context)")
+
+    a, b, split_word = SPLIT_EXAMPLE
+    print(f"\nA word BERT's vocabulary lacks is split into pieces; its vector is their mean:")
+    print(f"cosine of '{split_word}' in the two sentences: {compare(loaded, split_word, a, b):.4f}")
+    return bert_cosine
+
+
+def main(argv=None) -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    run(args.model)
+
+
+if __name__ == "__main__":
+    main()

