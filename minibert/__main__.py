@@ -5,9 +5,12 @@
     minibert nsp "The man went to the store." "He bought a gallon of milk."
     minibert rerank "Where is the capital of France?" "Paris is the capital of France." "Berlin is in Germany."
     minibert attention "He swung the bat and hit a home run." --layer 2 --head 0 -o bat.png
+    minibert attention "He swung the bat." --layer 2 --head all -o heads.png     # every head of layer 2
+    minibert attention "He swung the bat." --to-token bat -o to-bat.png          # attention to "bat", layer by layer
+    minibert diff sentence-transformers/all-MiniLM-L6-v2 "The bat flew."         # every intermediate vs transformers
     minibert download google-bert/bert-base-uncased cross-encoder/ms-marco-MiniLM-L6-v2
 
-Every command takes --model (a checkpoint folder or a Hub repo id). Without it, the lesson's model
+Every command but diff takes --model (a checkpoint folder or a Hub repo id). Without it, the lesson's model
 is used when it can be had, or all-MiniLM-L6-v2 (shipped offline) where an encoder is enough.
 """
 
@@ -22,7 +25,7 @@ from .defaults import BERT_BASE, CROSS_ENCODER, ModelUnavailable, download, load
 from .loading import CheckpointError, CheckpointNotFoundError
 from .model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
 from .pipelines import (InputError, attention_map, check_layer_head, cosine, fill_mask, next_sentence,
-                        plot_attention, rerank, word_vector)
+                        plot_attention, plot_attention_grid, plot_attention_to_token, rerank, word_vector)
 
 
 def cmd_similarity(args) -> None:
@@ -60,11 +63,36 @@ def cmd_rerank(args) -> None:
 def cmd_attention(args) -> None:
     loaded = load(BertModel, args.model, BERT_BASE, offline_default=True)
     print(f"model: {loaded.name}")
-    tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)
-    check_layer_head(attentions, args.layer, args.head)
-    plot_attention(tokens, attentions[args.layer, args.head], args.output,
-                   title=f"{loaded.name}\nlayer {args.layer}, head {args.head}")
-    print(f"heatmap: {args.output}")
+    tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)  # (L, nh, T, T)
+    if args.to_token is not None:
+        if args.to_token not in tokens:
+            raise InputError(f"the token {args.to_token!r} is not among the tokens {tokens}")
+        plot_attention_to_token(tokens, attentions, tokens.index(args.to_token), args.output,
+                                title=f"attention to '{args.to_token}' across layers\n{loaded.name}")
+    elif args.head == "all":
+        check_layer_head(attentions, args.layer, 0)
+        plot_attention_grid(tokens, attentions[args.layer], args.output, title=f"{loaded.name}, layer {args.layer}")
+    else:
+        check_layer_head(attentions, args.layer, int(args.head))
+        plot_attention(tokens, attentions[args.layer, int(args.head)], args.output,
+                       title=f"{loaded.name}\nlayer {args.layer}, head {args.head}")
+    print(f"picture: {args.output}")
+
+
+def cmd_diff(args) -> int:
+    import transformers
+
+    from .model import BertModel as MiniBertModel
+    from .tokenizer import Tokenizer
+    from .trace import diff, first_divergence, format_rows
+
+    model = MiniBertModel.from_pretrained(args.checkpoint)
+    tokenizer = Tokenizer.from_pretrained(args.checkpoint)
+    path = model.load_report.files[0].rsplit("/", 1)[0]  # the resolved folder, so transformers reads the same files
+    reference = transformers.BertModel.from_pretrained(path, attn_implementation="eager").float().eval()
+    rows = diff(model, reference, tokenizer(args.text, args.pair), atol=args.atol)
+    print(format_rows(rows, args.atol))
+    return 1 if first_divergence(rows) else 0
 
 
 def cmd_download(args) -> None:
@@ -111,8 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sentence")
     p.add_argument("--pair", default=None, help="a second sentence, for a pair")
     p.add_argument("--layer", type=int, default=0)
-    p.add_argument("--head", type=int, default=0)
+    p.add_argument("--head", default="0", help="a head number, or 'all' for a grid of every head in the layer")
+    p.add_argument("--to-token", default=None, help="instead: attention paid to this token, across all layers")
     p.add_argument("-o", "--output", type=Path, required=True)
+    p = commands.add_parser("diff", help="compare every intermediate with transformers, layer by layer")
+    p.add_argument("checkpoint", help="checkpoint folder or Hub repo id")
+    p.add_argument("text")
+    p.add_argument("--pair", default=None, help="a second sentence, for a pair")
+    p.add_argument("--atol", type=float, default=1e-5)
+    p.set_defaults(func=cmd_diff)
     p = command("download", cmd_download, "fetch checkpoints (Hub repo ids) or gensim-data vectors into their caches")
     p.add_argument("models", nargs="*")
     return parser
@@ -121,12 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except (InputError, ModelUnavailable, CheckpointNotFoundError, CheckpointError, ConfigError, ValueError) as err:
         message = " ".join(line.strip() for line in str(err).splitlines())
         print(f"minibert {args.command}: error: {message}", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

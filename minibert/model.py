@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -72,8 +73,8 @@ class BertEmbeddings(nn.Module):
     def forward(self, input_ids, token_type_ids, position_ids) -> torch.Tensor:
         words = self.word_embeddings(input_ids)  # (B, T) -> (B, T, H)
         segments = self.token_type_embeddings(token_type_ids)  # (B, T, H)
-        positions = self.position_embeddings(position_ids)  # (B, T, H)
-        embeddings = words + segments + positions
+        positions = self.position_embeddings(position_ids)  # (1, T, H), or (B, T, H) if given per row
+        embeddings = words + segments + positions  # (B, T, H), positions broadcast over the batch
         embeddings = self.LayerNorm(embeddings)
         return self.dropout(embeddings)  # (B, T, H)
 
@@ -82,8 +83,21 @@ class BertEmbeddings(nn.Module):
 # 2. Self-attention. Every token looks at every other token; a padding mask hides the padding.
 # ---------------------------------------------------------------------------------------------
 
-def attention(query, key, value, additive_mask, dropout: nn.Dropout):
-    """Scaled dot-product attention, one step per line. Returns (context, probs).
+class AttentionSteps(NamedTuple):
+    """Every tensor attention() computes, by name. A debugger or a hook (see minibert/trace.py)
+    reads them here; nothing is computed twice."""
+
+    query: torch.Tensor  # (B, nh, T, hs)
+    key: torch.Tensor  # (B, nh, T, hs)
+    value: torch.Tensor  # (B, nh, T, hs)
+    scores: torch.Tensor  # (B, nh, T, T): q k^T / sqrt(hs)
+    masked_scores: torch.Tensor  # (B, nh, T, T): plus the padding mask
+    probs: torch.Tensor  # (B, nh, T, T): softmax over the keys
+    context: torch.Tensor  # (B, nh, T, hs): probs @ v
+
+
+def attention(query, key, value, additive_mask, dropout: nn.Dropout) -> AttentionSteps:
+    """Scaled dot-product attention, one step per line.
 
     query, key, value: (B, nh, T, hs).  additive_mask: (B, 1, 1, T), 0 where a key may be attended
     to and a huge negative number where it is padding.  A breakpoint here shows the current
@@ -96,11 +110,11 @@ def attention(query, key, value, additive_mask, dropout: nn.Dropout):
     scores = scores * head_size**-0.5
     # Additive, not a boolean fill: adding finfo.min sends a padded key's logit to -inf-ish, so its
     # softmax weight is exactly 0, and the same line works for every row of the batch.
-    scores = scores + additive_mask  # (B, nh, T, T) + (B, 1, 1, T)
-    probs = torch.softmax(scores, dim=-1)  # (B, nh, T, T): each query's weights over the keys sum to 1
+    masked_scores = scores + additive_mask  # (B, nh, T, T) + (B, 1, 1, T)
+    probs = torch.softmax(masked_scores, dim=-1)  # (B, nh, T, T): each query's weights over the keys sum to 1
     probs_dropped = dropout(probs)  # identity in eval mode
     context = probs_dropped @ value  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
-    return context, probs
+    return AttentionSteps(query, key, value, scores, masked_scores, probs, context)
 
 
 class BertSelfAttention(nn.Module):
@@ -122,10 +136,10 @@ class BertSelfAttention(nn.Module):
         q = self.split_heads(self.query(hidden_states))  # (B, T, H) -> (B, nh, T, hs)
         k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
         v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
-        context, probs = attention(q, k, v, additive_mask, self.dropout)  # (B, nh, T, hs), (B, nh, T, T)
-        B, nh, T, hs = context.shape
-        context = context.transpose(1, 2).reshape(B, T, nh * hs)  # heads side by side again: (B, T, H)
-        return context, probs
+        steps = attention(q, k, v, additive_mask, self.dropout)
+        B, nh, T, hs = steps.context.shape
+        context = steps.context.transpose(1, 2).reshape(B, T, nh * hs)  # heads side by side again: (B, T, H)
+        return context, steps
 
 
 class BertSelfOutput(nn.Module):
@@ -150,8 +164,8 @@ class BertAttention(nn.Module):
 
     def forward(self, hidden_states, additive_mask):
         shortcut = hidden_states
-        context, probs = self.self(hidden_states, additive_mask)
-        return self.output(context, shortcut), probs  # (B, T, H), (B, nh, T, T)
+        context, steps = self.self(hidden_states, additive_mask)
+        return self.output(context, shortcut), steps.probs  # (B, T, H), (B, nh, T, T)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,7 +374,7 @@ class BertModel(BertPreTrainedModel):
         if token_type_ids is None:
             token_type_ids = torch.zeros(B, T, dtype=torch.long, device=input_ids.device)  # all sentence A
         if position_ids is None:
-            position_ids = torch.arange(T, device=input_ids.device).expand(B, T)  # 0, 1, ..., T-1
+            position_ids = torch.arange(T, device=input_ids.device)[None, :]  # (1, T): 0, 1, ..., T-1 for every row
 
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
 

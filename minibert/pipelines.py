@@ -124,3 +124,56 @@ def plot_attention(tokens: list[str], probs: torch.Tensor, path, title: str = ""
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_attention_grid(tokens: list[str], layer_probs: torch.Tensor, path, title: str = ""):
+    """Every head of one layer, side by side: layer_probs is (nh, T, T)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads, n = layer_probs.shape[0], len(tokens)
+    cols = min(4, heads)
+    rows = -(-heads // cols)  # ceiling division
+    size = 1.2 + 0.28 * n
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    for head, ax in enumerate(axes.flat):
+        if head >= heads:
+            ax.axis("off")
+            continue
+        ax.imshow(layer_probs[head].numpy(), cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_title(f"head {head}", fontsize=9)
+        ax.set_xticks(range(n), tokens, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), tokens, fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_attention_to_token(tokens: list[str], attentions: torch.Tensor, target: int, path, title: str = ""):
+    """How much each token attends to tokens[target], layer by layer (mean over heads).
+
+    attentions: (layers, nh, T, T). The picture is (layers, T): row l, column i is the attention
+    token i pays to the target in layer l.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    to_target = attentions[:, :, :, target].mean(dim=1)  # (layers, nh, T) -> (layers, T)
+    layers, n = to_target.shape
+    fig, ax = plt.subplots(figsize=(1.5 + 0.45 * n, 1.5 + 0.4 * layers))
+    image = ax.imshow(to_target.numpy(), cmap="magma", aspect="auto")
+    ax.set_xticks(range(n), tokens, rotation=90)
+    ax.set_yticks(range(layers), [f"layer {i}" for i in range(layers)])
+    ax.set_xlabel(f"attending token (attention paid to '{tokens[target]}', mean over heads)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
