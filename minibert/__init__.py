@@ -1,7 +1,7 @@
 """minibert: a readable BERT that loads official checkpoints and matches Hugging Face transformers.
 
 Read the source in this order: config.py, model.py (top to bottom, as a forward pass runs),
-loading.py, tokenizer.py.
+loading.py, tokenizer.py (and wordpiece.py for the tokenizer's rules), then trace.py.
 """
 
 from .config import BertConfig, ConfigError
@@ -14,9 +14,10 @@ from .model import (
     BertModel,
 )
 from .tokenizer import Tokenizer
+from .trace import diff, trace
 
 __all__ = [
     "BertConfig", "ConfigError", "CheckpointError", "CheckpointNotFoundError", "BertModel",
     "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
-    "BertForSequenceClassification", "Tokenizer",
+    "BertForSequenceClassification", "Tokenizer", "trace", "diff",
 ]
