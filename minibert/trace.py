@@ -1,11 +1,12 @@
 """Look inside a forward pass: record every named intermediate, and diff them against transformers.
 
+    >>> batch = tokenizer("He swung the bat.")
     >>> with minibert.trace(model) as t:
     ...     model(**batch)
     >>> t.names()[:6]
     ['embeddings.word', 'embeddings.token_type', 'embeddings.position', 'embeddings.sum', 'embeddings.LayerNorm', 'encoder.layer.0.attention.query']
     >>> t["encoder.layer.3.attention.probs"].shape          # (B, nh, T, T)
-    torch.Size([1, 12, 12, 12])
+    torch.Size([1, 12, 7, 7])
 
 The trace is made of forward hooks, put on when the `with` block starts and taken off when it ends:
 the model code has no tracing branches, and a model outside a trace runs exactly as before. The
