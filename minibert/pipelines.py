@@ -100,13 +100,26 @@ def check_layer_head(attentions: torch.Tensor, layer: int, head: int) -> None:
         raise InputError(f"--head {head} is out of range: this model has heads 0..{heads - 1}")
 
 
-def plot_attention(tokens: list[str], probs: torch.Tensor, path, title: str = "", highlight: str | None = None):
-    """Write a heatmap PNG of one head's probabilities (T, T): rows attend (queries), columns are attended."""
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (PNG files, no display), imported only when drawing."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save(fig, path, dpi: int = 100):
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
+
+
+def plot_attention(tokens: list[str], probs: torch.Tensor, path, title: str = "", highlight: str | None = None):
+    """Write a heatmap PNG of one head's probabilities (T, T): rows attend (queries), columns are attended."""
+    plt = pyplot()
     n = len(tokens)
     fig, ax = plt.subplots(figsize=(1.0 + 0.45 * n, 1.0 + 0.45 * n))
     image = ax.imshow(probs.numpy(), cmap="viridis", vmin=0.0, vmax=float(probs.max()))
@@ -120,19 +133,12 @@ def plot_attention(tokens: list[str], probs: torch.Tensor, path, title: str = ""
                 ax.add_patch(plt.Rectangle((-0.5, i - 0.5), n, 1, fill=False, edgecolor="red", linewidth=2))
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_attention_grid(tokens: list[str], layer_probs: torch.Tensor, path, title: str = ""):
     """Every head of one layer, side by side: layer_probs is (nh, T, T)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     heads, n = layer_probs.shape[0], len(tokens)
     cols = min(4, heads)
     rows = -(-heads // cols)  # ceiling division
@@ -147,10 +153,7 @@ def plot_attention_grid(tokens: list[str], layer_probs: torch.Tensor, path, titl
         ax.set_xticks(range(n), tokens, rotation=90, fontsize=7)
         ax.set_yticks(range(n), tokens, fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=90)
 
 
 def plot_attention_to_token(tokens: list[str], attentions: torch.Tensor, target: int, path, title: str = ""):
@@ -159,11 +162,7 @@ def plot_attention_to_token(tokens: list[str], attentions: torch.Tensor, target:
     attentions: (layers, nh, T, T). The picture is (layers, T): row l, column i is the attention
     token i pays to the target in layer l.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     to_target = attentions[:, :, :, target].mean(dim=1)  # (layers, nh, T) -> (layers, T)
     layers, n = to_target.shape
     fig, ax = plt.subplots(figsize=(1.5 + 0.45 * n, 1.5 + 0.4 * layers))
@@ -173,7 +172,4 @@ def plot_attention_to_token(tokens: list[str], attentions: torch.Tensor, target:
     ax.set_xlabel(f"attending token (attention paid to '{tokens[target]}', mean over heads)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
