@@ -5,6 +5,8 @@ loading.py, tokenizer.py (and wordpiece.py for the tokenizer's rules), then trac
 """
 
 from .config import BertConfig, ConfigError
+from .encode import SentenceEncoder
+from .fast import FastBertModel
 from .loading import CheckpointError, CheckpointNotFoundError
 from .model import (
     BertForMaskedLM,
@@ -21,3 +23,4 @@ __all__ = [
     "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
     "BertForSequenceClassification", "Tokenizer", "trace", "diff",
 ]
+__all__ += ["FastBertModel", "SentenceEncoder"]  # the fast path and batched sentence embeddings

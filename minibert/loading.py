@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,10 +128,12 @@ class CheckpointSource:
 # ---------------------------------------------------------------------------------------------
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The file's tensors, memory-mapped: no bytes are read until a tensor is used, and the pages
+    come from the OS file cache, so loading makes no copy of the weights."""
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path))
+        return load_file(str(path))  # mmap is safetensors' default; writes stay private to this process
     except Exception as err:  # safetensors raises its own SafetensorError (and OSError) on bad files
         raise CheckpointError(f"{path}: not a readable safetensors file ({err}); "
                               "it may be truncated or corrupt, download it again") from None
@@ -271,12 +274,14 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
     state, files = read_weights(source)
     report = LoadReport(source=source.describe(), files=[str(f) for f in files])
 
-    model = model_class(config)
+    # Built on the meta device: shapes only, no memory and no random numbers. The file's tensors
+    # then become the parameters themselves, so the weights exist once, in the memory-mapped file.
+    with torch.device("meta"), normal_init_skips_meta_tensors():
+        model = model_class(config)
     mapped = map_checkpoint(state, model, report, init_new_head)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, tensor in mapped.items():
-            params[name].copy_(tensor)  # also casts, e.g. a float16 file into float32 parameters
+    if report.initialised:
+        initialise_new_parameters(model, report.initialised)
+    assign_parameters(model, mapped)
     report.loaded = len(mapped)
 
     if report.unused:
@@ -287,3 +292,54 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
                        ", ".join(report.initialised))
     model.load_report = report
     return model.eval()  # dropout off: inference is deterministic
+
+
+@contextmanager
+def normal_init_skips_meta_tensors():
+    """Let nn.init.normal_ pass over meta tensors, which hold no numbers to initialise.
+
+    nn.Embedding calls it in its constructor; on a meta tensor it would do nothing, yet the first
+    call imports torch._dynamo, about a second of from_pretrained. Nothing else is changed.
+    """
+    normal = torch.nn.init.normal_
+
+    def normal_unless_meta(tensor, *args, **kwargs):
+        return tensor if tensor.is_meta else normal(tensor, *args, **kwargs)
+
+    torch.nn.init.normal_ = normal_unless_meta
+    try:
+        yield
+    finally:
+        torch.nn.init.normal_ = normal
+
+
+def assign_parameters(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Make each loaded tensor a parameter of the model, without copying it.
+
+    A tied parameter (the masked-LM decoder weight, which is the word-embedding matrix) has two
+    paths but one tensor: named_parameters(remove_duplicate=False) lists both, and both get the same
+    new Parameter, so the tie survives.
+    """
+    new_params: dict[int, torch.nn.Parameter] = {}  # id of the meta parameter -> its loaded tensor
+    names_of: dict[int, str] = {}  # id of the meta parameter -> the first path that holds it
+    # A list, so every meta parameter stays alive (and its id unique) until the loop ends.
+    for name, param in list(model.named_parameters(remove_duplicate=False)):
+        first = names_of.setdefault(id(param), name)
+        if first not in tensors:
+            continue  # freshly initialised on request: already a real tensor
+        if id(param) not in new_params:
+            tensor = tensors[first].to(param.dtype)  # a no-op unless the file has another dtype (float16)
+            new_params[id(param)] = torch.nn.Parameter(tensor, requires_grad=param.requires_grad)
+        module_path, _, attribute = name.rpartition(".")
+        setattr(model.get_submodule(module_path), attribute, new_params[id(param)])
+
+
+def initialise_new_parameters(model: torch.nn.Module, names: list[str]) -> None:
+    """Give the parameters the checkpoint lacks (a new head) real memory and BERT's initialisation."""
+    params = dict(model.named_parameters())
+    for name in names:
+        module_path, _, attribute = name.rpartition(".")
+        param = params[name]
+        setattr(model.get_submodule(module_path), attribute,
+                torch.nn.Parameter(torch.zeros(param.shape, dtype=param.dtype), requires_grad=param.requires_grad))
+    model.init_weights()  # initialises the real tensors; the rest are still on the meta device

@@ -287,6 +287,8 @@ class BertPreTrainedModel(nn.Module):
     def init_weights(self, module: nn.Module | None = None) -> None:
         """BERT's initialisation: normal(0, initializer_range) weights, zero biases, unit LayerNorm."""
         for m in (module or self).modules():
+            if any(p.is_meta for p in m.parameters(recurse=False)):
+                continue  # built on the meta device by from_pretrained: shapes only, weights come from the file
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, mean=0.0, std=self.config.initializer_range)
             if isinstance(m, nn.Linear) and m.bias is not None:

