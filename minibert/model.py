@@ -106,8 +106,9 @@ def attention(query, key, value, additive_mask, dropout: nn.Dropout) -> Attentio
     head_size = query.size(-1)
     scores = query @ key.transpose(-2, -1)  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
     # Divide by sqrt(hs) so the logits' spread does not grow with the head size. Written as a product
-    # with hs ** -0.5, as transformers does, so the two agree to the last bit.
-    scores = scores * head_size**-0.5
+    # with hs ** -0.5, as transformers does, so the two agree to the last bit; in place (mul_), as
+    # the unscaled product is not needed again and a fresh (B, nh, T, T) buffer costs time.
+    scores = scores.mul_(head_size**-0.5)
     # Additive, not a boolean fill: adding finfo.min sends a padded key's logit to -inf-ish, so its
     # softmax weight is exactly 0, and the same line works for every row of the batch.
     masked_scores = scores + additive_mask  # (B, nh, T, T) + (B, 1, 1, T)
@@ -165,7 +166,9 @@ class BertAttention(nn.Module):
     def forward(self, hidden_states, additive_mask):
         shortcut = hidden_states
         context, steps = self.self(hidden_states, additive_mask)
-        return self.output(context, shortcut), steps.probs  # (B, T, H), (B, nh, T, T)
+        probs = steps.probs  # (B, nh, T, T)
+        del steps  # release the other steps' (B, nh, T, T) buffers before the next big allocations
+        return self.output(context, shortcut), probs  # (B, T, H), (B, nh, T, T)
 
 
 # ---------------------------------------------------------------------------------------------
