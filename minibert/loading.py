@@ -31,6 +31,7 @@ from .config import BertConfig
 logger = logging.getLogger("minibert")
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+LEGACY_LAYER_NORM_NAMES = {"LayerNorm.gamma": "LayerNorm.weight", "LayerNorm.beta": "LayerNorm.bias"}
 STALE_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 BASE_MODEL_PARTS = ("embeddings.", "encoder.", "pooler.")
 # Tensors that some files store under a second name. They must equal the tensor they stand for.
@@ -201,9 +202,10 @@ class LoadReport:
 def checkpoint_name_to_model_name(key: str, base_model_prefix: str, report: LoadReport) -> str:
     """Rename one checkpoint key to the parameter path this class uses."""
     name = key
-    if name.endswith("LayerNorm.gamma") or name.endswith("LayerNorm.beta"):  # TensorFlow-era names
-        name = name.removesuffix("gamma") + "weight" if name.endswith("gamma") else name.removesuffix("beta") + "bias"
-        report.renamed_legacy.append(key)
+    for old, new in LEGACY_LAYER_NORM_NAMES.items():  # TensorFlow-era names, only inside a LayerNorm
+        if name.endswith(old):
+            name = name.removesuffix(old) + new
+            report.renamed_legacy.append(key)
     has_prefix = name.startswith("bert.")
     if base_model_prefix == "bert" and not has_prefix and name.startswith(BASE_MODEL_PARTS):
         name = "bert." + name  # a bare BertModel file loaded into a model with a head

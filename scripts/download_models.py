@@ -11,9 +11,11 @@ After this, `make lesson` uses the lesson's own models, also with HF_HUB_OFFLINE
 
 import sys
 
+from glove.defaults import LESSON_VECTORS
 from minibert.__main__ import main
+from minibert.defaults import BERT_BASE, CROSS_ENCODER
 
-LESSON_MODELS = ["google-bert/bert-base-uncased", "cross-encoder/ms-marco-MiniLM-L6-v2", "glove-wiki-gigaword-100"]
+LESSON_MODELS = [BERT_BASE[0], CROSS_ENCODER[0], LESSON_VECTORS]
 
 if __name__ == "__main__":
     sys.exit(main(["download", *LESSON_MODELS]))

@@ -1,4 +1,4 @@
-"""What the lesson's steps share: a heading, the model line, and the 'needs weights' line."""
+"""What the lesson's steps share: a heading, the model line, and loading a head model or saying what it needs."""
 
 from __future__ import annotations
 
@@ -16,9 +16,18 @@ def using(name: str) -> None:
     print(f"model: {name}")
 
 
-def needs_weights(step: str, err: Exception) -> None:
-    """One line: the step is skipped, which model it needs, and the command that fetches it."""
-    print(f"[{step} skipped] {err}")
+def load_head_model(step: str, model_class, model, candidates):
+    """The step's model, with the line that names it; or None after one line that says the step is
+    skipped, which model it needs and the command that fetches it."""
+    from minibert.defaults import ModelUnavailable, load
+
+    try:
+        loaded = load(model_class, model, candidates, offline_default=False)
+    except ModelUnavailable as err:
+        print(f"[{step} skipped] {err}")
+        return None
+    using(loaded.name)
+    return loaded
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -42,7 +42,7 @@ def run(model=None, word: str = "bat", sentences=SENTENCES, vectors=None) -> flo
     print(f"cosine of the two GloVe vectors for '{word}': {glove_cosine:.4f}  (one vector per word, whatever the context)")
 
     a, b, split_word = SPLIT_EXAMPLE
-    print(f"\nA word BERT's vocabulary lacks is split into pieces; its vector is their mean:")
+    print("\nA word BERT's vocabulary lacks is split into pieces; its vector is their mean:")
     print(f"cosine of '{split_word}' in the two sentences: {compare(loaded, split_word, a, b):.4f}")
     return bert_cosine
 

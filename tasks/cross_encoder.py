@@ -7,10 +7,10 @@ label); offline this step prints the one line that says what to fetch.
 """
 
 from minibert import BertForSequenceClassification
-from minibert.defaults import CROSS_ENCODER, ModelUnavailable, load
+from minibert.defaults import CROSS_ENCODER
 from minibert.pipelines import rerank
 
-from ._common import heading, needs_weights, parser, using
+from ._common import heading, load_head_model, parser
 
 QUESTION = "Where is the capital of France?"
 ANSWERS = ["Paris is the capital of France.", "Berlin is the capital of Germany.", "Madrid is the capital of Spain."]
@@ -18,11 +18,9 @@ ANSWERS = ["Paris is the capital of France.", "Berlin is the capital of Germany.
 
 def run(model=None, question: str = QUESTION, answers=ANSWERS) -> None:
     heading(5, "Cross-encoder")
-    try:
-        loaded = load(BertForSequenceClassification, model, CROSS_ENCODER, offline_default=False)
-    except ModelUnavailable as err:
-        return needs_weights("cross-encoder", err)
-    using(loaded.name)
+    loaded = load_head_model("cross-encoder", BertForSequenceClassification, model, CROSS_ENCODER)
+    if loaded is None:
+        return
     print(f"question: {question}")
     for rank, (answer, score) in enumerate(rerank(loaded.model, loaded.tokenizer, question, answers), 1):
         print(f"  {rank}. {score:.5f}  {answer}")

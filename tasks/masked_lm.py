@@ -7,21 +7,19 @@ offline this step prints the one line that says what to fetch.
 """
 
 from minibert import BertForMaskedLM
-from minibert.defaults import BERT_BASE, ModelUnavailable, load
+from minibert.defaults import BERT_BASE
 from minibert.pipelines import fill_mask
 
-from ._common import heading, needs_weights, parser, using
+from ._common import heading, load_head_model, parser
 
 TEXT = "The man went to the [MASK] to buy a gallon of milk."
 
 
 def run(model=None, text: str = TEXT, top_k: int = 5) -> None:
     heading(3, "Masked language modelling")
-    try:
-        loaded = load(BertForMaskedLM, model, BERT_BASE, offline_default=False)
-    except ModelUnavailable as err:
-        return needs_weights("masked LM", err)
-    using(loaded.name)
+    loaded = load_head_model("masked LM", BertForMaskedLM, model, BERT_BASE)
+    if loaded is None:
+        return
     print(f"text: {text}")
     for i, predictions in enumerate(fill_mask(loaded.model, loaded.tokenizer, text, top_k)):
         print(f"[MASK] #{i + 1}:")

@@ -7,10 +7,10 @@ one line that says what to fetch.
 """
 
 from minibert import BertForNextSentencePrediction
-from minibert.defaults import BERT_BASE, ModelUnavailable, load
+from minibert.defaults import BERT_BASE
 from minibert.pipelines import next_sentence
 
-from ._common import heading, needs_weights, parser, using
+from ._common import heading, load_head_model, parser
 
 PAIRS = [
     ("The man went to the store.", "He bought a gallon of milk."),  # the lesson: true
@@ -20,11 +20,9 @@ PAIRS = [
 
 def run(model=None, pairs=PAIRS) -> None:
     heading(4, "Next-sentence prediction")
-    try:
-        loaded = load(BertForNextSentencePrediction, model, BERT_BASE, offline_default=False)
-    except ModelUnavailable as err:
-        return needs_weights("next sentence", err)
-    using(loaded.name)
+    loaded = load_head_model("next sentence", BertForNextSentencePrediction, model, BERT_BASE)
+    if loaded is None:
+        return
     for a, b in pairs:
         p = next_sentence(loaded.model, loaded.tokenizer, a, b)
         verdict = "true" if p >= 0.5 else "false"

@@ -129,8 +129,6 @@ def test_init_new_head_does_not_excuse_a_missing_encoder_tensor(tmp_path, tiny):
 
 
 def test_tied_copies_that_disagree(tmp_path):
-    import transformers
-
     reference = make_hf_model("BertForMaskedLM")
     state = {k: v.clone() for k, v in reference.state_dict().items()}
     state["cls.predictions.decoder.weight"] += 1.0  # no longer the embedding matrix

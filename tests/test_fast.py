@@ -11,7 +11,6 @@ the real tokens, and with transformers' SDPA on every position.
 """
 
 import os
-import shutil
 
 import pytest
 import torch

@@ -103,8 +103,6 @@ def test_similarity_reports_a_split_word(capsys, minilm_dir):
 
 
 def test_attention_command_writes_a_png(capsys, tmp_path, minilm_dir):
-    from PIL import Image
-
     path = tmp_path / "bat.png"
     code, out, err = run_cli(capsys, "attention", "He swung the bat.", "--layer", "1", "--head", "3",
                              "-o", str(path), "--model", str(minilm_dir))
