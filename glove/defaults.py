@@ -59,7 +59,7 @@ def load_vectors(name: str | None = None) -> tuple[WordVectors, str, str | None]
         return WordVectors.load(name), str(name), None
     if gensim_data_has(LESSON_VECTORS) or gensim_data_reachable():
         return WordVectors.load(LESSON_VECTORS), LESSON_VECTORS, None
-    from minibert.defaults import fetch_command
+    from minibert.app.defaults import fetch_command
 
     note = (f"{LESSON_VECTORS} is not available here; using {SHIPPED_VECTORS}. "
             f"Fetch the lesson's vectors with: {fetch_command(LESSON_VECTORS)}")

@@ -1,26 +1,32 @@
 """minibert: a readable BERT that loads official checkpoints and matches Hugging Face transformers.
 
-Read the source in this order: config.py, model.py (top to bottom, as a forward pass runs),
-loading.py, tokenizer.py (and wordpiece.py for the tokenizer's rules), then trace.py.
+The folders are the table of contents; read them in this order:
+
+    bert/      the model, read first: config.py, model.py, pretrained.py, tokenizer.py
+    inside/    looking inside: trace.py (every intermediate, and a diff against transformers),
+               wordpiece.py (the tokenizer's rules in plain Python)
+    speed/     opt-in speed, tested against bert/: fast.py, encode.py
+    app/       application code (the command line, the lesson's helpers): skip it on a first read
+
+Everything a user needs is importable from here: `from minibert import BertModel, Tokenizer`.
 """
 
-from .config import BertConfig, ConfigError
-from .encode import SentenceEncoder
-from .fast import FastBertModel
-from .loading import CheckpointError, CheckpointNotFoundError
-from .model import (
+from .bert.config import BertConfig, ConfigError
+from .bert.model import (
     BertForMaskedLM,
     BertForNextSentencePrediction,
     BertForPreTraining,
     BertForSequenceClassification,
     BertModel,
 )
-from .tokenizer import Tokenizer
-from .trace import diff, trace
+from .bert.pretrained import CheckpointError, CheckpointNotFoundError, MissingHeadError
+from .bert.tokenizer import Tokenizer
+from .inside.trace import diff, trace
+from .speed.encode import SentenceEncoder
+from .speed.fast import FastBertModel
 
 __all__ = [
-    "BertConfig", "ConfigError", "CheckpointError", "CheckpointNotFoundError", "BertModel",
-    "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
-    "BertForSequenceClassification", "Tokenizer", "trace", "diff",
+    "BertConfig", "ConfigError", "CheckpointError", "CheckpointNotFoundError", "MissingHeadError",
+    "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
+    "BertForSequenceClassification", "Tokenizer", "trace", "diff", "FastBertModel", "SentenceEncoder",
 ]
-__all__ += ["FastBertModel", "SentenceEncoder"]  # the fast path and batched sentence embeddings

@@ -7,7 +7,7 @@ figure is the median over repeats, with min and max; ratios are of medians. The 
 turn, one call each per round, so that a burst of load from elsewhere hits them all alike.
 
 1. Forward time at batch x length 1x16, 8x128 and 32x128 (no padding): minibert's readable path,
-   its fast path (minibert/fast.py), the fast path under torch.compile, transformers eager,
+   its fast path (minibert/speed/fast.py), the fast path under torch.compile, transformers eager,
    transformers SDPA. The first call of each is left out of the timing (it is where compiling happens).
 2. The machine's limit: the model's matrix multiplications alone, same shapes, same order, same
    weights, timed in the same rounds; every path's forward time is divided by it.
@@ -90,7 +90,7 @@ def load_models(path: Path) -> dict:
     import transformers
 
     import minibert
-    from minibert.fast import FastBertModel
+    from minibert.speed.fast import FastBertModel
 
     readable = minibert.BertModel.from_pretrained(path)
     return {
@@ -186,7 +186,7 @@ def bench_corpus(models: dict, path: Path, repeats: int, size: int) -> dict:
     import transformers
 
     import minibert
-    from minibert.encode import encode
+    from minibert.speed.encode import encode
 
     corpus = make_corpus(path / "vocab.txt", size)
     tokenizer = minibert.Tokenizer.from_pretrained(path)

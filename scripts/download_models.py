@@ -12,8 +12,8 @@ After this, `make lesson` uses the lesson's own models, also with HF_HUB_OFFLINE
 import sys
 
 from glove.defaults import LESSON_VECTORS
-from minibert.__main__ import main
-from minibert.defaults import BERT_BASE, CROSS_ENCODER
+from minibert.app.cli import main
+from minibert.app.defaults import BERT_BASE, CROSS_ENCODER
 
 LESSON_MODELS = [BERT_BASE[0], CROSS_ENCODER[0], LESSON_VECTORS]
 

@@ -19,7 +19,7 @@ def using(name: str) -> None:
 def load_head_model(step: str, model_class, model, candidates):
     """The step's model, with the line that names it; or None after one line that says the step is
     skipped, which model it needs and the command that fetches it."""
-    from minibert.defaults import ModelUnavailable, load
+    from minibert.app.defaults import ModelUnavailable, load
 
     try:
         loaded = load(model_class, model, candidates, offline_default=False)

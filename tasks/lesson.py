@@ -12,11 +12,13 @@ with the command that fetches them, and the lesson goes on.
 
 import time
 
-from minibert.defaults import go_offline_if_hub_unreachable
+from minibert.app.defaults import go_offline_if_hub_unreachable
 
-from . import attention, contextual, cross_encoder, masked_lm, next_sentence, word_vectors
+from . import (step1_word_vectors, step2_contextual, step3_masked_lm, step4_next_sentence, step5_cross_encoder,
+               step6_attention)
 
-STEPS = (word_vectors, contextual, masked_lm, next_sentence, cross_encoder, attention)
+STEPS = (step1_word_vectors, step2_contextual, step3_masked_lm, step4_next_sentence, step5_cross_encoder,
+         step6_attention)
 
 
 def main() -> None:

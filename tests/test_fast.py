@@ -1,4 +1,4 @@
-"""The fast path (minibert/fast.py) and batched sentence encoding (minibert/encode.py), on real weights.
+"""The fast path (minibert/speed/fast.py) and batched sentence encoding (minibert/speed/encode.py), on real weights.
 
 References: the readable BertModel, transformers' BertModel (eager and SDPA attention), and
 transformers' hidden states mean-pooled over the attention mask as sentence-transformers does.
@@ -17,8 +17,8 @@ import torch
 
 import minibert
 from conftest import assert_close
-from minibert.encode import SentenceEncoder, encode, mean_pool
-from minibert.fast import FastBertModel
+from minibert.speed.encode import SentenceEncoder, encode, mean_pool
+from minibert.speed.fast import FastBertModel
 
 SENTENCES = [
     "The bat flew out of the cave at night.",

@@ -14,7 +14,7 @@ import torch
 
 from glove import defaults as glove_defaults
 from glove.__main__ import main as glove_main
-from tasks import contextual, lesson, word_vectors
+from tasks import lesson, step1_word_vectors as word_vectors, step2_contextual as contextual
 from test_minibert_cli import assert_real_picture
 
 
@@ -99,12 +99,12 @@ def test_whole_lesson_offline(capsys, monkeypatch, tmp_path, empty_hub_cache, of
 def test_steps_run_as_modules(tmp_path):
     """`python -m tasks.<step>` works on its own, in a fresh process, offline."""
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "tasks.attention", "--layer", "1", "--head", "2",
+    result = subprocess.run([sys.executable, "-m", "tasks.step6_attention", "--layer", "1", "--head", "2",
                              "-o", str(tmp_path / "a.png")], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "layer 1, head 2: 'bat' attends most to" in result.stdout
     assert_real_picture(tmp_path / "a.png")
-    result = subprocess.run([sys.executable, "-m", "tasks.masked_lm"], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "tasks.step3_masked_lm"], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0 and "[masked LM skipped] needs google-bert/bert-base-uncased" in result.stdout
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from hf_checkpoints import hf_tokenizer_for, save_lesson_checkpoint
-from minibert.__main__ import main
-from tasks import attention, cross_encoder, masked_lm, next_sentence
+from minibert.app.cli import main
+from tasks import step3_masked_lm as masked_lm, step4_next_sentence as next_sentence, step5_cross_encoder as cross_encoder, step6_attention as attention
 
 
 def run_cli(capsys, *argv):

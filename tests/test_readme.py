@@ -19,7 +19,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_debugger_breakpoint_line_is_the_one_described():
-    line_number = int(re.search(r"break minibert/model\.py:(\d+)", README).group(1))
-    source = (ROOT / "minibert" / "model.py").read_text().splitlines()
+    line_number = int(re.search(r"break minibert/bert/model\.py:(\d+)", README).group(1))
+    source = (ROOT / "minibert" / "bert" / "model.py").read_text().splitlines()
     assert source[line_number - 1].strip().startswith("probs_dropped = dropout(probs)")
     assert f"Line {line_number} is `probs_dropped = dropout(probs)`" in README

@@ -6,8 +6,8 @@ import torch
 import minibert
 from conftest import MINILM_REPO_ID, assert_close
 from hf_checkpoints import make_hf_model, random_inputs, save_current
-from minibert.__main__ import main
-from minibert.trace import ATTENTION_STEPS, diff, first_divergence, trace
+from minibert.app.cli import main
+from minibert.inside.trace import ATTENTION_STEPS, diff, first_divergence, trace
 from test_minibert_cli import assert_real_picture
 
 SENTENCES = ["The bat flew out of the cave at night.", "He swung the bat."]

@@ -1,4 +1,4 @@
-"""minibert/wordpiece.py against the `tokenizers` library: identical ids on a corpus, on every code point
+"""minibert/inside/wordpiece.py against the `tokenizers` library: identical ids on a corpus, on every code point
 and on random text, uncased (all-MiniLM-L6-v2's tokenizer.json) and in the other configurations.
 
 tests/data/wordpiece_corpus.txt holds the lesson transcript (copied from /work/shared/lesson-transcript.txt,
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minibert import wordpiece
-from minibert.wordpiece import SPECIAL_TOKENS, WordPiece
+from minibert.inside import wordpiece
+from minibert.inside.wordpiece import SPECIAL_TOKENS, WordPiece
 
 CORPUS_FILE = Path(__file__).parent / "data" / "wordpiece_corpus.txt"
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import BaseModelOutput, BertLayer, BertModel, activation
+from ..bert.model import BaseModelOutput, BertLayer, BertModel, activation
 
 
 class FastBertLayer(nn.Module):

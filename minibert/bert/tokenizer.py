@@ -1,7 +1,7 @@
 """Tokenizer: text -> the `input_ids`, `token_type_ids` and `attention_mask` tensors BERT reads.
 
 A thin wrapper over the `tokenizers` library (the fast, well-kept WordPiece that Hugging Face uses);
-`minibert/wordpiece.py` is the slow, readable one.
+`minibert/inside/wordpiece.py` is the slow, readable one.
 
     >>> tok = Tokenizer.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
     >>> tok.tokenize("The bat flew out of the cave.")
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .loading import CheckpointSource
+from .pretrained import CheckpointSource
 
 DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.json does not say
 

@@ -84,7 +84,7 @@ class BertEmbeddings(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 class AttentionSteps(NamedTuple):
-    """Every tensor attention() computes, by name. A debugger or a hook (see minibert/trace.py)
+    """Every tensor attention() computes, by name. A debugger or a hook (see minibert/inside/trace.py)
     reads them here; nothing is computed twice."""
 
     query: torch.Tensor  # (B, nh, T, hs)
@@ -310,7 +310,7 @@ class BertPreTrainedModel(nn.Module):
         `init_new_head=True` allows a head that the checkpoint lacks (a base BERT loaded into
         BertForSequenceClassification) to start from a fresh random initialisation.
         """
-        from .loading import load_pretrained
+        from .pretrained import load_pretrained
 
         return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from .model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
-from .tokenizer import Tokenizer
+from ..bert.model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
+from ..bert.tokenizer import Tokenizer
 
 
 class InputError(ValueError):

@@ -1,14 +1,14 @@
 """Step 3: masked-language modelling. BERT fills in a hidden word from both sides of it.
 
-    python -m tasks.masked_lm [--model FOLDER_OR_REPO] [--text "The capital of France is [MASK]."]
+    python -m tasks.step3_masked_lm [--model FOLDER_OR_REPO] [--text "The capital of France is [MASK]."]
 
 Needs a checkpoint with the masked-LM head (bert-base-uncased); all-MiniLM-L6-v2 has none, so
 offline this step prints the one line that says what to fetch.
 """
 
 from minibert import BertForMaskedLM
-from minibert.defaults import BERT_BASE
-from minibert.pipelines import fill_mask
+from minibert.app.defaults import BERT_BASE
+from minibert.app.pipelines import fill_mask
 
 from ._common import heading, load_head_model, parser
 

@@ -1,14 +1,14 @@
 """Step 5: a cross-encoder ranks answers to a question, reading each (question, answer) pair together.
 
-    python -m tasks.cross_encoder [--model FOLDER_OR_REPO]
+    python -m tasks.step5_cross_encoder [--model FOLDER_OR_REPO]
 
 Needs cross-encoder/ms-marco-MiniLM-L-6-v2 (a fine-tuned BertForSequenceClassification with one
 label); offline this step prints the one line that says what to fetch.
 """
 
 from minibert import BertForSequenceClassification
-from minibert.defaults import CROSS_ENCODER
-from minibert.pipelines import rerank
+from minibert.app.defaults import CROSS_ENCODER
+from minibert.app.pipelines import rerank
 
 from ._common import heading, load_head_model, parser
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .tokenizer import Tokenizer
+from ..bert.tokenizer import Tokenizer
 
 
 def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -69,7 +69,7 @@ class SentenceEncoder:
     @classmethod
     def from_pretrained(cls, name_or_path, fast: bool = True, revision: str | None = None) -> "SentenceEncoder":
         from .fast import FastBertModel
-        from .model import BertModel
+        from ..bert.model import BertModel
 
         model = BertModel.from_pretrained(name_or_path, revision=revision)
         if fast:

@@ -1,6 +1,6 @@
 """WordPiece: BERT's tokenizer in plain Python, written to be read top to bottom in the order it runs.
 
-`minibert/tokenizer.py` uses the fast `tokenizers` library; this file is the same pipeline spelled out,
+`minibert/bert/tokenizer.py` uses the fast `tokenizers` library; this file is the same pipeline spelled out,
 and tests/test_wordpiece.py checks that both give identical ids. A text goes through:
 
     1. split_special_tokens   "[MASK]" written in the text stays one token, untouched by what follows

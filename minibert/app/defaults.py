@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .loading import CheckpointNotFoundError
-from .tokenizer import Tokenizer
+from ..bert.pretrained import CheckpointNotFoundError
+from ..bert.tokenizer import Tokenizer
 
 BERT_BASE = ("google-bert/bert-base-uncased", "bert-base-uncased")  # the lesson's BERT (and its old name)
 CROSS_ENCODER = ("cross-encoder/ms-marco-MiniLM-L6-v2", "cross-encoder/ms-marco-MiniLM-L-6-v2")

@@ -1,6 +1,6 @@
 """Step 2: contextual embeddings. BERT gives "bat" a different vector in each sentence; GloVe cannot.
 
-    python -m tasks.contextual [--model FOLDER_OR_REPO]
+    python -m tasks.step2_contextual [--model FOLDER_OR_REPO]
 
 Try your own word and sentences with `minibert similarity WORD SENTENCE_A SENTENCE_B`.
 
@@ -9,8 +9,8 @@ the mean of its pieces, and the output says so (the lesson's notebook stopped wi
 """
 
 from minibert import BertModel
-from minibert.defaults import BERT_BASE, load
-from minibert.pipelines import cosine, word_vector
+from minibert.app.defaults import BERT_BASE, load
+from minibert.app.pipelines import cosine, word_vector
 
 from ._common import heading, parser, using
 

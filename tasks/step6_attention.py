@@ -1,6 +1,6 @@
 """Step 6: attention. A heatmap of one layer and head: which tokens each token looks at.
 
-    python -m tasks.attention [--model FOLDER_OR_REPO] [--layer 2] [--head 0] [-o out/attention.png]
+    python -m tasks.step6_attention [--model FOLDER_OR_REPO] [--layer 2] [--head 0] [-o out/attention.png]
 
 Runs on the lesson's BERT, or offline on all-MiniLM-L6-v2.
 """
@@ -8,8 +8,8 @@ Runs on the lesson's BERT, or offline on all-MiniLM-L6-v2.
 from pathlib import Path
 
 from minibert import BertModel
-from minibert.defaults import BERT_BASE, load
-from minibert.pipelines import attention_map, check_layer_head, plot_attention
+from minibert.app.defaults import BERT_BASE, load
+from minibert.app.pipelines import attention_map, check_layer_head, plot_attention
 
 from ._common import heading, parser, picture_path, using
 
