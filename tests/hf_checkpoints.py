@@ -12,9 +12,6 @@ from pathlib import Path
 
 import torch
 
-HEAD_CLASSES = ("BertModel", "BertForPreTraining", "BertForMaskedLM",
-                "BertForNextSentencePrediction", "BertForSequenceClassification")
-
 # Odd sizes on purpose: nothing divides nicely except hidden_size by the head count.
 CONFIGS = {
     "gelu": dict(hidden_act="gelu"),

@@ -22,6 +22,7 @@ Dimension letters used in the shape comments:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -42,18 +43,19 @@ def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
+ACTIVATIONS = {
+    "gelu": F.gelu,  # exact: x * Phi(x), with the erf
+    "gelu_new": gelu_tanh,
+    "gelu_pytorch_tanh": functools.partial(F.gelu, approximate="tanh"),  # gelu_new's formula, as one kernel
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+
 def activation(name: str, x: torch.Tensor) -> torch.Tensor:
-    if name == "gelu":
-        return F.gelu(x)  # exact: x * Phi(x), with the erf
-    if name == "gelu_new":
-        return gelu_tanh(x)
-    if name == "gelu_pytorch_tanh":
-        return F.gelu(x, approximate="tanh")  # the same formula, as one PyTorch kernel
-    if name == "relu":
-        return F.relu(x)
-    if name in ("silu", "swish"):
-        return F.silu(x)
-    raise ValueError(f"hidden_act={name!r} is not implemented")
+    """Apply the activation `hidden_act` names; BertConfig has already refused any other name."""
+    return ACTIVATIONS[name](x)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,7 +72,8 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids, token_type_ids, position_ids) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor,
+                position_ids: torch.Tensor) -> torch.Tensor:
         words = self.word_embeddings(input_ids)  # (B, T) -> (B, T, H)
         segments = self.token_type_embeddings(token_type_ids)  # (B, T, H)
         positions = self.position_embeddings(position_ids)  # (1, T, H), or (B, T, H) if given per row
@@ -96,7 +99,8 @@ class AttentionSteps(NamedTuple):
     context: torch.Tensor  # (B, nh, T, hs): probs @ v
 
 
-def attention(query, key, value, additive_mask, dropout: nn.Dropout) -> AttentionSteps:
+def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, additive_mask: torch.Tensor,
+              dropout: nn.Dropout) -> AttentionSteps:
     """Scaled dot-product attention, one step per line.
 
     query, key, value: (B, nh, T, hs).  additive_mask: (B, 1, 1, T), 0 where a key may be attended
@@ -133,7 +137,8 @@ class BertSelfAttention(nn.Module):
         x = x.view(B, T, self.num_heads, self.head_size)  # (B, T, nh, hs)
         return x.transpose(1, 2)  # (B, nh, T, hs)
 
-    def forward(self, hidden_states, additive_mask):
+    def forward(self, hidden_states: torch.Tensor, additive_mask: torch.Tensor
+                ) -> tuple[torch.Tensor, AttentionSteps]:
         q = self.split_heads(self.query(hidden_states))  # (B, T, H) -> (B, nh, T, hs)
         k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
         v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
@@ -152,7 +157,7 @@ class BertSelfOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, context, shortcut):
+    def forward(self, context: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
         x = self.dropout(self.dense(context))  # (B, T, H)
         return self.LayerNorm(x + shortcut)  # residual first, then normalise
 
@@ -163,12 +168,13 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)  # `self.self` is Hugging Face's path: attention.self.query
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, additive_mask):
+    def forward(self, hidden_states: torch.Tensor, additive_mask: torch.Tensor, output_attentions: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         shortcut = hidden_states
         context, steps = self.self(hidden_states, additive_mask)
-        probs = steps.probs  # (B, nh, T, T)
-        del steps  # release the other steps' (B, nh, T, T) buffers before the next big allocations
-        return self.output(context, shortcut), probs  # (B, T, H), (B, nh, T, T)
+        probs = steps.probs if output_attentions else None  # (B, nh, T, T), kept only when asked for
+        del steps  # release the steps' (B, nh, T, T) buffers before the next big allocations
+        return self.output(context, shortcut), probs  # (B, T, H), (B, nh, T, T) or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +187,7 @@ class BertIntermediate(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.hidden_act = config.hidden_act
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         x = self.dense(hidden_states)  # (B, T, H) -> (B, T, I)
         return activation(self.hidden_act, x)  # (B, T, I)
 
@@ -193,7 +199,7 @@ class BertOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, intermediate, shortcut):
+    def forward(self, intermediate: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
         x = self.dropout(self.dense(intermediate))  # (B, T, I) -> (B, T, H)
         return self.LayerNorm(x + shortcut)  # residual, then LayerNorm
 
@@ -203,17 +209,30 @@ class BertOutput(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 class BertLayer(nn.Module):
+    """One encoder layer: two sub-layers, each wrapped in a residual sum and a LayerNorm (post-LN).
+
+        x = LN(x + Attn(x))     attention.self    q, k, v and attention()      (BertSelfAttention)
+                                attention.output  dense, dropout, + x, LN      (BertSelfOutput)
+        x = LN(x + FFN(x))      intermediate      dense H -> I, activation     (BertIntermediate)
+                                output            dense I -> H, dropout, + x, LN   (BertOutput)
+
+    This is the one place the structure is stated. The residual sum and the LayerNorm sit inside
+    the `output` modules because that is where the checkpoints keep the LayerNorm's weights.
+    """
+
     def __init__(self, config: BertConfig):
         super().__init__()
         self.attention = BertAttention(config)
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden_states, additive_mask):
-        attended, probs = self.attention(hidden_states, additive_mask)  # (B, T, H), (B, nh, T, T)
+    def forward(self, hidden_states: torch.Tensor, additive_mask: torch.Tensor, output_attentions: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # x = LN(x + Attn(x)): (B, T, H), and the probabilities (B, nh, T, T) if output_attentions
+        attended, probs = self.attention(hidden_states, additive_mask, output_attentions)
         shortcut = attended
         widened = self.intermediate(attended)  # (B, T, I)
-        return self.output(widened, shortcut), probs  # (B, T, H)
+        return self.output(widened, shortcut), probs  # x = LN(x + FFN(x)): (B, T, H)
 
 
 class BertEncoder(nn.Module):
@@ -222,13 +241,18 @@ class BertEncoder(nn.Module):
         # A ModuleList is what gives the checkpoint paths encoder.layer.0, encoder.layer.1, ...
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, hidden_states, additive_mask):
-        all_hidden = [hidden_states]  # the embeddings, then every layer's output
+    def forward(self, hidden_states: torch.Tensor, additive_mask: torch.Tensor, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Run every layer. Each layer's hidden states and attention probabilities are kept only when
+        asked for: a (B, nh, T, T) tensor per layer is a lot of memory to hold for nobody."""
+        all_hidden = [hidden_states] if output_hidden_states else []  # the embeddings, then every layer's output
         all_probs = []
-        for layer in self.layer:
-            hidden_states, probs = layer(hidden_states, additive_mask)
-            all_hidden.append(hidden_states)
-            all_probs.append(probs)
+        for layer_index, layer in enumerate(self.layer):  # in a debugger, `layer_index` says which layer this is
+            hidden_states, probs = layer(hidden_states, additive_mask, output_attentions)  # (B, T, H), probs or None
+            if output_hidden_states:
+                all_hidden.append(hidden_states)
+            if output_attentions:
+                all_probs.append(probs)  # (B, nh, T, T)
         return hidden_states, all_hidden, all_probs
 
 
@@ -241,7 +265,7 @@ class BertPooler(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         cls_vector = hidden_states[:, 0]  # (B, T, H) -> (B, H): the [CLS] token
         return torch.tanh(self.dense(cls_vector))  # (B, H)
 
@@ -316,6 +340,74 @@ class BertPreTrainedModel(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
+# The inputs, checked once and completed with their defaults. BertModel and the fast path
+# (minibert/speed/fast.py) both start here.
+# ---------------------------------------------------------------------------------------------
+
+class ModelInputs(NamedTuple):
+    input_ids: torch.Tensor  # (B, T) token ids
+    attention_mask: torch.Tensor  # (B, T): 1 for a real token, 0 for padding
+    token_type_ids: torch.Tensor  # (B, T): 0 for sentence A, 1 for sentence B
+    position_ids: torch.Tensor  # (1, T), the same for every row, or (B, T) when given per row
+
+
+def prepare_inputs(config: BertConfig, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                   token_type_ids: torch.Tensor | None = None,
+                   position_ids: torch.Tensor | None = None) -> ModelInputs:
+    """Check what the caller passed, then fill in what they left out, as BERT's defaults say."""
+    check_inputs(config, input_ids, attention_mask, token_type_ids, position_ids)
+    B, T = input_ids.shape
+    device = input_ids.device
+    if attention_mask is None:
+        attention_mask = torch.ones(B, T, device=device)  # attend to every token
+    if token_type_ids is None:
+        token_type_ids = torch.zeros(B, T, dtype=torch.long, device=device)  # all sentence A
+    if position_ids is None:
+        position_ids = torch.arange(T, device=device)[None, :]  # (1, T): 0, 1, ..., T-1 for every row
+    return ModelInputs(input_ids, attention_mask, token_type_ids, position_ids)
+
+
+def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, T) of 1 = real token, 0 = padding  ->  (B, 1, 1, T) of 0 where attended, the most negative
+    float where masked. Added to the scores, it sends a padded key's logit so low that its softmax
+    weight is exactly 0; the two singleton axes broadcast over the heads and the queries."""
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min  # (B, 1, 1, T)
+
+
+def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, position_ids) -> None:
+    """Refuse input that would otherwise fail deep inside, or silently read the wrong rows."""
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+        shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
+        raise ValueError(f"input_ids must be a (batch, length) tensor, got {shape}")
+    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+        raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+    B, T = input_ids.shape
+    if T > config.max_position_embeddings:
+        raise ValueError(
+            f"input_ids has {T} tokens, more than max_position_embeddings="
+            f"{config.max_position_embeddings}; truncate the input"
+        )
+    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+        bad = ((input_ids < 0) | (input_ids >= config.vocab_size)).nonzero()[0].tolist()
+        raise ValueError(
+            f"input_ids[{bad[0]}, {bad[1]}] = {input_ids[bad[0], bad[1]].item()} is outside the "
+            f"vocabulary [0, {config.vocab_size})"
+        )
+    for name, tensor, limit in (
+        ("attention_mask", attention_mask, None),
+        ("token_type_ids", token_type_ids, config.type_vocab_size),
+        ("position_ids", position_ids, config.max_position_embeddings),
+    ):
+        if tensor is None:
+            continue
+        if tuple(tensor.shape) != (B, T):
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has shape {(B, T)}")
+        if limit is not None and tensor.numel() and (tensor.min() < 0 or tensor.max() >= limit):
+            raise ValueError(f"{name} holds values outside [0, {limit}): min {tensor.min().item()}, "
+                             f"max {tensor.max().item()}")
+
+
+# ---------------------------------------------------------------------------------------------
 # The encoder model: embeddings -> layers -> pooler.
 # ---------------------------------------------------------------------------------------------
 
@@ -330,39 +422,6 @@ class BertModel(BertPreTrainedModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.init_weights()
 
-    def check_inputs(self, input_ids, attention_mask, token_type_ids, position_ids) -> None:
-        """Refuse input that would otherwise fail deep inside, or silently read the wrong rows."""
-        config = self.config
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-            shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
-            raise ValueError(f"input_ids must be a (batch, length) tensor, got {shape}")
-        if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-            raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-        B, T = input_ids.shape
-        if T > config.max_position_embeddings:
-            raise ValueError(
-                f"input_ids has {T} tokens, more than max_position_embeddings="
-                f"{config.max_position_embeddings}; truncate the input"
-            )
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-            bad = ((input_ids < 0) | (input_ids >= config.vocab_size)).nonzero()[0].tolist()
-            raise ValueError(
-                f"input_ids[{bad[0]}, {bad[1]}] = {input_ids[bad[0], bad[1]].item()} is outside the "
-                f"vocabulary [0, {config.vocab_size})"
-            )
-        for name, tensor, limit in (
-            ("attention_mask", attention_mask, None),
-            ("token_type_ids", token_type_ids, config.type_vocab_size),
-            ("position_ids", position_ids, config.max_position_embeddings),
-        ):
-            if tensor is None:
-                continue
-            if tuple(tensor.shape) != (B, T):
-                raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has shape {(B, T)}")
-            if limit is not None and tensor.numel() and (tensor.min() < 0 or tensor.max() >= limit):
-                raise ValueError(f"{name} holds values outside [0, {limit}): min {tensor.min().item()}, "
-                                 f"max {tensor.max().item()}")
-
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -372,22 +431,11 @@ class BertModel(BertPreTrainedModel):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> BaseModelOutput:
-        self.check_inputs(input_ids, attention_mask, token_type_ids, position_ids)
-        B, T = input_ids.shape
-        if attention_mask is None:
-            attention_mask = torch.ones(B, T, device=input_ids.device)  # attend to every token
-        if token_type_ids is None:
-            token_type_ids = torch.zeros(B, T, dtype=torch.long, device=input_ids.device)  # all sentence A
-        if position_ids is None:
-            position_ids = torch.arange(T, device=input_ids.device)[None, :]  # (1, T): 0, 1, ..., T-1 for every row
-
-        hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
-
-        # 1 = real token, 0 = padding  ->  0 where attended, the most negative float where masked.
-        dtype = hidden_states.dtype
-        additive_mask = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min  # (B, 1, 1, T)
-
-        hidden_states, all_hidden, all_probs = self.encoder(hidden_states, additive_mask)  # (B, T, H)
+        inputs = prepare_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids)
+        hidden_states = self.embeddings(inputs.input_ids, inputs.token_type_ids, inputs.position_ids)  # (B, T, H)
+        mask = additive_mask(inputs.attention_mask, hidden_states.dtype)  # (B, 1, 1, T)
+        hidden_states, all_hidden, all_probs = self.encoder(hidden_states, mask, output_attentions,
+                                                            output_hidden_states)  # (B, T, H)
         pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
         return BaseModelOutput(
             last_hidden_state=hidden_states,
@@ -408,7 +456,7 @@ class BertPredictionHeadTransform(nn.Module):
         self.hidden_act = config.hidden_act
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         x = self.dense(hidden_states)  # (B, T, H)
         x = activation(self.hidden_act, x)
         return self.LayerNorm(x)  # (B, T, H)
@@ -425,7 +473,7 @@ class BertLMPredictionHead(nn.Module):
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         x = self.transform(hidden_states)  # (B, T, H)
         return self.decoder(x) + self.bias  # (B, T, H) @ (H, V) -> (B, T, V)
 
@@ -435,7 +483,7 @@ class BertOnlyMLMHead(nn.Module):
         super().__init__()
         self.predictions = BertLMPredictionHead(config)
 
-    def forward(self, sequence_output):
+    def forward(self, sequence_output: torch.Tensor) -> torch.Tensor:
         return self.predictions(sequence_output)  # (B, T, V)
 
 
@@ -444,7 +492,7 @@ class BertOnlyNSPHead(nn.Module):
         super().__init__()
         self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
-    def forward(self, pooled_output):
+    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
         return self.seq_relationship(pooled_output)  # (B, H) -> (B, 2); index 0 = "B follows A"
 
 
@@ -454,7 +502,7 @@ class BertPreTrainingHeads(nn.Module):
         self.predictions = BertLMPredictionHead(config)
         self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
-    def forward(self, sequence_output, pooled_output):
+    def forward(self, sequence_output: torch.Tensor, pooled_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.predictions(sequence_output), self.seq_relationship(pooled_output)  # (B, T, V), (B, 2)
 
 
@@ -470,8 +518,9 @@ class BertForPreTraining(BertPreTrainedModel):
         self.init_weights(self.cls)
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied: one tensor
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_attentions=False, output_hidden_states=False) -> PreTrainingOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> PreTrainingOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
                         output_attentions, output_hidden_states)
         prediction_logits, seq_relationship_logits = self.cls(out.last_hidden_state, out.pooler_output)
@@ -491,8 +540,9 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.init_weights(self.cls)
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied: one tensor
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_attentions=False, output_hidden_states=False) -> LogitsOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
                         output_attentions, output_hidden_states)
         logits = self.cls(out.last_hidden_state)  # (B, T, V)
@@ -510,8 +560,9 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         self.cls = BertOnlyNSPHead(config)
         self.init_weights(self.cls)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_attentions=False, output_hidden_states=False) -> LogitsOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
                         output_attentions, output_hidden_states)
         logits = self.cls(out.pooler_output)  # (B, 2)
@@ -532,8 +583,9 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights(self.classifier)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_attentions=False, output_hidden_states=False) -> LogitsOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
                         output_attentions, output_hidden_states)
         logits = self.classifier(self.dropout(out.pooler_output))  # (B, H) -> (B, L)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..bert.model import BaseModelOutput, BertLayer, BertModel, activation
+from ..bert.model import BaseModelOutput, BertLayer, BertModel, activation, additive_mask, prepare_inputs
 
 
 class FastBertLayer(nn.Module):
@@ -53,12 +53,12 @@ class FastBertLayer(nn.Module):
         self.output = layer.output.dense
         self.output_norm = layer.output.LayerNorm
 
-    def forward(self, hidden_states, additive_mask):
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         B, T, H = hidden_states.shape
         qkv = self.qkv(hidden_states)  # (B, T, 3H)
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
         # softmax(q k^T / sqrt(hs) + mask) v, in one kernel; None means nothing is masked.
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask)  # (B, nh, T, hs)
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
         context = context.transpose(1, 2).reshape(B, T, H)  # heads side by side again: (B, T, H)
 
         attended = self.attention_output(context)  # (B, T, H)
@@ -90,7 +90,6 @@ class FastBertModel(nn.Module):
         self.embeddings = model.embeddings
         self.layer = nn.ModuleList(FastBertLayer(layer) for layer in model.encoder.layer)
         self.pooler = model.pooler  # None for a model without one
-        self.compiled = compile
         # dynamic=True: one compiled graph for every batch size and length, not one per shape.
         self.run = torch.compile(self.run_layers, dynamic=True) if compile else self.run_layers
 
@@ -113,28 +112,22 @@ class FastBertModel(nn.Module):
         if self.training:
             raise RuntimeError("FastBertModel is for inference (it has no dropout): call .eval() first, "
                                "or train the readable BertModel")
-        BertModel.check_inputs(self, input_ids, attention_mask, token_type_ids, position_ids)  # only reads config
-        B, T = input_ids.shape
-        if token_type_ids is None:
-            token_type_ids = torch.zeros(B, T, dtype=torch.long, device=input_ids.device)  # all sentence A
-        if position_ids is None:
-            position_ids = torch.arange(T, device=input_ids.device).expand(B, T)  # 0, 1, ..., T-1
-
-        additive_mask = None  # nothing padded: attend everywhere, and skip adding a mask
+        inputs = prepare_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids)
+        mask = None  # nothing padded: attend everywhere, and skip adding a mask
         if attention_mask is not None and not bool(attention_mask.all()):
-            dtype = self.embeddings.word_embeddings.weight.dtype
-            additive_mask = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min  # (B, 1, 1, T)
-
-        hidden_states, pooled, all_hidden = self.run(input_ids, token_type_ids, position_ids, additive_mask,
-                                                     output_hidden_states)
+            mask = additive_mask(inputs.attention_mask, self.embeddings.word_embeddings.weight.dtype)  # (B, 1, 1, T)
+        hidden_states, pooled, all_hidden = self.run(inputs.input_ids, inputs.token_type_ids, inputs.position_ids,
+                                                     mask, output_hidden_states)
         return BaseModelOutput(last_hidden_state=hidden_states, pooler_output=pooled, hidden_states=all_hidden)
 
-    def run_layers(self, input_ids, token_type_ids, position_ids, additive_mask, output_hidden_states: bool):
+    def run_layers(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, position_ids: torch.Tensor,
+                   mask: torch.Tensor | None, output_hidden_states: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
         """Embeddings, every layer, pooler: the tensor work of forward, which torch.compile may take."""
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
         all_hidden = [hidden_states]
         for layer in self.layer:
-            hidden_states = layer(hidden_states, additive_mask)  # (B, T, H)
+            hidden_states = layer(hidden_states, mask)  # (B, T, H)
             all_hidden.append(hidden_states)
         pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
         return hidden_states, pooled, tuple(all_hidden) if output_hidden_states else None

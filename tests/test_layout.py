@@ -1,0 +1,91 @@
+"""The tree keeps the promises its layout makes: packages that stand alone, steps in lesson order,
+typed forwards, and memory that matches the comments."""
+
+import inspect
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+
+import torch
+
+import minibert
+from minibert.bert import model as model_module
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_glove_imports_nothing_from_minibert():
+    modules = [f"glove.{p.stem}" for p in (ROOT / "glove").glob("*.py") if p.stem != "__init__"]
+    code = ("import sys, importlib\n"
+            f"for name in ['glove'] + {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m == 'minibert' or m.startswith('minibert.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_lesson_steps_sort_in_the_order_the_lesson_runs_them():
+    from tasks import lesson
+
+    files = sorted(p.stem for p in (ROOT / "tasks").glob("step*.py"))
+    assert [step.__name__.rsplit(".", 1)[1] for step in lesson.STEPS] == files
+    assert [int(name[4]) for name in files] == list(range(1, len(files) + 1))
+
+
+def test_the_model_files_sort_in_reading_order():
+    listed = [p.name for p in sorted((ROOT / "minibert" / "bert").glob("*.py")) if p.name != "__init__.py"]
+    documented = [line.split()[0] for line in minibert.bert.__doc__.splitlines() if line.strip().endswith(tuple(
+        "abcdefghijklmnopqrstuvwxyz")) and line.strip().split()[0].endswith(".py")]
+    assert listed == documented == ["config.py", "model.py", "pretrained.py", "tokenizer.py"]
+
+
+def test_every_forward_has_type_hints():
+    import minibert.speed.fast as fast_module
+
+    untyped = []
+    for module in (model_module, fast_module):
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, torch.nn.Module) and "forward" in cls.__dict__:
+                signature = inspect.signature(cls.forward)
+                params = [p for p in signature.parameters.values() if p.name != "self"]
+                if signature.return_annotation is inspect.Signature.empty or any(
+                        p.annotation is inspect.Parameter.empty for p in params):
+                    untyped.append(f"{module.__name__}.{name}.forward")
+    assert untyped == []
+
+
+def tiny_model():
+    config = minibert.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                 intermediate_size=20, max_position_embeddings=32)
+    torch.manual_seed(0)
+    return minibert.BertModel(config).eval()
+
+
+def test_attention_probabilities_are_not_kept_unless_asked_for():
+    """While the last layer runs, the earlier layers' (B, nh, T, T) probabilities must already be
+    freed, unless output_attentions=True asked for them."""
+    model = tiny_model()
+    ids = torch.randint(0, 50, (2, 9))
+    probs_refs: list[weakref.ref] = []
+    alive_at_last_layer: list[int] = []
+
+    def remember(module, inputs, output):
+        probs_refs.append(weakref.ref(output[1].probs))  # this layer's (B, nh, T, T), from AttentionSteps
+
+    def count_alive(module, inputs):
+        alive_at_last_layer.append(sum(ref() is not None for ref in probs_refs))
+
+    hooks = [layer.attention.self.register_forward_hook(remember) for layer in model.encoder.layer]
+    hooks.append(model.encoder.layer[-1].register_forward_pre_hook(count_alive))
+    try:
+        with torch.no_grad():
+            model(ids)
+            probs_refs.clear()
+            out = model(ids, output_attentions=True)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert alive_at_last_layer == [0, 2]
+    assert len(out.attentions) == 3
