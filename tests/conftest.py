@@ -56,6 +56,22 @@ def gensim_test_glove() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def glove_txt(tmp_path_factory, glove_6b_50d_files):
+    """GloVe 6B 50d as Stanford's text file: 'word v1 .. v50', no header, '%.5g' numbers."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    npy, parquet = glove_6b_50d_files
+    vectors = np.ascontiguousarray(np.load(npy))  # (400000, 50); stored Fortran-ordered
+    words = pq.read_table(parquet).column("index").to_pylist()
+    row_format = " ".join(["%.5g"] * vectors.shape[1])
+    path = tmp_path_factory.mktemp("glove") / "glove.6B.50d.txt"
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(f"{word} {row_format % tuple(row)}\n" for word, row in zip(words, vectors.tolist()))
+    return path
+
+
 def _git_blob_sha1(path: Path) -> str:
     """The id git (and so the Hub) gives a small, non-LFS file."""
     data = path.read_bytes()

