@@ -41,7 +41,7 @@ with one matrix product and agree with them to ~1e-7. Save once, then open in mi
 writes "glove", "word2vec" and "word2vec-binary" files.
 """
 
-from glove.formats import FormatError
-from glove.store import PCA, UnknownWordError, WordVectors
+from .formats import FormatError
+from .store import PCA, UnknownWordError, WordVectors
 
 __all__ = ["WordVectors", "UnknownWordError", "FormatError", "PCA"]

@@ -281,7 +281,7 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
 
     # Built on the meta device: shapes only, no memory and no random numbers. The file's tensors
     # then become the parameters themselves, so the weights exist once, in the memory-mapped file.
-    with torch.device("meta"), normal_init_skips_meta_tensors():
+    with torch.device("meta"), _normal_init_skips_meta_tensors():
         model = model_class(config)
     mapped = map_checkpoint(state, model, report, init_new_head)
     if report.initialised:
@@ -300,7 +300,7 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
 
 
 @contextmanager
-def normal_init_skips_meta_tensors():
+def _normal_init_skips_meta_tensors():
     """Let nn.init.normal_ pass over meta tensors, which hold no numbers to initialise.
 
     nn.Embedding calls it in its constructor; on a meta tensor it would do nothing, yet the first
