@@ -78,3 +78,33 @@ def test_bad_text_is_a_clear_error(tok):
         tok([])
     with pytest.raises(TypeError, match="text_pair must be 2 strings"):
         tok(["a", "b"], ["only one"])
+
+
+def pieces_at(hf_tok, text, found):
+    """The tokens transformers' tokenizer puts at each found occurrence's positions."""
+    tokens = hf_tok.convert_ids_to_tokens(hf_tok(text)["input_ids"])
+    return [[tokens[p] for p in positions] for positions in found]
+
+
+def test_word_positions_match_the_normalized_tokens(tok, hf_tok):
+    # CJK characters are one word each, accents are stripped, case is folded: the query goes the same way.
+    text = "Café naïve 東京"
+    assert pieces_at(hf_tok, text, tok.word_positions(text, "東京")) == [["東", "京"]]
+    assert pieces_at(hf_tok, text, tok.word_positions(text, "Café")) == [["cafe"]]
+    assert pieces_at(hf_tok, text, tok.word_positions(text, "NAIVE")) == [["naive"]]
+    # Several words: every piece of every occurrence.
+    text = "He hit a home run, then another home run."
+    assert pieces_at(hf_tok, text, tok.word_positions(text, "home run")) == [["home", "run"]] * 2
+    # Whole words only, and nothing for a word that is not there.
+    assert tok.tokenize("batty")[0] == "bat"  # a piece "bat" that is not the word "bat"
+    assert tok.word_positions("A batty bat.", "bat") == [[4]]
+    assert tok.word_positions("I flew to 東京.", "京都") == []
+    assert tok.word_positions("He hit a home run.", "home runs") == []
+    assert tok.word_positions("The bat flew.", "   ") == []
+
+
+def test_count_tokens_counts_before_truncation(tok, hf_tok):
+    long_text = "word " * 600
+    assert tok.count_tokens(long_text) == len(hf_tok(long_text)["input_ids"]) == 602
+    assert tok(long_text)["input_ids"].shape[1] == tok.max_length  # the call itself still truncates
+    assert tok.count_tokens("a b", "c") == len(hf_tok("a b", "c")["input_ids"]) == 6

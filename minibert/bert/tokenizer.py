@@ -149,22 +149,53 @@ class Tokenizer:
     def word_positions(self, text: str, word: str) -> list[list[int]]:
         """Positions in `input_ids` (so [CLS] is 0) of every occurrence of `word` in `text`.
 
-        Each occurrence is a list: one position for a whole-word token, several when the tokenizer
-        splits the word into pieces ("flightless" -> "flight", "##less").
+        `word` is tokenized as the text is (lower-cased, accents stripped, each CJK character a word
+        of its own) and matched by its token sequence, starting and ending on word boundaries, so
+        "bat" is not found inside "batman". Each occurrence is a list: one position for a whole-word
+        token, several when the word is split into pieces ("flightless" -> "flight", "##less") or
+        is several words ("home run", "東京"). Positions are in the untruncated encoding: compare
+        them with `max_length` before indexing a truncated batch.
+
+            >>> tokenizer.word_positions("I flew to 東京.", "東京")    # [CLS] i flew to 東 京 . [SEP]
+            [[4, 5]]
+            >>> tokenizer.word_positions("He hit a home run.", "Home Run")
+            [[4, 5]]
+            >>> tokenizer.word_positions("Batman has a bat.", "bat")
+            [[4]]
         """
-        normalize = self.backend.normalizer.normalize_str if self.backend.normalizer else (lambda s: s)
-        target = normalize(word).strip()
+        query = self.backend.encode(word, add_special_tokens=False)
+        target = query.ids
+        if not target:
+            return []
         encoding = self.backend.encode(text)
-        pieces: dict[int, list[int]] = {}  # word index -> token positions
-        for position, word_index in enumerate(encoding.word_ids):
-            if word_index is not None:
-                pieces.setdefault(word_index, []).append(position)
+        ids, word_ids = encoding.ids, encoding.word_ids
+        unknown = self.backend.token_to_id("[UNK]")
+        normalize = self.backend.normalizer.normalize_str if self.backend.normalizer else (lambda s: s)
         found = []
-        for positions in pieces.values():
-            start, end = encoding.offsets[positions[0]][0], encoding.offsets[positions[-1]][1]
-            if normalize(text[start:end]) == target:
-                found.append(positions)
+        for start in range(1, len(ids) - len(target) + 1):
+            end = start + len(target)
+            if ids[start:end] != target:
+                continue
+            starts_a_word = word_ids[start - 1] != word_ids[start]
+            ends_a_word = end == len(ids) or word_ids[end] != word_ids[end - 1]
+            if not (starts_a_word and ends_a_word):
+                continue
+            # [UNK] stands for any character the vocabulary lacks: then compare the text itself.
+            if unknown in target:
+                span = text[encoding.offsets[start][0]:encoding.offsets[end - 1][1]]
+                if normalize(span).split() != normalize(word).split():
+                    continue
+            found.append(list(range(start, end)))
         return found
+
+    def count_tokens(self, text: str, text_pair: str | None = None) -> int:
+        """How many tokens `text` (and `text_pair`) make with [CLS] and [SEP], before any truncation:
+        more than `max_length` means that calling the tokenizer drops the rest.
+
+            >>> tokenizer.count_tokens("He swung the bat."), tokenizer.count_tokens("word " * 600), tokenizer.max_length
+            (7, 602, 512)
+        """
+        return len(self.backend.encode(text, text_pair).ids)
 
     def decode(self, ids) -> str:
         return self.backend.decode(list(ids))
