@@ -21,11 +21,14 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 # The activations `hidden_act` may name. "gelu" is the exact erf form; "gelu_new" and
 # "gelu_pytorch_tanh" are the tanh approximation. They differ by up to 4.7e-4, so honour the name.
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
+
+
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 
 
 class ConfigError(ValueError):
@@ -51,21 +54,41 @@ class BertConfig:
     position_embedding_type: str = "absolute"  # the only kind implemented here
     id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
     label2id: dict[str, int] = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
+    # A classifier's loss: "regression", "single_label_classification" or "multi_label_classification";
+    # None lets the model decide from num_labels and the labels' dtype, as transformers does.
+    problem_type: str | None = None
+    # What forward returns when the caller does not say: transformers' switches, honoured from config.json.
+    output_attentions: bool = False  # every layer's attention probabilities
+    output_hidden_states: bool = False  # the embeddings and every layer's output
+    return_dict: bool = True  # False: a plain tuple of the fields that are set, as transformers returns
     extra: dict[str, Any] = field(default_factory=dict)  # config.json keys that do not affect the model
+
+    model_type: ClassVar[str] = "bert"  # written to config.json, so transformers' AutoConfig knows the file
 
     # Keys of config.json that are known and have no effect on inference. They land in `extra`.
     IGNORED_KEYS = (
         "architectures", "model_type", "transformers_version", "_name_or_path", "use_cache",
         "gradient_checkpointing", "torch_dtype", "dtype", "bos_token_id", "eos_token_id",
-        "problem_type", "chunk_size_feed_forward", "output_past", "directionality", "pooler_fc_size",
+        "chunk_size_feed_forward", "output_past", "directionality", "pooler_fc_size",
         "pooler_num_attention_heads", "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type",
-        "sbert_ce_default_activation_function", "finetuning_task", "output_attentions",
-        "output_hidden_states", "return_dict", "tokenizer_class",
+        "sbert_ce_default_activation_function", "finetuning_task", "tokenizer_class",
     )
 
     @property
     def num_labels(self) -> int:
         return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, n: int) -> None:
+        """Setting num_labels makes fresh labels LABEL_0 .. LABEL_{n-1}, as in transformers."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"num_labels={n!r} must be a positive integer")
+        self.id2label = {i: f"LABEL_{i}" for i in range(n)}
+        self.label2id = {f"LABEL_{i}": i for i in range(n)}
+
+    @property
+    def use_return_dict(self) -> bool:
+        return self.return_dict
 
     def __post_init__(self) -> None:
         # JSON object keys are strings; id2label's keys are class indices.
@@ -95,6 +118,8 @@ class BertConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive integer")
         if self.num_labels < 1:
             raise ConfigError("id2label is empty: a classifier needs at least one label")
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ConfigError(f"problem_type={self.problem_type!r} is not one of {', '.join(map(str, PROBLEM_TYPES))}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "BertConfig":
@@ -143,3 +168,33 @@ class BertConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a JSON object")
         return cls.from_dict(values, source=str(path))
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None) -> "BertConfig":
+        """The config.json of a checkpoint folder or Hub repo id."""
+        from .pretrained import CheckpointSource
+
+        return cls.from_json_file(CheckpointSource.resolve(name_or_path, revision).require_config())
+
+    # -- writing: the layout transformers reads --------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """config.json as a dict: every field, the kept extras, and model_type. JSON keys are
+        strings, so id2label's class indices are written as "0", "1", ..."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        values["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        return {**self.extra, **values, "model_type": self.model_type}
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str | Path) -> None:
+        from .pretrained import write_atomically
+
+        write_atomically(Path(path), self.to_json_string().encode("utf-8"))
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write config.json into `folder` (made if missing)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.to_json_file(folder / "config.json")

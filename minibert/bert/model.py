@@ -32,6 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import BertConfig
+from .losses import IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mean_squared_error
+from .outputs import BaseModelOutput, LogitsOutput, PreTrainingOutput
+from .pretrained import PreTrainedMixin
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,9 +75,10 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor,
-                position_ids: torch.Tensor) -> torch.Tensor:
-        words = self.word_embeddings(input_ids)  # (B, T) -> (B, T, H)
+    def forward(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor, position_ids: torch.Tensor,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        # (B, T) -> (B, T, H): a row of the table per token, unless the caller brought the vectors
+        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         segments = self.token_type_embeddings(token_type_ids)  # (B, T, H)
         positions = self.position_embeddings(position_ids)  # (1, T, H), or (B, T, H) if given per row
         embeddings = words + segments + positions  # (B, T, H), positions broadcast over the batch
@@ -271,37 +275,13 @@ class BertPooler(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Outputs: named fields, never tuples indexed by number.
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class BaseModelOutput:
-    last_hidden_state: torch.Tensor  # (B, T, H)
-    pooler_output: torch.Tensor | None  # (B, H), None for a model built without a pooler
-    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings + each layer: num_layers + 1 of (B, T, H)
-    attentions: tuple[torch.Tensor, ...] | None = None  # each layer's probabilities: (B, nh, T, T)
-
-
-@dataclass
-class PreTrainingOutput:
-    prediction_logits: torch.Tensor  # (B, T, V)
-    seq_relationship_logits: torch.Tensor  # (B, 2)
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-@dataclass
-class LogitsOutput:
-    logits: torch.Tensor  # (B, T, V) for masked LM, (B, 2) for next sentence, (B, L) for a classifier
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-# ---------------------------------------------------------------------------------------------
 # The shared base: weight initialisation and from_pretrained.
 # ---------------------------------------------------------------------------------------------
 
-class BertPreTrainedModel(nn.Module):
+class BertPreTrainedModel(PreTrainedMixin, nn.Module):
+    """BERT's initialisation, plus (from PreTrainedMixin, in pretrained.py) from_pretrained,
+    save_pretrained and the rest of the surface that code written for transformers expects."""
+
     # Parameter paths of the encoder start with this inside a model with a head ("bert.encoder...").
     base_model_prefix = "bert"
     # Checkpoint tensors this class knowingly does not use: dropped on load and reported quietly.
@@ -327,17 +307,6 @@ class BertPreTrainedModel(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    @classmethod
-    def from_pretrained(cls, name_or_path: str, revision: str | None = None, init_new_head: bool = False):
-        """Load a checkpoint from a local folder or a Hugging Face Hub repo id, strictly, in eval mode.
-
-        `init_new_head=True` allows a head that the checkpoint lacks (a base BERT loaded into
-        BertForSequenceClassification) to start from a fresh random initialisation.
-        """
-        from .pretrained import load_pretrained
-
-        return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head)
-
 
 # ---------------------------------------------------------------------------------------------
 # The inputs, checked once and completed with their defaults. BertModel and the fast path
@@ -345,26 +314,28 @@ class BertPreTrainedModel(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 class ModelInputs(NamedTuple):
-    input_ids: torch.Tensor  # (B, T) token ids
+    input_ids: torch.Tensor | None  # (B, T) token ids, or None when the caller gave inputs_embeds
+    inputs_embeds: torch.Tensor | None  # (B, T, H) word vectors given directly, or None
     attention_mask: torch.Tensor  # (B, T): 1 for a real token, 0 for padding
     token_type_ids: torch.Tensor  # (B, T): 0 for sentence A, 1 for sentence B
     position_ids: torch.Tensor  # (1, T), the same for every row, or (B, T) when given per row
 
 
-def prepare_inputs(config: BertConfig, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                   token_type_ids: torch.Tensor | None = None,
-                   position_ids: torch.Tensor | None = None) -> ModelInputs:
+def prepare_inputs(config: BertConfig, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None = None,
+                   token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                   inputs_embeds: torch.Tensor | None = None) -> ModelInputs:
     """Check what the caller passed, then fill in what they left out, as BERT's defaults say."""
-    check_inputs(config, input_ids, attention_mask, token_type_ids, position_ids)
-    B, T = input_ids.shape
-    device = input_ids.device
+    check_inputs(config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+    reference = input_ids if input_ids is not None else inputs_embeds
+    B, T = reference.shape[:2]
+    device = reference.device
     if attention_mask is None:
         attention_mask = torch.ones(B, T, device=device)  # attend to every token
     if token_type_ids is None:
         token_type_ids = torch.zeros(B, T, dtype=torch.long, device=device)  # all sentence A
     if position_ids is None:
         position_ids = torch.arange(T, device=device)[None, :]  # (1, T): 0, 1, ..., T-1 for every row
-    return ModelInputs(input_ids, attention_mask, token_type_ids, position_ids)
+    return ModelInputs(input_ids, inputs_embeds, attention_mask, token_type_ids, position_ids)
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -374,24 +345,48 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Ten
     return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min  # (B, 1, 1, T)
 
 
-def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, position_ids) -> None:
+def can_read_values(tensor: torch.Tensor) -> bool:
+    """Whether a check may look at the numbers in `tensor`, not only its shape.
+
+    Value checks (`ids.max() >= vocab_size`) run in every ordinary call. They are skipped while
+    torch.jit.trace, torch.compile or torch.export records the graph, and on the meta device: there
+    the tensors hold no numbers yet, and a branch on their values would break the recording. Shape
+    checks run everywhere.
+    """
+    recording = torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+    return not (recording or tensor.is_meta)
+
+
+def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, position_ids,
+                 inputs_embeds=None) -> None:
     """Refuse input that would otherwise fail deep inside, or silently read the wrong rows."""
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-        shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
-        raise ValueError(f"input_ids must be a (batch, length) tensor, got {shape}")
-    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-        raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-    B, T = input_ids.shape
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("give exactly one of input_ids and inputs_embeds")
+    if inputs_embeds is not None:
+        if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3 \
+                or inputs_embeds.shape[-1] != config.hidden_size:
+            shape = tuple(inputs_embeds.shape) if isinstance(inputs_embeds, torch.Tensor) else type(inputs_embeds).__name__
+            raise ValueError(f"inputs_embeds must be a (batch, length, {config.hidden_size}) tensor, got {shape}")
+        B, T = inputs_embeds.shape[:2]
+    else:
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+            shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
+            raise ValueError(f"input_ids must be a (batch, length) tensor, got {shape}")
+        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
+            raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+        B, T = input_ids.shape
+        if input_ids.numel() and can_read_values(input_ids) and (
+                input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+            bad = ((input_ids < 0) | (input_ids >= config.vocab_size)).nonzero()[0].tolist()
+            raise ValueError(
+                f"input_ids[{bad[0]}, {bad[1]}] = {input_ids[bad[0], bad[1]].item()} is outside the "
+                f"vocabulary [0, {config.vocab_size})"
+            )
+    given = "input_ids" if input_ids is not None else "inputs_embeds"
     if T > config.max_position_embeddings:
         raise ValueError(
-            f"input_ids has {T} tokens, more than max_position_embeddings="
+            f"{given} has {T} tokens, more than max_position_embeddings="
             f"{config.max_position_embeddings}; truncate the input"
-        )
-    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-        bad = ((input_ids < 0) | (input_ids >= config.vocab_size)).nonzero()[0].tolist()
-        raise ValueError(
-            f"input_ids[{bad[0]}, {bad[1]}] = {input_ids[bad[0], bad[1]].item()} is outside the "
-            f"vocabulary [0, {config.vocab_size})"
         )
     for name, tensor, limit in (
         ("attention_mask", attention_mask, None),
@@ -401,8 +396,9 @@ def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, 
         if tensor is None:
             continue
         if tuple(tensor.shape) != (B, T):
-            raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has shape {(B, T)}")
-        if limit is not None and tensor.numel() and (tensor.min() < 0 or tensor.max() >= limit):
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)} but {given} has shape {(B, T)}")
+        if limit is not None and tensor.numel() and can_read_values(tensor) and (
+                tensor.min() < 0 or tensor.max() >= limit):
             raise ValueError(f"{name} holds values outside [0, {limit}): min {tensor.min().item()}, "
                              f"max {tensor.max().item()}")
 
@@ -424,25 +420,34 @@ class BertModel(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
-    ) -> BaseModelOutput:
-        inputs = prepare_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids)
-        hidden_states = self.embeddings(inputs.input_ids, inputs.token_type_ids, inputs.position_ids)  # (B, T, H)
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple:
+        """input_ids (B, T), or inputs_embeds (B, T, H) to skip the word lookup. The output_* and
+        return_dict switches default to the config's, as in transformers."""
+        output_attentions, output_hidden_states, return_dict = self.switches(
+            output_attentions, output_hidden_states, return_dict)
+        inputs = prepare_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        hidden_states = self.embeddings(inputs.input_ids, inputs.token_type_ids, inputs.position_ids,
+                                        inputs.inputs_embeds)  # (B, T, H)
         mask = additive_mask(inputs.attention_mask, hidden_states.dtype)  # (B, 1, 1, T)
         hidden_states, all_hidden, all_probs = self.encoder(hidden_states, mask, output_attentions,
                                                             output_hidden_states)  # (B, T, H)
         pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
-        return BaseModelOutput(
+        out = BaseModelOutput(
             last_hidden_state=hidden_states,
             pooler_output=pooled,
             hidden_states=tuple(all_hidden) if output_hidden_states else None,
             attentions=tuple(all_probs) if output_attentions else None,
         )
+        return self.as_requested(out, return_dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,8 +511,25 @@ class BertPreTrainingHeads(nn.Module):
         return self.predictions(sequence_output), self.seq_relationship(pooled_output)  # (B, T, V), (B, 2)
 
 
+def check_class_labels(name: str, labels: torch.Tensor, expected_shape: tuple[int, ...], num_classes: int) -> None:
+    """Labels for a cross-entropy: integers of the given shape, each a class or -100 (not predicted)."""
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(labels).__name__}")
+    if tuple(labels.shape) != tuple(expected_shape):
+        raise ValueError(f"{name} has shape {tuple(labels.shape)}, expected {tuple(expected_shape)}")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices (or -100), got dtype {labels.dtype}")
+    if labels.numel() and can_read_values(labels):
+        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_classes))
+        if bad.any():
+            where = bad.nonzero()[0].tolist()
+            raise ValueError(f"{name}{where} = {labels[tuple(where)].item()} is not a class in [0, {num_classes}) "
+                             f"nor {IGNORE_INDEX} (not predicted)")
+
+
 class BertForPreTraining(BertPreTrainedModel):
-    """Both pre-training tasks at once: masked LM over every token and next-sentence prediction."""
+    """Both pre-training tasks at once: masked LM over every token and next-sentence prediction.
+    With `labels` (B, T) and `next_sentence_label` (B,), the loss is the sum of the two losses."""
 
     unused_checkpoint_prefixes = ("classifier.",)
 
@@ -518,17 +540,34 @@ class BertForPreTraining(BertPreTrainedModel):
         self.init_weights(self.cls)
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied: one tensor
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> PreTrainingOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
-                        output_attentions, output_hidden_states)
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                next_sentence_label: torch.Tensor | None = None, output_attentions: bool | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None
+                ) -> PreTrainingOutput | tuple:
+        if (labels is None) != (next_sentence_label is None):
+            raise ValueError("BertForPreTraining's loss needs both labels (masked LM) and next_sentence_label; "
+                             "for one task alone use BertForMaskedLM or BertForNextSentencePrediction")
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=True)
         prediction_logits, seq_relationship_logits = self.cls(out.last_hidden_state, out.pooler_output)
-        return PreTrainingOutput(prediction_logits, seq_relationship_logits, out.hidden_states, out.attentions)
+        loss = None
+        if labels is not None:
+            B, T, V = prediction_logits.shape
+            check_class_labels("labels", labels, (B, T), V)
+            check_class_labels("next_sentence_label", next_sentence_label, (B,), 2)
+            masked_lm_loss = cross_entropy(prediction_logits.view(B * T, V), labels.view(B * T))
+            next_sentence_loss = cross_entropy(seq_relationship_logits, next_sentence_label)
+            loss = masked_lm_loss + next_sentence_loss
+        result = PreTrainingOutput(loss, prediction_logits, seq_relationship_logits, out.hidden_states, out.attentions)
+        return self.as_requested(result, return_dict)
 
 
 class BertForMaskedLM(BertPreTrainedModel):
-    """Fill in [MASK]: a score for every vocabulary entry at every position."""
+    """Fill in [MASK]: a score for every vocabulary entry at every position. With `labels` (B, T),
+    holding the original id where a token was masked and -100 elsewhere, also the loss."""
 
     # Masked LM reads every token, not [CLS]: no pooler, as in Hugging Face's class.
     unused_checkpoint_prefixes = ("bert.pooler.", "cls.seq_relationship.", "classifier.")
@@ -540,17 +579,26 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.init_weights(self.cls)
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied: one tensor
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
-                        output_attentions, output_hidden_states)
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> LogitsOutput | tuple:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=True)
         logits = self.cls(out.last_hidden_state)  # (B, T, V)
-        return LogitsOutput(logits, out.hidden_states, out.attentions)
+        loss = None
+        if labels is not None:
+            B, T, V = logits.shape
+            check_class_labels("labels", labels, (B, T), V)
+            loss = cross_entropy(logits.view(B * T, V), labels.view(B * T))  # over the masked positions only
+        return self.as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
 class BertForNextSentencePrediction(BertPreTrainedModel):
-    """Does sentence B follow sentence A? logits[:, 0] says yes, logits[:, 1] says B is random."""
+    """Does sentence B follow sentence A? logits[:, 0] says yes, logits[:, 1] says B is random.
+    With `labels` (B,) of 0 (B follows A) or 1 (B is random), also the loss."""
 
     unused_checkpoint_prefixes = ("cls.predictions.", "classifier.")
 
@@ -560,18 +608,30 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         self.cls = BertOnlyNSPHead(config)
         self.init_weights(self.cls)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
-                        output_attentions, output_hidden_states)
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> LogitsOutput | tuple:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=True)
         logits = self.cls(out.pooler_output)  # (B, 2)
-        return LogitsOutput(logits, out.hidden_states, out.attentions)
+        loss = None
+        if labels is not None:
+            check_class_labels("labels", labels, (logits.shape[0],), 2)
+            loss = cross_entropy(logits, labels)
+        return self.as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
     """A classifier on the pooled [CLS] vector. With a (question, passage) pair as input and one
-    label, this is a cross-encoder: its single logit scores how well the passage answers."""
+    label, this is a cross-encoder: its single logit scores how well the passage answers.
+
+    With `labels`, the loss follows `config.problem_type`; when that is None it is decided as
+    transformers decides: one label is a regression (mean squared error), integer labels pick one
+    class each (cross-entropy), float labels of shape (B, L) are multi-label (binary cross-entropy).
+    """
 
     unused_checkpoint_prefixes = ("cls.",)
 
@@ -583,10 +643,48 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights(self.classifier)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> LogitsOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids,
-                        output_attentions, output_hidden_states)
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> LogitsOutput | tuple:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=True)
         logits = self.classifier(self.dropout(out.pooler_output))  # (B, H) -> (B, L)
-        return LogitsOutput(logits, out.hidden_states, out.attentions)
+        loss = None if labels is None else self.loss(logits, labels)
+        return self.as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+    def problem_type(self, labels: torch.Tensor) -> str:
+        """config.problem_type, or the one transformers infers from num_labels and the labels' dtype."""
+        if self.config.problem_type is not None:
+            return self.config.problem_type
+        if self.config.num_labels == 1:
+            return "regression"
+        if labels.dtype in (torch.long, torch.int):
+            return "single_label_classification"
+        return "multi_label_classification"
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        B, L = logits.shape
+        if not isinstance(labels, torch.Tensor):
+            raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
+        problem = self.problem_type(labels)
+        if problem == "regression":
+            if labels.dtype.is_complex or not (labels.dtype.is_floating_point or labels.dtype in (torch.long, torch.int)):
+                raise TypeError(f"regression labels must be numbers, got dtype {labels.dtype}")
+            if labels.numel() != B * L:
+                raise ValueError(f"labels has shape {tuple(labels.shape)}, expected ({B},) or ({B}, {L}) for regression")
+            if L == 1:  # transformers squeezes both sides: (B, 1) and (B,) compare as (B,)
+                return mean_squared_error(logits.squeeze(), labels.squeeze().to(logits.dtype))
+            return mean_squared_error(logits, labels.view(B, L).to(logits.dtype))
+        if problem == "single_label_classification":
+            check_class_labels("labels", labels.view(-1) if labels.dim() == 2 and labels.shape[1] == 1 else labels,
+                               (B,), L)
+            return cross_entropy(logits, labels.view(-1))
+        # multi-label: one yes/no per class
+        if tuple(labels.shape) != (B, L):
+            raise ValueError(f"labels has shape {tuple(labels.shape)}, expected ({B}, {L}) for multi-label")
+        if not labels.dtype.is_floating_point:
+            raise TypeError(f"multi-label labels must be floats (0.0 or 1.0 per class), got dtype {labels.dtype}")
+        return binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -37,6 +39,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 LEGACY_LAYER_NORM_NAMES = {"LayerNorm.gamma": "LayerNorm.weight", "LayerNorm.beta": "LayerNorm.bias"}
 STALE_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 BASE_MODEL_PARTS = ("embeddings.", "encoder.", "pooler.")
+POOLER_PATHS = ("pooler.", "bert.pooler.")
 # Tensors that some files store under a second name. They must equal the tensor they stand for.
 TIED_ALIASES = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
@@ -249,7 +252,8 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
     missing = [(n, tuple(p.shape)) for n, p in expected.items() if n not in mapped]
     wrong_shape = [(n, tuple(expected[n].shape), tuple(t.shape)) for n, t in mapped.items()
                    if tuple(t.shape) != tuple(expected[n].shape)]
-    head_only = all(not n.startswith(("bert.",) + BASE_MODEL_PARTS) for n, _ in missing)
+    # A head may be new; so may the pooler, which a masked-LM checkpoint (no pooler) lacks.
+    head_only = all(not n.startswith(("bert.",) + BASE_MODEL_PARTS) or n.startswith(POOLER_PATHS) for n, _ in missing)
     if missing and head_only and init_new_head:
         report.initialised.extend(n for n, _ in missing)
         missing = []
@@ -273,9 +277,12 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
 # from_pretrained
 # ---------------------------------------------------------------------------------------------
 
-def load_pretrained(model_class, name_or_path, revision=None, init_new_head=False):
+def load_pretrained(model_class, name_or_path, revision=None, init_new_head=False, dtype=None, **config_changes):
     source = CheckpointSource.resolve(name_or_path, revision)
-    config = BertConfig.from_json_file(source.require_config())
+    config_path = source.require_config()
+    config = BertConfig.from_json_file(config_path)
+    if config_changes:
+        config = config_with(config, config_changes, str(config_path))
     state, files = read_weights(source)
     report = LoadReport(source=source.describe(), files=[str(f) for f in files])
 
@@ -296,7 +303,23 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
         logger.warning("%s: newly initialised, not from the checkpoint: %s", report.source,
                        ", ".join(report.initialised))
     model.load_report = report
+    if dtype is not None:
+        model.to(dtype)
     return model.eval()  # dropout off: inference is deterministic
+
+
+def config_with(config: BertConfig, changes: dict, source: str) -> BertConfig:
+    """The checkpoint's config with the caller's changes (num_labels=, id2label=, problem_type=, ...).
+
+    num_labels alone gives fresh labels LABEL_0..; id2label gives names and the count; label2id
+    follows id2label unless given too.
+    """
+    values = config.to_dict()
+    if "id2label" in changes or "num_labels" in changes:
+        values.pop("label2id", None)
+        values.pop("id2label", None)
+    values.update({k: v for k, v in changes.items() if v is not None})
+    return BertConfig.from_dict(values, source=f"{source} with {sorted(changes)}")
 
 
 @contextmanager
@@ -348,3 +371,159 @@ def initialise_new_parameters(model: torch.nn.Module, names: list[str]) -> None:
         setattr(model.get_submodule(module_path), attribute,
                 torch.nn.Parameter(torch.zeros(param.shape, dtype=param.dtype), requires_grad=param.requires_grad))
     model.init_weights()  # initialises the real tensors; the rest are still on the meta device
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing files: atomically, so a crash leaves the old file or none, never half of one.
+# ---------------------------------------------------------------------------------------------
+
+def write_atomically(path: Path, content: bytes | Callable[[Path], None]) -> None:
+    """Write `content` (bytes, or a function that writes a given path) to a temporary file beside
+    `path`, flush it to disk, then rename it over `path`. The rename is atomic on POSIX and Windows."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if callable(content):
+            content(tmp)
+        else:
+            tmp.write_bytes(content)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
+    """Write `config.json` and `model.safetensors` in Hugging Face's layout and key names.
+
+    The tied masked-LM decoder is the word-embedding matrix: it is stored once, under the
+    embedding's name, as transformers stores it.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: set[int] = set()
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        if id(tensor) in seen or tensor.data_ptr() in seen:
+            continue  # the second name of a tied tensor
+        seen.update((id(tensor), tensor.data_ptr()))
+        tensors[name] = tensor.detach().contiguous()
+    config = model.config.to_dict()
+    config["architectures"] = [type(model).__name__]
+    config["torch_dtype"] = str(model.dtype).removeprefix("torch.")
+    write_atomically(folder / "model.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    write_atomically(folder / "config.json", (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# What code written for transformers expects of a model, beside the forward pass.
+# ---------------------------------------------------------------------------------------------
+
+class PreTrainedMixin:
+    """from_pretrained and save_pretrained, and transformers' small conveniences: device, dtype,
+    the input embeddings, resize_token_embeddings, num_parameters. Mixed into BertPreTrainedModel."""
+
+    main_input_name = "input_ids"  # what transformers' utilities read to find the model's main input
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, init_new_head: bool = False,
+                        *, dtype: torch.dtype | None = None, num_labels: int | None = None,
+                        id2label: dict | None = None, label2id: dict | None = None, problem_type: str | None = None):
+        """Load a checkpoint from a local folder or a Hugging Face Hub repo id, strictly, in eval mode.
+
+        `init_new_head=True` allows a head that the checkpoint lacks (a base BERT loaded into
+        BertForSequenceClassification) to start from a fresh random initialisation. num_labels,
+        id2label, label2id and problem_type change the config before the model is built; dtype
+        (torch.bfloat16, ...) converts the weights after loading.
+        """
+        changes = dict(num_labels=num_labels, id2label=id2label, label2id=label2id, problem_type=problem_type)
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head, dtype=dtype,
+                               **changes)
+
+    def save_pretrained(self, folder: str | Path, tokenizer=None) -> Path:
+        """Write config.json and model.safetensors (and the tokenizer's files when given) into `folder`,
+        in the layout transformers' from_pretrained reads. Each file is written atomically."""
+        return save_pretrained(self, folder, tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def base_model(self):
+        return getattr(self, self.base_model_prefix) if self.base_model_prefix else self
+
+    def get_input_embeddings(self) -> torch.nn.Embedding:
+        return self.base_model().embeddings.word_embeddings
+
+    def set_input_embeddings(self, embeddings: torch.nn.Embedding) -> None:
+        self.base_model().embeddings.word_embeddings = embeddings
+        self.tie_weights()
+
+    def get_output_embeddings(self) -> torch.nn.Linear | None:
+        """The masked-LM decoder, whose weight is the input embeddings' (None for a model without one)."""
+        predictions = getattr(getattr(self, "cls", None), "predictions", None)
+        return predictions.decoder if predictions is not None else None
+
+    def tie_weights(self) -> None:
+        """Make the decoder's weight the word-embedding matrix again: one tensor, two uses."""
+        decoder = self.get_output_embeddings()
+        if decoder is not None:
+            decoder.weight = self.get_input_embeddings().weight
+            decoder.out_features = decoder.weight.shape[0]
+
+    def resize_token_embeddings(self, new_num_tokens: int) -> torch.nn.Embedding:
+        """Grow or shrink the vocabulary to `new_num_tokens` rows. Old rows keep their vectors, new
+        rows get BERT's initialisation, the decoder stays tied and its bias is resized with it."""
+        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, int) or new_num_tokens < 1:
+            raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
+        old = self.get_input_embeddings()
+        keep = min(old.num_embeddings, new_num_tokens)
+        pad = self.config.pad_token_id if self.config.pad_token_id < new_num_tokens else None
+        new = torch.nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=pad, device=old.weight.device,
+                                 dtype=old.weight.dtype)
+        with torch.no_grad():
+            new.weight.normal_(mean=0.0, std=self.config.initializer_range)
+            new.weight[:keep] = old.weight[:keep]
+        self.base_model().embeddings.word_embeddings = new
+        predictions = getattr(getattr(self, "cls", None), "predictions", None)
+        if predictions is not None:
+            bias = torch.zeros(new_num_tokens, device=predictions.bias.device, dtype=predictions.bias.dtype)
+            bias[:keep] = predictions.bias.detach()[:keep]
+            predictions.bias = torch.nn.Parameter(bias)
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return new
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """How many numbers the model learns; a tied tensor counts once."""
+        embeddings = {id(m.weight) for m in self.modules() if isinstance(m, torch.nn.Embedding)}
+        return sum(p.numel() for p in self.parameters()
+                   if (p.requires_grad or not only_trainable) and not (exclude_embeddings and id(p) in embeddings))
+
+    def switches(self, output_attentions: bool | None, output_hidden_states: bool | None,
+                 return_dict: bool | None) -> tuple[bool, bool, bool]:
+        """forward's output switches: the caller's, else the config's, as transformers resolves them."""
+        config = self.config
+        return (config.output_attentions if output_attentions is None else output_attentions,
+                config.output_hidden_states if output_hidden_states is None else output_hidden_states,
+                config.return_dict if return_dict is None else return_dict)
+
+    def as_requested(self, output, return_dict: bool | None):
+        """The output dataclass, or with return_dict=False (here or in the config) its tuple.
+
+        Under torch.jit.trace it is always the tuple: the tracer takes only tensors, tuples, lists
+        and dicts, so a traced model returns what transformers' traced models return.
+        """
+        return_dict = self.switches(None, None, return_dict)[2] and not torch.jit.is_tracing()
+        return output if return_dict else output.to_tuple()

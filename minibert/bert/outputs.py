@@ -1,0 +1,91 @@
+"""What the models return: dataclasses with named fields, that also index as transformers' outputs do.
+
+Read the fields by name (`out.logits`). Code written for transformers indexes them instead, and
+that works too: `out[0]` is the first field that is set, `out["logits"]` a field by name, and
+`out.to_tuple()` every field that is set, in order. A field left at None does not count, exactly as
+in transformers' ModelOutput, so `out[0]` is the loss when labels were given and the logits when not.
+
+    >>> out = LogitsOutput(logits=torch.zeros(2, 3))
+    >>> out[0].shape, list(out.keys()), len(out.to_tuple())
+    (torch.Size([2, 3]), ['logits'], 1)
+    >>> LogitsOutput(loss=torch.tensor(0.5), logits=torch.zeros(2, 3))[0]
+    tensor(0.5000)
+
+Each class is registered with torch's pytree, so torch.export, torch.compile and DDP can take
+them apart into tensors and put them back together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+import torch.utils._pytree as pytree
+
+
+class ModelOutput:
+    """The indexing of transformers' ModelOutput, for a dataclass. Only fields that are not None count."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        pytree.register_pytree_node(
+            cls,
+            lambda out: (list(out.values()), list(out.keys())),  # the set fields, and their names to rebuild
+            lambda values, keys: cls(**dict(zip(keys, values))),
+            serialized_type_name=f"{cls.__module__}.{cls.__qualname__}",
+        )
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, name) for name in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, getattr(self, name)) for name in self.keys()]
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(self.values())
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        if isinstance(key, str):
+            if key not in self.keys():
+                raise KeyError(f"{key!r} is not set in this {type(self).__name__}; set fields: {self.keys()}")
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+    def __iter__(self) -> Iterator[str]:  # like a dict: the names, so dict(out) and **out work
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+
+@dataclass
+class BaseModelOutput(ModelOutput):
+    last_hidden_state: torch.Tensor | None = None  # (B, T, H)
+    pooler_output: torch.Tensor | None = None  # (B, H); None for a model built without a pooler
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings + each layer: num_layers + 1 of (B, T, H)
+    attentions: tuple[torch.Tensor, ...] | None = None  # each layer's probabilities: (B, nh, T, T)
+
+
+@dataclass
+class PreTrainingOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # masked-LM loss + next-sentence loss, when labels are given
+    prediction_logits: torch.Tensor | None = None  # (B, T, V)
+    seq_relationship_logits: torch.Tensor | None = None  # (B, 2)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class LogitsOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # when labels are given
+    logits: torch.Tensor | None = None  # (B, T, V) masked LM, (B, 2) next sentence, (B, L) classifier
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
