@@ -9,9 +9,10 @@ from pathlib import Path
 
 from minibert import BertModel
 from minibert.app.defaults import BERT_BASE, load
-from minibert.app.pipelines import attention_map, check_layer_head, plot_attention
+from minibert.app.pipelines import attention_map, check_layer_head
+from minibert.app.plots import plot_attention
 
-from ._common import heading, parser, picture_path, using
+from ._common import heading, one_line_errors, parser, picture_path, using
 
 SENTENCE = "He swung the bat and hit a home run."
 WORD = "bat"
@@ -35,11 +36,13 @@ def run(model=None, sentence: str = SENTENCE, layer: int = 2, head: int = 0, out
     return path
 
 
+@one_line_errors
 def main(argv=None) -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--layer", type=int, default=2)
-    p.add_argument("--head", type=int, default=0)
-    p.add_argument("-o", "--output", type=Path, default=None)
+    p.add_argument("--layer", type=int, default=2, help="the layer to draw, counting from 0 (default: 2)")
+    p.add_argument("--head", type=int, default=0, help="the head to draw, counting from 0 (default: 0)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="the PNG to write (default: out/attention_layerL_headH.png)")
     args = p.parse_args(argv)
     run(args.model, layer=args.layer, head=args.head, output=args.output)
 

@@ -7,7 +7,8 @@
     >>> b.shape, pieces, round(cosine(a, b), 4)
     (torch.Size([384]), ['bat'], 0.8509)
 
-Each function runs the model in inference mode and returns plain Python values or tensors.
+Each function runs the model in inference mode and returns plain Python values or tensors. The
+pictures of attention are drawn in `plots.py`.
 """
 
 from __future__ import annotations
@@ -26,16 +27,27 @@ def _encoder(model) -> BertModel:
     return model if isinstance(model, BertModel) else model.bert
 
 
+def _quote(text: str, limit: int = 60) -> str:
+    """`text` quoted for a message, its middle left out when it is long."""
+    return repr(text) if len(text) <= limit else repr(text[: limit // 2] + " ... " + text[-limit // 3:])
+
+
 @torch.inference_mode()
 def word_vector(model, tokenizer: Tokenizer, sentence: str, word: str, occurrence: int = 0):
     """The contextual vector of `word` in `sentence`: its token's last hidden state, or the mean over
-    its pieces when the tokenizer splits it. Returns (vector (H,), the word's tokens)."""
+    its tokens when the tokenizer splits it into pieces or it is several words ("home run").
+    Returns (vector (H,), the word's tokens). Raises InputError when the word is not in the
+    sentence, or only past the tokens the model reads (`tokenizer.max_length`)."""
     found = tokenizer.word_positions(sentence, word)
     if not found:
-        raise InputError(f"the word {word!r} is not in the sentence {sentence!r}")
+        raise InputError(f"the word {word!r} is not in the sentence {_quote(sentence)}")
     if occurrence >= len(found):
-        raise InputError(f"the word {word!r} occurs {len(found)} time(s) in {sentence!r}, not {occurrence + 1}")
+        raise InputError(f"the word {word!r} occurs {len(found)} time(s) in {_quote(sentence)}, not {occurrence + 1}")
     positions = found[occurrence]
+    last_read = tokenizer.max_length - 2  # the last position kept by truncation, before the final [SEP]
+    if positions[-1] > last_read:
+        raise InputError(f"the word {word!r} is at token {positions[0]} of {_quote(sentence)}, past the "
+                         f"{tokenizer.max_length} tokens the model reads: shorten the sentence")
     batch = tokenizer(sentence)
     hidden = _encoder(model)(**batch).last_hidden_state[0]  # (T, H)
     pieces = tokenizer.convert_ids_to_tokens(batch["input_ids"][0, positions])
@@ -49,6 +61,9 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 @torch.inference_mode()
 def fill_mask(model: BertForMaskedLM, tokenizer: Tokenizer, text: str, top_k: int = 5):
     """For each [MASK] in `text`, the `top_k` likeliest tokens with their probabilities."""
+    vocab_size = model.config.vocab_size
+    if not 1 <= top_k <= vocab_size:
+        raise InputError(f"top-k must be between 1 and {vocab_size} (the vocabulary size), not {top_k}")
     batch = tokenizer(text)
     ids = batch["input_ids"][0]
     mask_positions = (ids == tokenizer.mask_id).nonzero().flatten().tolist()
@@ -93,83 +108,9 @@ def attention_map(model, tokenizer: Tokenizer, text: str, text_pair: str | None 
 
 
 def check_layer_head(attentions: torch.Tensor, layer: int, head: int) -> None:
+    """Raise InputError unless `layer` and `head` (counted from 0) exist in attentions (L, nh, T, T)."""
     layers, heads = attentions.shape[:2]
     if not 0 <= layer < layers:
         raise InputError(f"--layer {layer} is out of range: this model has layers 0..{layers - 1}")
     if not 0 <= head < heads:
         raise InputError(f"--head {head} is out of range: this model has heads 0..{heads - 1}")
-
-
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (PNG files, no display), imported only when drawing."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save(fig, path, dpi: int = 100):
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    pyplot().close(fig)
-    return path
-
-
-def plot_attention(tokens: list[str], probs: torch.Tensor, path, title: str = "", highlight: str | None = None):
-    """Write a heatmap PNG of one head's probabilities (T, T): rows attend (queries), columns are attended."""
-    plt = pyplot()
-    n = len(tokens)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * n, 1.0 + 0.45 * n))
-    image = ax.imshow(probs.numpy(), cmap="viridis", vmin=0.0, vmax=float(probs.max()))
-    ax.set_xticks(range(n), tokens, rotation=90)
-    ax.set_yticks(range(n), tokens)
-    ax.set_xlabel("attended token (key)")
-    ax.set_ylabel("attending token (query)")
-    if highlight is not None:
-        for i, token in enumerate(tokens):
-            if token == highlight:
-                ax.add_patch(plt.Rectangle((-0.5, i - 0.5), n, 1, fill=False, edgecolor="red", linewidth=2))
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    return save(fig, path)
-
-
-def plot_attention_grid(tokens: list[str], layer_probs: torch.Tensor, path, title: str = ""):
-    """Every head of one layer, side by side: layer_probs is (nh, T, T)."""
-    plt = pyplot()
-    heads, n = layer_probs.shape[0], len(tokens)
-    cols = min(4, heads)
-    rows = -(-heads // cols)  # ceiling division
-    size = 1.2 + 0.28 * n
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
-    for head, ax in enumerate(axes.flat):
-        if head >= heads:
-            ax.axis("off")
-            continue
-        ax.imshow(layer_probs[head].numpy(), cmap="viridis", vmin=0.0, vmax=1.0)
-        ax.set_title(f"head {head}", fontsize=9)
-        ax.set_xticks(range(n), tokens, rotation=90, fontsize=7)
-        ax.set_yticks(range(n), tokens, fontsize=7)
-    fig.suptitle(title)
-    return save(fig, path, dpi=90)
-
-
-def plot_attention_to_token(tokens: list[str], attentions: torch.Tensor, target: int, path, title: str = ""):
-    """How much each token attends to tokens[target], layer by layer (mean over heads).
-
-    attentions: (layers, nh, T, T). The picture is (layers, T): row l, column i is the attention
-    token i pays to the target in layer l.
-    """
-    plt = pyplot()
-    to_target = attentions[:, :, :, target].mean(dim=1)  # (layers, nh, T) -> (layers, T)
-    layers, n = to_target.shape
-    fig, ax = plt.subplots(figsize=(1.5 + 0.45 * n, 1.5 + 0.4 * layers))
-    image = ax.imshow(to_target.numpy(), cmap="magma", aspect="auto")
-    ax.set_xticks(range(n), tokens, rotation=90)
-    ax.set_yticks(range(layers), [f"layer {i}" for i in range(layers)])
-    ax.set_xlabel(f"attending token (attention paid to '{tokens[target]}', mean over heads)")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    return save(fig, path)
