@@ -1,8 +1,12 @@
-"""What the lesson's steps share: a heading, the model line, and loading a head model or saying what it needs."""
+"""What the lesson's steps share: a heading, the model line, loading a head model or saying what it
+needs, and one-line errors for their command lines."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
+import sys
 from pathlib import Path
 
 OUT_DIR = Path("out")  # pictures go here, relative to where the lesson runs
@@ -41,3 +45,27 @@ def picture_path(name: str, out_dir: Path | None = None) -> Path:
     folder = out_dir or OUT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def one_line_errors(main):
+    """Wrap a step's main() so that what the minibert command line reports in one line (a --layer out
+    of range, no checkpoint at --model) is one line on stderr and exit status 1 here too.
+
+        @one_line_errors
+        def main(argv=None): ...
+    """
+    command = f"python -m tasks.{Path(inspect.getfile(main)).stem}"
+
+    @functools.wraps(main)
+    def main_with_one_line_errors(argv=None):
+        from glove import UnknownWordError
+        from minibert.app.cli import USER_ERRORS
+
+        try:
+            return main(argv)
+        except (*USER_ERRORS, UnknownWordError) as err:
+            message = " ".join(line.strip() for line in str(err).splitlines())
+            print(f"{command}: error: {message}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    return main_with_one_line_errors
