@@ -253,7 +253,17 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
     wrong_shape = [(n, tuple(expected[n].shape), tuple(t.shape)) for n, t in mapped.items()
                    if tuple(t.shape) != tuple(expected[n].shape)]
     # A head may be new; so may the pooler, which a masked-LM checkpoint (no pooler) lacks.
-    head_only = all(not n.startswith(("bert.",) + BASE_MODEL_PARTS) or n.startswith(POOLER_PATHS) for n, _ in missing)
+    def in_head(name: str) -> bool:
+        return not name.startswith(("bert.",) + BASE_MODEL_PARTS) or name.startswith(POOLER_PATHS)
+
+    head_only = all(in_head(n) for n, _ in missing)
+    if init_new_head:
+        # A classifier asked for with another number of labels: its head starts fresh too.
+        resized = [n for n, _, _ in wrong_shape if in_head(n)]
+        for name in resized:
+            del mapped[name]
+        wrong_shape = [row for row in wrong_shape if row[0] not in resized]
+        missing += [(n, tuple(expected[n].shape)) for n in resized]
     if missing and head_only and init_new_head:
         report.initialised.extend(n for n, _ in missing)
         missing = []
