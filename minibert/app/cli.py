@@ -7,32 +7,105 @@
     minibert attention "He swung the bat and hit a home run." --layer 2 --head 0 -o bat.png
     minibert attention "He swung the bat." --layer 2 --head all -o heads.png     # every head of layer 2
     minibert attention "He swung the bat." --to-token bat -o to-bat.png          # attention to "bat", layer by layer
-    minibert diff sentence-transformers/all-MiniLM-L6-v2 "The bat flew."         # every intermediate vs transformers
+    minibert diff "$(minibert path)" "The bat flew."                             # every intermediate vs transformers
     minibert download google-bert/bert-base-uncased cross-encoder/ms-marco-MiniLM-L6-v2
+    minibert path                                                                # the shipped model's folder
 
-Every command but diff takes --model (a checkpoint folder or a Hub repo id). Without it, the lesson's model
-is used when it can be had, or all-MiniLM-L6-v2 (shipped offline) where an encoder is enough.
+The commands that run a model take --model (a checkpoint folder or a Hub repo id); diff and path take
+the model as their first argument. Without --model, the lesson's model is used when it can be had,
+or all-MiniLM-L6-v2 (shipped offline) where an encoder is enough. Layers and heads count from 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..bert.config import ConfigError
-from .defaults import BERT_BASE, CROSS_ENCODER, ModelUnavailable, download, load
-from ..bert.pretrained import CheckpointError, CheckpointNotFoundError
 from ..bert.model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
-from .pipelines import (InputError, attention_map, check_layer_head, cosine, fill_mask, next_sentence,
-                        plot_attention, plot_attention_grid, plot_attention_to_token, rerank, word_vector)
+from ..bert.pretrained import MissingHeadError
+from . import plots
+from .defaults import (BERT_BASE, CROSS_ENCODER, HUB_OFFLINE, HUB_UNREACHABLE, ModelUnavailable, checkpoint_folder,
+                       download, load, probe_hub)
+from .pipelines import (InputError, attention_map, check_layer_head, cosine, fill_mask, next_sentence, rerank,
+                        word_vector)
 
+# What a command reports in one line (exit 1) instead of a traceback. ValueError covers InputError,
+# CheckpointError, ConfigError and MissingHeadError; OSError covers CheckpointNotFoundError, a
+# picture that cannot be written, and the network.
+USER_ERRORS = (ValueError, OSError, ModelUnavailable)
+
+EXIT_STATUS = """\
+exit status:
+  0  success
+  1  a runtime error: input the model cannot use, a model that cannot be had, a file that cannot
+     be written; one line on stderr, "minibert COMMAND: error: ..."
+  2  a usage error found by argparse: an unknown option, a missing or malformed argument"""
+
+# The head each class adds to the encoder, in words, for the "this checkpoint has no head" error.
+HEADS = {
+    BertForMaskedLM: "masked-LM head",
+    BertForNextSentencePrediction: "next-sentence head",
+    BertForSequenceClassification: "classification head (a cross-encoder's)",
+}
+
+
+# -- checks shared by the commands --------------------------------------------------------------
+
+def _require_text(text: str, what: str) -> None:
+    if not text.strip():
+        raise InputError(f"{what} is empty: give some text")
+
+
+def _load(args, model_class, candidates, offline_default: bool):
+    """The model of --model (or the default), after a line that names it; a checkpoint without
+    this command's head is an error that says which checkpoint would do."""
+    try:
+        loaded = load(model_class, args.model, candidates, offline_default=offline_default)
+    except MissingHeadError:
+        name = args.model or candidates[0]
+        raise InputError(f"{name} has no weights for the head of {model_class.__name__}: `minibert {args.command}` "
+                         f"needs a checkpoint with a {HEADS[model_class]}; pass --model with one, "
+                         f"e.g. --model {candidates[0]}") from None
+    print(f"model: {loaded.name}")
+    return loaded
+
+
+def _warn_if_cut(args, tokenizer, what: str, text: str, pair: str | None = None) -> None:
+    """Say on stderr when `text` (and `pair`) is longer than the model reads, and by how much."""
+    count, limit = tokenizer.count_tokens(text, pair), tokenizer.max_length
+    if count > limit:
+        where = "from the longer of the two" if pair is not None else "at the end"
+        print(f"minibert {args.command}: warning: {what} is {count} tokens, more than the {limit} the model "
+              f"reads: {count - limit} tokens are dropped {where}", file=sys.stderr)
+
+
+def _output_file(path: Path, default_name: str) -> Path:
+    """The file -o names: a folder gets `default_name` inside it, a name without an extension gets .png
+    (as matplotlib would add it); its folder must exist."""
+    if path.is_dir():
+        path = path / default_name
+    elif not path.suffix:
+        path = path.with_suffix(".png")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: " +
+                         (f"{folder} is not a folder" if folder.exists() else f"the folder {folder} does not exist"))
+    return path
+
+
+# -- the commands -------------------------------------------------------------------------------
 
 def cmd_similarity(args) -> None:
-    loaded = load(BertModel, args.model, BERT_BASE, offline_default=True)
-    print(f"model: {loaded.name}")
+    for text, what in ((args.word, "the word"), (args.sentence_a, "sentence A"), (args.sentence_b, "sentence B")):
+        _require_text(text, what)
+    loaded = _load(args, BertModel, BERT_BASE, offline_default=True)
     a, pieces_a = word_vector(loaded.model, loaded.tokenizer, args.sentence_a, args.word)
     b, pieces_b = word_vector(loaded.model, loaded.tokenizer, args.sentence_b, args.word)
+    _warn_if_cut(args, loaded.tokenizer, "sentence A", args.sentence_a)
+    _warn_if_cut(args, loaded.tokenizer, "sentence B", args.sentence_b)
     for pieces in (pieces_a, pieces_b):
         if len(pieces) > 1:
             print(f"'{args.word}' is split into {' '.join(pieces)}: its vector is the mean of the {len(pieces)} pieces")
@@ -40,116 +113,271 @@ def cmd_similarity(args) -> None:
 
 
 def cmd_fill_mask(args) -> None:
-    loaded = load(BertForMaskedLM, args.model, BERT_BASE, offline_default=False)
-    print(f"model: {loaded.name}")
+    _require_text(args.text, "the text")
+    loaded = _load(args, BertForMaskedLM, BERT_BASE, offline_default=False)
+    _warn_if_cut(args, loaded.tokenizer, "the text", args.text)
     for i, predictions in enumerate(fill_mask(loaded.model, loaded.tokenizer, args.text, args.top_k)):
         print(f"[MASK] #{i + 1}: " + ", ".join(f"{token} {prob:.4f}" for token, prob in predictions))
 
 
 def cmd_nsp(args) -> None:
-    loaded = load(BertForNextSentencePrediction, args.model, BERT_BASE, offline_default=False)
-    print(f"model: {loaded.name}")
+    _require_text(args.a, "sentence A")
+    _require_text(args.b, "sentence B")
+    loaded = _load(args, BertForNextSentencePrediction, BERT_BASE, offline_default=False)
+    _warn_if_cut(args, loaded.tokenizer, "the pair (A, B)", args.a, args.b)
     p = next_sentence(loaded.model, loaded.tokenizer, args.a, args.b)
     print(f"P(B follows A) = {p:.4f} -> {'true' if p >= 0.5 else 'false'}")
 
 
 def cmd_rerank(args) -> None:
-    loaded = load(BertForSequenceClassification, args.model, CROSS_ENCODER, offline_default=False)
-    print(f"model: {loaded.name}")
+    _require_text(args.question, "the question")
+    for i, answer in enumerate(args.answers, 1):
+        _require_text(answer, f"answer {i}")
+    loaded = _load(args, BertForSequenceClassification, CROSS_ENCODER, offline_default=False)
+    for i, answer in enumerate(args.answers, 1):
+        _warn_if_cut(args, loaded.tokenizer, f"the question with answer {i}", args.question, answer)
     for rank, (answer, score) in enumerate(rerank(loaded.model, loaded.tokenizer, args.question, args.answers), 1):
         print(f"{rank}. {score:.5f}  {answer}")
 
 
+def _token_index(tokens: list[str], token: str, tokenizer, text: str, pair: str | None) -> int:
+    """Where `token` (as written, or as the tokenizer normalizes it) first sits among `tokens`."""
+    normalizer = tokenizer.backend.normalizer
+    for candidate in (token, normalizer.normalize_str(token).strip() if normalizer else token):
+        if candidate in tokens:
+            return tokens.index(candidate)
+    every = tokenizer.tokenize(text) + (tokenizer.tokenize(pair) if pair is not None else [])
+    if token in every:
+        raise InputError(f"the token {token!r} comes after the {tokenizer.max_length} tokens the model reads")
+    shown = tokens if len(tokens) <= 20 else tokens[:20] + ["..."]
+    raise InputError(f"the token {token!r} is not among the tokens {' '.join(shown)}")
+
+
+def _say_what_is_drawn(args, tokens: list[str], window: range, around: str | None = None) -> None:
+    """A line when a long text is cut to a window, and a warning when a font lacks its characters."""
+    if len(window) < len(tokens):
+        where = f", around '{around}'" if around is not None else ""
+        print(f"the picture shows tokens {window.start}..{window.stop - 1} of {len(tokens)}{where} "
+              f"(at most {plots.MAX_TOKENS} are drawn)")
+    note = plots.font_note(tokens[window.start:window.stop])
+    if note:
+        print(f"minibert {args.command}: warning: {note}", file=sys.stderr)
+
+
+@contextmanager
+def _writing(path: Path):
+    try:
+        yield
+    except OSError as err:  # a read-only folder, a full disk
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def cmd_attention(args) -> None:
-    loaded = load(BertModel, args.model, BERT_BASE, offline_default=True)
-    print(f"model: {loaded.name}")
-    tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)  # (L, nh, T, T)
     if args.to_token is not None:
-        if args.to_token not in tokens:
-            raise InputError(f"the token {args.to_token!r} is not among the tokens {tokens}")
-        plot_attention_to_token(tokens, attentions, tokens.index(args.to_token), args.output,
-                                title=f"attention to '{args.to_token}' across layers\n{loaded.name}")
-    elif args.head == "all":
-        check_layer_head(attentions, args.layer, 0)
-        plot_attention_grid(tokens, attentions[args.layer], args.output, title=f"{loaded.name}, layer {args.layer}")
+        for flag, value in (("--head", args.head), ("--layer", args.layer)):
+            if value is not None:
+                raise InputError(f"{flag} does not go with --to-token: --to-token draws every layer, "
+                                 "averaged over the heads; leave out one of the two")
+    _require_text(args.sentence, "the sentence")
+    if args.pair is not None:
+        _require_text(args.pair, "the --pair sentence")
+    path = _output_file(args.output, "attention.png")
+    loaded = _load(args, BertModel, BERT_BASE, offline_default=True)
+    _warn_if_cut(args, loaded.tokenizer, "the text", args.sentence, args.pair)
+    tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)  # (L, nh, T, T)
+    layer = 0 if args.layer is None else args.layer
+    head = 0 if args.head is None else args.head
+    if args.to_token is not None:
+        target = _token_index(tokens, args.to_token, loaded.tokenizer, args.sentence, args.pair)
+        window = plots.token_window(len(tokens), focus=target)
+        _say_what_is_drawn(args, tokens, window, around=tokens[target])
+        with _writing(path):
+            plots.plot_attention_to_token(tokens, attentions, target, path, window=window,
+                                          title=f"attention to '{tokens[target]}' across layers\n{loaded.name}")
+    elif head == "all":
+        check_layer_head(attentions, layer, 0)
+        window = plots.token_window(len(tokens))
+        _say_what_is_drawn(args, tokens, window)
+        with _writing(path):
+            plots.plot_attention_grid(tokens, attentions[layer], path, window=window,
+                                      title=f"{loaded.name}\nlayer {layer}, every head")
     else:
-        check_layer_head(attentions, args.layer, int(args.head))
-        plot_attention(tokens, attentions[args.layer, int(args.head)], args.output,
-                       title=f"{loaded.name}\nlayer {args.layer}, head {args.head}")
-    print(f"picture: {args.output}")
+        check_layer_head(attentions, layer, head)
+        window = plots.token_window(len(tokens))
+        _say_what_is_drawn(args, tokens, window)
+        with _writing(path):
+            plots.plot_attention(tokens, attentions[layer, head], path, window=window,
+                                 title=f"{loaded.name}\nlayer {layer}, head {head}")
+    print(f"picture: {path}")
 
 
 def cmd_diff(args) -> int:
     import transformers
 
-    from ..bert.model import BertModel as MiniBertModel
-    from ..bert.tokenizer import Tokenizer
     from ..inside.trace import diff, first_divergence, format_rows
 
-    model = MiniBertModel.from_pretrained(args.checkpoint)
-    tokenizer = Tokenizer.from_pretrained(args.checkpoint)
-    path = model.load_report.files[0].rsplit("/", 1)[0]  # the resolved folder, so transformers reads the same files
+    loaded = load(BertModel, args.checkpoint, BERT_BASE, offline_default=False)
+    path = loaded.model.load_report.files[0].rsplit("/", 1)[0]  # the resolved folder: transformers reads the same files
     reference = transformers.BertModel.from_pretrained(path, attn_implementation="eager").float().eval()
-    rows = diff(model, reference, tokenizer(args.text, args.pair), atol=args.atol)
+    rows = diff(loaded.model, reference, loaded.tokenizer(args.text, args.pair), atol=args.atol)
     print(format_rows(rows, args.atol))
     return 1 if first_divergence(rows) else 0
 
 
-def cmd_download(args) -> None:
-    names = args.models + ([args.model] if args.model else [])
-    if not names:
-        raise InputError("name at least one model to download, e.g. google-bert/bert-base-uncased")
-    for name in names:
-        try:
-            if "/" in name:
-                where = download(name)
-            else:  # a gensim-data name such as glove-wiki-gigaword-100
-                import gensim.downloader
+def cmd_path(args) -> None:
+    print(checkpoint_folder(args.checkpoint))
 
-                where = gensim.downloader.load(name, return_path=True)
-        except Exception as err:  # network, offline mode, unknown name: one line, not a traceback
+
+def cmd_download(args) -> None:
+    for name in args.models:
+        if "/" not in name:
+            raise InputError(f"{name!r} is not a Hub repo id (owner/name, e.g. google-bert/bert-base-uncased); "
+                             f"word vectors from gensim-data are fetched with: glove download {name}")
+    hub = probe_hub()  # once, quickly: without network, one line now rather than retries for each file
+    if hub == HUB_OFFLINE:
+        raise ModelUnavailable(f"could not download {' '.join(args.models)}: HF_HUB_OFFLINE=1 is set")
+    if hub == HUB_UNREACHABLE:
+        raise ModelUnavailable(f"could not download {' '.join(args.models)}: the Hugging Face Hub cannot be "
+                               "reached from here (no network?)")
+    for name in args.models:
+        try:
+            where = download(name)
+        except Exception as err:  # unknown repo, a dropped connection: one line, not a traceback
             raise ModelUnavailable(f"could not download {name}: {type(err).__name__}: {err}") from None
         print(f"{name}: {where}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minibert", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+# -- the parser ---------------------------------------------------------------------------------
 
-    def command(name, func, help):
-        p = commands.add_parser(name, help=help)
-        p.add_argument("--model", default=None, help="checkpoint folder or Hub repo id")
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line that points to --help (exit status 2, as argparse's)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
+def _head(value: str):
+    if value == "all":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a head number (counting from 0) or 'all', not {value!r}") from None
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written; help wrapped at spaces only, so that a name such as
+    google-bert/bert-base-uncased is never broken at its hyphen."""
+
+    def _split_lines(self, text, width):
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return number
+
+
+ENCODER_DEFAULT = (f"default: {BERT_BASE[0]} when it is cached or can be downloaded, "
+                   "else all-MiniLM-L6-v2, shipped offline")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="minibert", description=__doc__, epilog=EXIT_STATUS,
+                     formatter_class=_Formatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help, description, example, model=None):
+        p = commands.add_parser(name, help=help, description=description, epilog=f"example:\n  {example}",
+                                formatter_class=_Formatter)
+        if model is not None:
+            p.add_argument("--model", default=None, metavar="MODEL",
+                           help=f"a checkpoint folder or Hub repo id ({model})")
         p.set_defaults(func=func)
         return p
 
-    p = command("similarity", cmd_similarity, "cosine of a word's contextual vectors in two sentences")
-    p.add_argument("word")
-    p.add_argument("sentence_a")
-    p.add_argument("sentence_b")
-    p = command("fill-mask", cmd_fill_mask, "predict the token(s) behind [MASK]")
-    p.add_argument("text")
-    p.add_argument("--top-k", type=int, default=5)
-    p = command("nsp", cmd_nsp, "probability that sentence B follows sentence A")
-    p.add_argument("a")
-    p.add_argument("b")
-    p = command("rerank", cmd_rerank, "rank answers to a question with a cross-encoder")
-    p.add_argument("question")
-    p.add_argument("answers", nargs="+")
-    p = command("attention", cmd_attention, "heatmap of one layer and head")
-    p.add_argument("sentence")
-    p.add_argument("--pair", default=None, help="a second sentence, for a pair")
-    p.add_argument("--layer", type=int, default=0)
-    p.add_argument("--head", default="0", help="a head number, or 'all' for a grid of every head in the layer")
-    p.add_argument("--to-token", default=None, help="instead: attention paid to this token, across all layers")
-    p.add_argument("-o", "--output", type=Path, required=True)
-    p = commands.add_parser("diff", help="compare every intermediate with transformers, layer by layer")
-    p.add_argument("checkpoint", help="checkpoint folder or Hub repo id")
-    p.add_argument("text")
-    p.add_argument("--pair", default=None, help="a second sentence, for a pair")
-    p.add_argument("--atol", type=float, default=1e-5)
-    p.set_defaults(func=cmd_diff)
-    p = command("download", cmd_download, "fetch checkpoints (Hub repo ids) or gensim-data vectors into their caches")
-    p.add_argument("models", nargs="*")
+    p = command("similarity", cmd_similarity, "cosine of a word's contextual vectors in two sentences",
+                "The cosine between the vectors BERT gives WORD in two sentences: the last hidden state of "
+                "its token,\nor the mean over its tokens when it is split into pieces or is several words.",
+                'minibert similarity bat "The bat flew out of the cave." "He swung the bat."', ENCODER_DEFAULT)
+    p.add_argument("word", metavar="WORD",
+                   help="the word to compare, or several words ('home run'); matched as the tokenizer writes it, "
+                        "so case and accents do not matter for an uncased model")
+    p.add_argument("sentence_a", metavar="SENTENCE_A", help="the first sentence; it must contain WORD")
+    p.add_argument("sentence_b", metavar="SENTENCE_B", help="the second sentence; it must contain WORD")
+
+    p = command("fill-mask", cmd_fill_mask, "predict the token(s) behind [MASK]",
+                "The likeliest tokens for each [MASK] in TEXT, with their probabilities (masked-LM head).",
+                'minibert fill-mask "The capital of France is [MASK]." --top-k 3',
+                f"with a masked-LM head; default: {BERT_BASE[0]}")
+    p.add_argument("text", metavar="TEXT",
+                   help="a text with one or more [MASK], e.g. 'The capital of France is [MASK].'")
+    p.add_argument("--top-k", type=_at_least_one, default=5, metavar="K",
+                   help="how many tokens to show for each [MASK], 1 to the vocabulary size (default: 5)")
+
+    p = command("nsp", cmd_nsp, "probability that sentence B follows sentence A",
+                "Next-sentence prediction: the probability that B is the sentence that follows A.",
+                'minibert nsp "The man went to the store." "He bought a gallon of milk."',
+                f"with a next-sentence head; default: {BERT_BASE[0]}")
+    p.add_argument("a", metavar="A", help="the first sentence")
+    p.add_argument("b", metavar="B", help="the sentence that may follow A")
+
+    p = command("rerank", cmd_rerank, "rank answers to a question with a cross-encoder",
+                "Score each (QUESTION, ANSWER) pair with a cross-encoder and list the answers best first.",
+                'minibert rerank "Where is Paris?" "Paris is in France." "Berlin is in Germany."',
+                f"a cross-encoder with one output; default: {CROSS_ENCODER[0]}")
+    p.add_argument("question", metavar="QUESTION", help="the question")
+    p.add_argument("answers", nargs="+", metavar="ANSWER", help="a candidate answer; give one or more, each in quotes")
+
+    p = command("attention", cmd_attention, "heatmap of one head, every head of a layer, or attention to a token",
+                "A picture of attention probabilities: one head of one layer (rows attend to columns), every\n"
+                "head of a layer (--head all), or the attention every token pays to one token in every layer\n"
+                f"(--to-token). Layers and heads count from 0. A text of more than {plots.MAX_TOKENS} tokens is "
+                f"drawn as a window\nof {plots.MAX_TOKENS}: the first ones, or those around --to-token.",
+                'minibert attention "He swung the bat." --layer 2 --head 0 -o bat.png', ENCODER_DEFAULT)
+    p.add_argument("sentence", metavar="SENTENCE", help="the text to look at")
+    p.add_argument("--pair", default=None, metavar="SENTENCE",
+                   help="a second sentence, read as the pair [CLS] A [SEP] B [SEP] (default: none)")
+    p.add_argument("--layer", type=int, default=None,
+                   help="the layer to draw, counting from 0 (default: 0); all-MiniLM-L6-v2 has 0..5, bert-base 0..11")
+    p.add_argument("--head", type=_head, default=None,
+                   help="the head to draw, counting from 0, or 'all' for a grid of every head of the layer "
+                        "(default: 0)")
+    p.add_argument("--to-token", default=None, metavar="TOKEN",
+                   help="instead: the attention paid to TOKEN (a token as the tokenizer writes it, e.g. bat), "
+                        "mean over heads, in every layer; not with --layer or --head")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                   help="the picture to write, e.g. bat.png; in a folder it is attention.png, without an "
+                        "extension it gets .png")
+
+    p = command("diff", cmd_diff, "compare every intermediate with transformers, layer by layer",
+                "Run MODEL in minibert and in transformers on TEXT, and compare every intermediate tensor.\n"
+                "MODEL is the first argument (there is no --model). Exit status 1 when they disagree.",
+                'minibert diff "$(minibert path)" "He swung the bat."')
+    p.add_argument("checkpoint", metavar="MODEL", help="a checkpoint folder or Hub repo id")
+    p.add_argument("text", metavar="TEXT", help="the text to run through both models")
+    p.add_argument("--pair", default=None, metavar="SENTENCE", help="a second sentence, for a pair (default: none)")
+    p.add_argument("--atol", type=float, default=1e-5,
+                   help="the largest absolute difference that counts as agreeing (default: 1e-05)")
+
+    p = command("path", cmd_path, "print the local folder of a checkpoint",
+                "Print the folder that holds MODEL's files: a folder as given, or a Hub repo id's snapshot\n"
+                "in the Hugging Face cache.",
+                'minibert path\n  minibert diff "$(minibert path)" "He swung the bat."')
+    p.add_argument("checkpoint", nargs="?", default=None, metavar="MODEL",
+                   help="a checkpoint folder or Hub repo id (default: the shipped all-MiniLM-L6-v2)")
+
+    p = command("download", cmd_download, "fetch checkpoints (Hub repo ids) into the Hugging Face cache",
+                "Download checkpoints from the Hugging Face Hub into its cache: config, weights and tokenizer.\n"
+                "Word vectors from gensim-data are fetched with `glove download NAME`.",
+                "minibert download google-bert/bert-base-uncased cross-encoder/ms-marco-MiniLM-L6-v2")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="a Hub repo id (owner/name), e.g. google-bert/bert-base-uncased")
     return parser
 
 
@@ -157,7 +385,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
-    except (InputError, ModelUnavailable, CheckpointNotFoundError, CheckpointError, ConfigError, ValueError) as err:
+    except USER_ERRORS as err:
         message = " ".join(line.strip() for line in str(err).splitlines())
         print(f"minibert {args.command}: error: {message}", file=sys.stderr)
         return 1
