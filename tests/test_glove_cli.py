@@ -1,0 +1,163 @@
+"""The glove command line as a learner meets it: help, usage errors, downloads and no network.
+
+No test touches the network: gensim-data's folder is a temporary one, and connections are refused.
+"""
+
+import argparse
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from glove import WordVectors
+from glove import defaults as glove_defaults
+from glove.__main__ import build_parser, main
+
+
+def run_glove(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error_line(err, command):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"glove {command}: error: "), err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def gensim_data(monkeypatch, tmp_path):
+    """An empty gensim-data folder, and gensim's own fetch of its list of models failing as it does offline."""
+    import urllib.error
+
+    import gensim.downloader
+
+    folder = tmp_path / "gensim-data"
+    monkeypatch.setattr(gensim.downloader, "BASE_DIR", str(folder))
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(gensim.downloader, "urlopen", no_network)
+    glove_defaults.load_vectors.cache_clear()
+    yield folder
+    glove_defaults.load_vectors.cache_clear()
+
+
+@pytest.fixture
+def refused(monkeypatch):
+    """Every connection refused, as on a machine without network; the addresses tried are recorded."""
+    calls = []
+
+    def refuse(address, *args, **kwargs):
+        calls.append(address)
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return calls
+
+
+def subcommands():
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_argument_has_help_and_every_command_an_example(capsys, name):
+    for action in subcommands()[name]._actions:
+        assert action.help and len(action.help) > 10, f"glove {name} {action.dest} has no help"
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    assert f"example:\n  glove {name} " in capsys.readouterr().out
+
+
+def test_help_says_the_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "\n  1  a runtime error" in out and "\n  2  a usage error found by argparse" in out
+
+
+@pytest.mark.parametrize("argv", [["convert", "--model", "x", "a.txt", "b.store"], ["download", "--model", "x", "y"]])
+def test_commands_without_a_model_take_no_model_option(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unrecognized arguments: --model" in err
+
+
+@pytest.mark.parametrize("topn", ["0", "-1", "ten"])
+def test_topn_must_be_at_least_one(capsys, topn):
+    with pytest.raises(SystemExit) as exit_:
+        main(["similar", "king", "--topn", topn])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.strip() == (f"glove similar: error: argument --topn: must be a whole number of at least 1, not {topn!r} "
+                           "(see: glove similar --help)")
+
+
+def test_a_gensim_data_name_without_network_says_so(capsys, gensim_data, refused):
+    code, _, err = run_glove(capsys, "similar", "king", "--model", "glove-twitter-25")
+    assert code == 1
+    assert_one_error_line(err, "similar")
+    assert "glove-twitter-25 is not a file; as a gensim-data model it is not downloaded" in err
+    assert "cannot be reached from here" in err and "glove download glove-twitter-25" in err
+    assert "neither a file nor a gensim-data model name" not in err
+    assert len(refused) == 1  # one quick probe
+
+
+def test_loading_a_gensim_data_name_without_its_list_is_a_connection_error(gensim_data):
+    # No probe here: gensim itself finds neither its list of models nor the network.
+    with pytest.raises(ConnectionError, match="gensim-data cannot tell whether it is one of its models.*"
+                                              "glove download glove-twitter-25"):
+        WordVectors.load("glove-twitter-25")
+
+
+def test_download_without_network_is_one_line(capsys, gensim_data, refused):
+    code, _, err = run_glove(capsys, "download", "glove-twitter-25", "glove-wiki-gigaword-50")
+    assert code == 1
+    assert_one_error_line(err, "download")
+    assert "could not download glove-twitter-25 glove-wiki-gigaword-50: gensim-data" in err
+    assert "cannot be reached from here" in err
+    assert len(refused) == 1
+
+
+def test_download_prints_where_the_vectors_are(capsys, gensim_data, monkeypatch):
+    # gensim-data's list, as gensim caches it, and a model already in its folder: nothing to fetch.
+    gensim_data.mkdir()
+    (gensim_data / "information.json").write_text('{"corpora": {}, "models": {"tiny-vectors": {"file_name": "tiny.gz"}}}')
+    (gensim_data / "tiny-vectors").mkdir()
+    code, out, err = run_glove(capsys, "download", "tiny-vectors")
+    assert code == 0, err
+    assert out == f"tiny-vectors: {gensim_data / 'tiny-vectors' / 'tiny.gz'}\n"
+    monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: socket.socket())  # "reachable"
+    code, _, err = run_glove(capsys, "download", "no-such-vectors")
+    assert code == 1 and "'no-such-vectors' is not a gensim-data model name" in err
+    assert_one_error_line(err, "download")
+
+
+def test_the_lesson_note_fetches_with_glove(capsys, gensim_data, refused, tmp_path):
+    code, out, _ = run_glove(capsys, "similar", "king", "--topn", "1")
+    assert code == 0
+    assert "Fetch the lesson's vectors with: " in out and "glove download glove-wiki-gigaword-100]" in out
+    assert "minibert" not in out
+
+
+def test_glove_imports_nothing_from_minibert():
+    code = ("import sys, glove, glove.__main__, glove.defaults, glove.store, glove.formats; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'minibert'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_plot_into_a_folder_prints_the_file(capsys, tmp_path, gensim_test_glove):
+    code, out, err = run_glove(capsys, "plot", "the", "of", "and", "-o", str(tmp_path), "--model", str(gensim_test_glove))
+    assert code == 0, err
+    assert out.endswith(f"picture: {tmp_path / 'words.png'}\n") and (tmp_path / "words.png").stat().st_size > 1000
+    missing = tmp_path / "missing" / "w.png"
+    code, _, err = run_glove(capsys, "plot", "the", "of", "and", "-o", str(missing), "--model", str(gensim_test_glove))
+    assert code == 1 and f"cannot write {missing}: the folder {missing.parent} does not exist" in err
+    assert_one_error_line(err, "plot")
