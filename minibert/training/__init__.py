@@ -1,0 +1,7 @@
+"""Training: pre-training (masked LM + next sentence) and fine-tuning. Read after bert/:
+
+    data.py     documents -> next-sentence pairs -> masked batches, one small function per idea
+    log.py      a JSONL line per step, and the loss curve as a PNG
+    loop.py     AdamW, the warm-up/decay schedule, the step (forward, loss, backward, clip, step,
+                schedule), evaluation, atomic checkpoints, resume, and torchrun (DDP)
+"""

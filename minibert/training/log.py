@@ -1,0 +1,60 @@
+"""What a training run leaves behind to look at: a JSONL line per step, and the loss curve as a PNG.
+
+    >>> log = JsonlLog(tmp / "log.jsonl")
+    >>> log.write({"step": 1, "loss": 2.5})
+    >>> log.write({"step": 2, "loss": 2.0})
+    >>> read_log(tmp / "log.jsonl")
+    [{'step': 1, 'loss': 2.5}, {'step': 2, 'loss': 2.0}]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+class JsonlLog:
+    """Appends one JSON object per line and flushes it, so the file is readable while training runs."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def read_log(path: str | Path) -> list[dict]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str = "training loss") -> Path:
+    """The training loss per step (and a running mean), plus each evaluation's loss, as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    records = read_log(log_path)
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r and math.isfinite(r["loss"])]
+    evals = [(r["step"], r["eval"]["loss"]) for r in records if "eval" in r and "loss" in r["eval"]]
+    figure = Figure(figsize=(7, 4))
+    FigureCanvasAgg(figure)  # draws to a PNG, needs no display
+    axes = figure.add_subplot()
+    if train:
+        steps, losses = zip(*train)
+        axes.plot(steps, losses, color="0.75", linewidth=0.8, label="loss per step")
+        window = max(1, len(losses) // 50)
+        smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
+                  for i in range(len(losses))]
+        axes.plot(steps, smooth, color="C0", label=f"running mean of {window}")
+    if evals:
+        axes.plot(*zip(*evals), "o-", color="C3", label="held-out loss")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=100)
+    return Path(png_path)

@@ -1,0 +1,366 @@
+"""The training loop, for pre-training and for fine-tuning alike. Every optimizer step does, in order:
+
+    1. forward      the model reads a micro-batch and, given its labels, returns the loss
+    2. loss         scaled by 1 / (micro-batches per step), so the accumulated gradient is a mean
+    3. backward     gradients, added up over the micro-batches (and averaged over processes by DDP)
+    4. clip         the gradients' global norm, to max_grad_norm
+    5. step         AdamW: Adam with decoupled weight decay, none on biases and LayerNorm weights
+    6. schedule     the next learning rate: a linear warm-up, then a linear decay to 0
+
+The data is a function of the step (`StepData`), and a checkpoint holds the model, the optimizer,
+the step and the random-number states. So a run stopped at step k and resumed gives the losses the
+uninterrupted run gives. Under torchrun, each process takes its share of every batch and
+DistributedDataParallel averages the gradients; only rank 0 writes files.
+
+    torchrun --nproc_per_node=2 -m tasks.pretrain ...      (gloo on CPU, nccl on CUDA)
+
+tests/test_training.py runs it: the resume, the torchrun equivalence and the bad-input cases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.distributed as dist
+
+from .log import JsonlLog, plot_loss_curve
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on: the loss is not a number, or a checkpoint does not fit the model."""
+
+
+@dataclass
+class TrainingConfig:
+    learning_rate: float = 1e-4  # the peak, reached at the end of the warm-up
+    weight_decay: float = 0.01  # decoupled (AdamW), on weight matrices only
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_epsilon: float = 1e-6  # BERT's; PyTorch's default is 1e-8
+    warmup_steps: int = 0  # linear warm-up from 0 to learning_rate
+    total_steps: int = 1000  # optimizer steps; the learning rate reaches 0 at the last one
+    grad_accumulation: int = 1  # micro-batches per optimizer step
+    max_grad_norm: float = 1.0  # clip the gradients' global L2 norm to this
+    eval_every: int = 0  # evaluate every N steps (0: only at the end, if an evaluation is given)
+    save_every: int = 0  # checkpoint every N steps (0: only at the end); needs output_dir
+    output_dir: str | None = None  # log.jsonl, loss.png, checkpoint/ and the final model go here
+    seed: int = 0
+    progress: bool = True  # a tqdm bar with the loss, the learning rate and tokens per second
+
+    def __post_init__(self) -> None:
+        for name in ("total_steps", "grad_accumulation"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainingConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("warmup_steps", "eval_every", "save_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"TrainingConfig.{name} must be an integer >= 0, got {value!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"TrainingConfig.learning_rate must be a positive number, got {self.learning_rate!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimizer and the schedule, as BERT used them.
+# ---------------------------------------------------------------------------------------------
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups for AdamW: weight matrices decay; biases and LayerNorm weights do not (decaying
+    a LayerNorm's scale toward 0 would fight the normalisation it exists to do)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():  # a tied tensor appears once
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def learning_rate_at(step: int, config: TrainingConfig) -> float:
+    """The learning rate of optimizer step `step` (counted from 0): a linear warm-up over
+    warmup_steps, then a linear decay that would reach 0 just after the last step.
+
+    >>> [learning_rate_at(s, TrainingConfig(learning_rate=1.0, warmup_steps=2, total_steps=6)) for s in range(6)]
+    [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
+    """
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    return config.learning_rate * (config.total_steps - step) / (config.total_steps - config.warmup_steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# The data of each step: a pure function of the step number.
+# ---------------------------------------------------------------------------------------------
+
+class StepData:
+    """The micro-batches of optimizer step `step` for this process: `step_data(step) -> [batch, ...]`.
+
+    Each epoch visits the examples in a fresh order drawn from (seed, epoch). A step takes the next
+    `batch_size` examples (the global batch, over all processes and micro-batches), and this process
+    gets its share: micro-batch a of rank r holds positions (a * world + r) * m .. + m of the step's
+    examples, m = batch_size / (grad_accumulation * world). `collate(examples, generators)` builds a
+    batch; each example brings its own generator, seeded by (seed, epoch, example), so random choices
+    such as masking do not depend on how the batch was split.
+    """
+
+    def __init__(self, examples: Sequence, batch_size: int, collate: Callable, seed: int = 0,
+                 grad_accumulation: int = 1, rank: int = 0, world_size: int = 1):
+        if batch_size % (grad_accumulation * world_size):
+            raise ValueError(f"batch_size {batch_size} must divide evenly into {grad_accumulation} micro-batches "
+                             f"on each of {world_size} process(es)")
+        if len(examples) < batch_size:
+            raise ValueError(f"{len(examples)} examples are fewer than one batch of {batch_size}")
+        self.examples, self.batch_size, self.collate, self.seed = examples, batch_size, collate, seed
+        self.grad_accumulation, self.rank, self.world_size = grad_accumulation, rank, world_size
+        self.steps_per_epoch = len(examples) // batch_size  # the remainder of each epoch is left out
+
+    def __call__(self, step: int) -> list[dict]:
+        epoch, index = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(len(self.examples), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        chosen = order[index * self.batch_size:(index + 1) * self.batch_size].tolist()
+        m = self.batch_size // (self.grad_accumulation * self.world_size)
+        batches = []
+        for a in range(self.grad_accumulation):
+            start = (a * self.world_size + self.rank) * m
+            ids = chosen[start:start + m]
+            generators = [torch.Generator().manual_seed((self.seed * 100_003 + epoch) * 1_000_003 + i) for i in ids]
+            batches.append(self.collate([self.examples[i] for i in ids], generators))
+        return batches
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation: what a held-out set says about the model.
+# ---------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate_pretraining(model: torch.nn.Module, batches: Sequence[dict]) -> dict[str, float]:
+    """Masked-LM top-1 and top-5 accuracy over the masked positions, next-sentence accuracy, and the
+    mean loss, over batches made by MaskedPairBatches. Works for BertForPreTraining."""
+    was_training = model.training
+    model.eval()
+    top1 = top5 = predicted = nsp_right = pairs = 0
+    loss_sum = 0.0
+    for batch in batches:
+        out = model(**batch)
+        picked = batch["labels"] != -100  # (B, T)
+        top = out.prediction_logits[picked].topk(5, dim=-1).indices  # (n, 5)
+        truth = batch["labels"][picked][:, None]  # (n, 1)
+        top1 += int((top[:, :1] == truth).sum())
+        top5 += int((top == truth).any(dim=-1).sum())
+        predicted += int(picked.sum())
+        nsp_right += int((out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum())
+        pairs += len(batch["next_sentence_label"])
+        loss_sum += out.loss.item() * len(batch["next_sentence_label"])
+    model.train(was_training)
+    return {"mlm_top1": top1 / predicted, "mlm_top5": top5 / predicted, "nsp_accuracy": nsp_right / pairs,
+            "loss": loss_sum / pairs, "masked_tokens": predicted, "pairs": pairs}
+
+
+@torch.no_grad()
+def evaluate_classifier(model: torch.nn.Module, batches: Sequence[dict]) -> dict[str, float]:
+    """Accuracy (one label per row) or mean squared error (one output, a regression), and the loss."""
+    was_training = model.training
+    model.eval()
+    right = rows = 0
+    loss_sum = squared = 0.0
+    for batch in batches:
+        out = model(**batch)
+        labels = batch["labels"]
+        if out.logits.shape[-1] == 1:
+            squared += float(((out.logits[:, 0] - labels.float()) ** 2).sum())
+        else:
+            right += int((out.logits.argmax(-1) == labels).sum())
+        rows += len(labels)
+        loss_sum += out.loss.item() * len(labels)
+    model.train(was_training)
+    metric = {"mse": squared / rows} if out.logits.shape[-1] == 1 else {"accuracy": right / rows}
+    return {**metric, "loss": loss_sum / rows, "rows": rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: torchrun sets RANK and WORLD_SIZE; one process needs none of it.
+# ---------------------------------------------------------------------------------------------
+
+def setup_distributed() -> tuple[int, int]:
+    """(rank, world size). Under torchrun, joins the process group: nccl on CUDA, gloo on the CPU."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer.
+# ---------------------------------------------------------------------------------------------
+
+class Trainer:
+    def __init__(self, model: torch.nn.Module, config: TrainingConfig,
+                 evaluate: Callable[[torch.nn.Module], dict] | None = None, tokenizer=None):
+        self.config, self.evaluate_fn, self.tokenizer = config, evaluate, tokenizer
+        self.rank, self.world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        self.model = model  # the model itself, to save and evaluate
+        self.optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.learning_rate,
+                                           betas=config.adam_betas, eps=config.adam_epsilon)
+        self.step = 0
+        self.out = Path(config.output_dir) if config.output_dir else None
+        self.log = JsonlLog(self.out / "log.jsonl") if self.out and self.rank == 0 else None
+        torch.manual_seed(config.seed)  # dropout's randomness; the checkpoint carries it on
+        if self.world_size > 1:  # averages the gradients over the processes during backward
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward_model = DistributedDataParallel(model)
+        else:
+            self.forward_model = model
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def train(self, step_data: Callable[[int], list[dict]]) -> list[float]:
+        """Run from the current step to total_steps; returns each step's loss (the mean over this
+        process's micro-batches)."""
+        config = self.config
+        self.model.train()
+        losses = []
+        bar = self._progress_bar()
+        while self.step < config.total_steps:
+            started = time.perf_counter()
+            loss, tokens = self.train_step(step_data(self.step))
+            self.step += 1
+            losses.append(loss)
+            tokens_per_second = tokens * self.world_size / (time.perf_counter() - started)
+            if not math.isfinite(loss):
+                raise TrainingError(f"the loss became {loss} at step {self.step}; stopped. "
+                                    f"{self._last_checkpoint_note()} Try a lower learning_rate or check the data.")
+            lr = self.optimizer.param_groups[0]["lr"]
+            if self.log:
+                self.log.write({"step": self.step, "loss": loss, "lr": lr, "tokens_per_second": round(tokens_per_second)})
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
+                bar.update(1)
+            if config.eval_every and self.step % config.eval_every == 0 and self.step < config.total_steps:
+                self.evaluate()
+            if config.save_every and self.step % config.save_every == 0 and self.step < config.total_steps:
+                self.save_checkpoint()
+        if bar is not None:
+            bar.close()
+        if self.evaluate_fn is not None:
+            self.evaluate()
+        if self.out:
+            self.save_checkpoint()
+        self.model.eval()
+        return losses
+
+    def train_step(self, micro_batches: list[dict]) -> tuple[float, int]:
+        """One optimizer step over the micro-batches: forward, loss, backward, clip, step, schedule."""
+        model, optimizer = self.forward_model, self.optimizer
+        for group in optimizer.param_groups:  # 6. schedule: this step's learning rate
+            group["lr"] = learning_rate_at(self.step, self.config)
+        total, tokens = 0.0, 0
+        for i, batch in enumerate(micro_batches):
+            last = i == len(micro_batches) - 1
+            # DDP averages gradients at every backward; between micro-batches that traffic is wasted.
+            sync = model.no_sync() if self.world_size > 1 and not last else contextlib.nullcontext()
+            with sync:
+                loss = model(**batch).loss  # 1. forward (the heads compute the loss from the labels)
+                (loss / len(micro_batches)).backward()  # 2. loss scaled for accumulation, 3. backward
+            total += loss.item() / len(micro_batches)
+            tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)  # 4. clip
+        optimizer.step()  # 5. step
+        optimizer.zero_grad(set_to_none=True)
+        return total, tokens
+
+    def evaluate(self) -> dict:
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.evaluate_fn(self.model)
+        self.model.train()
+        if self.log:
+            self.log.write({"step": self.step, "eval": metrics})
+        return metrics
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path | None:
+        """`output_dir/checkpoint/`: the model (Hugging Face layout), the optimizer, the step and the
+        random-number states. Written into a temporary folder, then swapped in by renaming, so a run
+        killed at any moment leaves the previous checkpoint or the new one, never half of one."""
+        if self.out is None:
+            return None
+        if self.rank == 0:
+            final, tmp, old = self.out / "checkpoint", self.out / f".checkpoint.tmp-{os.getpid()}", self.out / ".checkpoint.old"
+            for stale in self.out.glob(".checkpoint.tmp-*"):  # left by a run killed while saving
+                shutil.rmtree(stale, ignore_errors=True)
+            self.model.save_pretrained(tmp, tokenizer=self.tokenizer)
+            state = {
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),  # dropout's randomness
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "training_config": json.dumps(dataclasses.asdict(self.config)),
+            }
+            torch.save(state, tmp / "training_state.pt")
+            if final.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+            if self.log:
+                plot_loss_curve(self.out / "log.jsonl", self.out / "loss.png")
+        if self.world_size > 1:
+            dist.barrier()
+        return self.out / "checkpoint"
+
+    def resume(self, checkpoint: str | Path) -> None:
+        """Continue from a checkpoint this trainer's model and config can take: same model config."""
+        from safetensors.torch import load_file
+
+        from ..bert.config import BertConfig
+
+        checkpoint = Path(checkpoint)
+        state_path = checkpoint / "training_state.pt"
+        if not state_path.is_file():
+            raise TrainingError(f"{checkpoint} is not a training checkpoint: it has no training_state.pt")
+        saved_config = BertConfig.from_json_file(checkpoint / "config.json").to_dict()
+        ours = self.model.config.to_dict()
+        differ = sorted(k for k in set(saved_config) | set(ours)
+                        if k not in ("architectures", "torch_dtype", "transformers_version")
+                        and saved_config.get(k) != ours.get(k))
+        if differ:
+            raise TrainingError(f"{checkpoint} was saved from another model config; it differs in "
+                                + ", ".join(f"{k} ({saved_config.get(k)!r} there, {ours.get(k)!r} here)" for k in differ))
+        tensors = load_file(str(checkpoint / "model.safetensors"))
+        missing, unexpected = self.model.load_state_dict(tensors, strict=False)
+        missing = [k for k in missing if k != "cls.predictions.decoder.weight"]  # tied: stored once
+        if missing or unexpected:
+            raise TrainingError(f"{checkpoint}: the weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        state = torch.load(state_path, weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    # -- small helpers ------------------------------------------------------------------------
+
+    def _progress_bar(self):
+        if not self.config.progress or self.rank != 0:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.total_steps, initial=self.step, desc="training", unit="step")
+
+    def _last_checkpoint_note(self) -> str:
+        checkpoint = self.out / "checkpoint" if self.out else None
+        if checkpoint and checkpoint.exists():
+            return f"The last good checkpoint, kept as it was, is {checkpoint}."
+        return "No checkpoint was written before it."
