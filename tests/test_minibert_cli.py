@@ -314,6 +314,20 @@ def test_short_text_has_no_warning(capsys, minilm_dir):
     assert code == 0 and err == ""
 
 
+def test_a_mask_past_the_limit_is_an_error(capsys, mlm_folder):
+    code, _, err = run_cli(capsys, "fill-mask", LONG + "the [MASK] .", "--model", str(mlm_folder))
+    assert code == 1 and "every [MASK] in 'the man went to the store" in err
+    assert "comes after the 40 tokens the model reads: shorten the text" in err
+    assert_one_error_line(err, "fill-mask")
+
+
+def test_a_token_past_the_limit_is_an_error(capsys, tmp_path, minilm_dir):
+    code, _, err = run_cli(capsys, "attention", "word " * 600 + "bat", "--to-token", "bat", "-o", str(tmp_path / "a.png"),
+                           "--model", str(minilm_dir))
+    assert code == 1 and "the token 'bat' comes after the 512 tokens the model reads" in err
+    assert_one_error_line(err, "attention")
+
+
 def test_a_word_past_the_limit_is_an_error(capsys, minilm_dir):
     code, _, err = run_cli(capsys, "similarity", "bat", "word " * 600 + "bat", "the bat", "--model", str(minilm_dir))
     assert code == 1 and "the word 'bat' is at token 601" in err and "past the 512 tokens the model reads" in err

@@ -74,7 +74,8 @@ def _load(args, model_class, candidates, offline_default: bool):
 
 
 def _warn_if_cut(args, tokenizer, what: str, text: str, pair: str | None = None) -> None:
-    """Say on stderr when `text` (and `pair`) is longer than the model reads, and by how much."""
+    """Say on stderr when `text` (and `pair`) is longer than the model reads, and by how much. Called
+    once the results are in, so that an error (a word past the cut) stays the only line."""
     count, limit = tokenizer.count_tokens(text, pair), tokenizer.max_length
     if count > limit:
         where = "from the longer of the two" if pair is not None else "at the end"
@@ -115,8 +116,9 @@ def cmd_similarity(args) -> None:
 def cmd_fill_mask(args) -> None:
     _require_text(args.text, "the text")
     loaded = _load(args, BertForMaskedLM, BERT_BASE, offline_default=False)
+    predictions_per_mask = fill_mask(loaded.model, loaded.tokenizer, args.text, args.top_k)
     _warn_if_cut(args, loaded.tokenizer, "the text", args.text)
-    for i, predictions in enumerate(fill_mask(loaded.model, loaded.tokenizer, args.text, args.top_k)):
+    for i, predictions in enumerate(predictions_per_mask):
         print(f"[MASK] #{i + 1}: " + ", ".join(f"{token} {prob:.4f}" for token, prob in predictions))
 
 
@@ -124,8 +126,8 @@ def cmd_nsp(args) -> None:
     _require_text(args.a, "sentence A")
     _require_text(args.b, "sentence B")
     loaded = _load(args, BertForNextSentencePrediction, BERT_BASE, offline_default=False)
-    _warn_if_cut(args, loaded.tokenizer, "the pair (A, B)", args.a, args.b)
     p = next_sentence(loaded.model, loaded.tokenizer, args.a, args.b)
+    _warn_if_cut(args, loaded.tokenizer, "the pair (A, B)", args.a, args.b)
     print(f"P(B follows A) = {p:.4f} -> {'true' if p >= 0.5 else 'false'}")
 
 
@@ -134,9 +136,10 @@ def cmd_rerank(args) -> None:
     for i, answer in enumerate(args.answers, 1):
         _require_text(answer, f"answer {i}")
     loaded = _load(args, BertForSequenceClassification, CROSS_ENCODER, offline_default=False)
+    ranked = rerank(loaded.model, loaded.tokenizer, args.question, args.answers)
     for i, answer in enumerate(args.answers, 1):
         _warn_if_cut(args, loaded.tokenizer, f"the question with answer {i}", args.question, answer)
-    for rank, (answer, score) in enumerate(rerank(loaded.model, loaded.tokenizer, args.question, args.answers), 1):
+    for rank, (answer, score) in enumerate(ranked, 1):
         print(f"{rank}. {score:.5f}  {answer}")
 
 
@@ -183,29 +186,26 @@ def cmd_attention(args) -> None:
         _require_text(args.pair, "the --pair sentence")
     path = _output_file(args.output, "attention.png")
     loaded = _load(args, BertModel, BERT_BASE, offline_default=True)
-    _warn_if_cut(args, loaded.tokenizer, "the text", args.sentence, args.pair)
     tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)  # (L, nh, T, T)
     layer = 0 if args.layer is None else args.layer
     head = 0 if args.head is None else args.head
+    target = None
     if args.to_token is not None:
         target = _token_index(tokens, args.to_token, loaded.tokenizer, args.sentence, args.pair)
         window = plots.token_window(len(tokens), focus=target)
-        _say_what_is_drawn(args, tokens, window, around=tokens[target])
-        with _writing(path):
+    else:
+        check_layer_head(attentions, layer, 0 if head == "all" else head)
+        window = plots.token_window(len(tokens))
+    _warn_if_cut(args, loaded.tokenizer, "the text", args.sentence, args.pair)
+    _say_what_is_drawn(args, tokens, window, around=None if target is None else tokens[target])
+    with _writing(path):
+        if target is not None:
             plots.plot_attention_to_token(tokens, attentions, target, path, window=window,
                                           title=f"attention to '{tokens[target]}' across layers\n{loaded.name}")
-    elif head == "all":
-        check_layer_head(attentions, layer, 0)
-        window = plots.token_window(len(tokens))
-        _say_what_is_drawn(args, tokens, window)
-        with _writing(path):
+        elif head == "all":
             plots.plot_attention_grid(tokens, attentions[layer], path, window=window,
                                       title=f"{loaded.name}\nlayer {layer}, every head")
-    else:
-        check_layer_head(attentions, layer, head)
-        window = plots.token_window(len(tokens))
-        _say_what_is_drawn(args, tokens, window)
-        with _writing(path):
+        else:
             plots.plot_attention(tokens, attentions[layer, head], path, window=window,
                                  title=f"{loaded.name}\nlayer {layer}, head {head}")
     print(f"picture: {path}")

@@ -68,7 +68,11 @@ def fill_mask(model: BertForMaskedLM, tokenizer: Tokenizer, text: str, top_k: in
     ids = batch["input_ids"][0]
     mask_positions = (ids == tokenizer.mask_id).nonzero().flatten().tolist()
     if not mask_positions:
-        raise InputError(f"no {tokenizer.mask_token} in {text!r}: write {tokenizer.mask_token} where a word is hidden")
+        if tokenizer.mask_token in tokenizer.tokenize(text):  # only in what truncation dropped
+            raise InputError(f"every {tokenizer.mask_token} in {_quote(text)} comes after the {tokenizer.max_length} "
+                             "tokens the model reads: shorten the text")
+        raise InputError(f"no {tokenizer.mask_token} in {_quote(text)}: "
+                         f"write {tokenizer.mask_token} where a word is hidden")
     logits = model(**batch).logits[0]  # (T, V)
     results = []
     for position in mask_positions:
