@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import minibert
+from minibert import Tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +109,33 @@ def test_count_tokens_counts_before_truncation(tok, hf_tok):
     assert tok.count_tokens(long_text) == len(hf_tok(long_text)["input_ids"]) == 602
     assert tok(long_text)["input_ids"].shape[1] == tok.max_length  # the call itself still truncates
     assert tok.count_tokens("a b", "c") == len(hf_tok("a b", "c")["input_ids"]) == 6
+
+
+def test_save_pretrained_round_trips_through_minibert_and_transformers(minilm_dir, tmp_path):
+    import transformers
+
+    from minibert import BertModel
+
+    tokenizer = Tokenizer.from_pretrained(minilm_dir)
+    model = BertModel.from_pretrained(minilm_dir)
+    folder = model.save_pretrained(tmp_path / "saved", tokenizer=tokenizer)
+    assert {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
+            "special_tokens_map.json"} <= {p.name for p in folder.iterdir()}
+    texts = ["The bat flew out of the cave.", "Naïve [MASK] in 東京!", "word " * 30]
+    again = Tokenizer.from_pretrained(folder)
+    theirs = transformers.AutoTokenizer.from_pretrained(folder)
+    expected = theirs(texts, padding=True, return_tensors="pt")
+    for batch in (tokenizer(texts), again(texts)):
+        for key in ("input_ids", "token_type_ids", "attention_mask"):
+            assert torch.equal(batch[key], expected[key]), key
+    assert again.max_length == tokenizer.max_length == theirs.model_max_length
+
+
+def test_decode_and_vocab_size_match_transformers(minilm_dir):
+    import transformers
+
+    tokenizer = Tokenizer.from_pretrained(minilm_dir)
+    theirs = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    ids = tokenizer("Penguins are flightless birds, said the naïve tourist.")["input_ids"][0]
+    assert tokenizer.decode(ids) == theirs.decode(ids.tolist(), skip_special_tokens=True)
+    assert tokenizer.vocab_size == theirs.vocab_size == 30522

@@ -198,7 +198,8 @@ class Tokenizer:
         return len(self.backend.encode(text, text_pair).ids)
 
     def decode(self, ids) -> str:
-        return self.backend.decode(list(ids))
+        """Token ids back to text, special tokens left out, pieces joined ("fl", "##ight" -> "flight")."""
+        return self.backend.decode([int(i) for i in ids])
 
     def convert_ids_to_tokens(self, ids) -> list[str]:
         return [self.backend.id_to_token(int(i)) for i in ids]
@@ -206,3 +207,28 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size()
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write tokenizer.json, vocab.txt, tokenizer_config.json and special_tokens_map.json into
+        `folder`, so that this class and transformers' AutoTokenizer both read it back."""
+        from .pretrained import write_atomically
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        vocab = sorted(self.backend.get_vocab().items(), key=lambda item: item[1])  # (token, id) in id order
+        normalizer = json.loads(self.backend.to_str()).get("normalizer") or {}
+        settings = {
+            "tokenizer_class": "BertTokenizer",
+            "model_max_length": self.max_length,
+            "do_lower_case": bool(normalizer.get("lowercase", False)),
+            "pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+            "mask_token": "[MASK]",
+        }
+        special = {k: settings[k] for k in ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")}
+        write_atomically(folder / "tokenizer.json", self.backend.to_str().encode("utf-8"))
+        write_atomically(folder / "vocab.txt", "".join(token + "\n" for token, _ in vocab).encode("utf-8"))
+        write_atomically(folder / "tokenizer_config.json", json.dumps(settings, indent=2).encode("utf-8"))
+        write_atomically(folder / "special_tokens_map.json", json.dumps(special, indent=2).encode("utf-8"))
+        return folder

@@ -239,8 +239,7 @@ class MaskedPairBatches:
     @classmethod
     def for_tokenizer(cls, tokenizer, mask_prob: float = 0.15) -> "MaskedPairBatches":
         ids = {t: tokenizer.backend.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]", "[MASK]")}
-        return cls(ids["[CLS]"], ids["[SEP]"], ids["[PAD]"], ids["[MASK]"], tokenizer.backend.get_vocab_size(),
-                   mask_prob)
+        return cls(ids["[CLS]"], ids["[SEP]"], ids["[PAD]"], ids["[MASK]"], tokenizer.vocab_size, mask_prob)
 
     def __call__(self, pairs: Sequence[Pair], generators: Sequence[torch.Generator]) -> dict[str, torch.Tensor]:
         batch = collate_pairs(pairs, self.cls_id, self.sep_id, self.pad_id)
