@@ -1,0 +1,140 @@
+"""The model leaves Python: torch.export, torch.compile, torch.jit.trace, the meta device, ONNX.
+
+Each route must give the numbers the eager model gives (1e-5), on a padded batch, so that the
+readable model is also the one that ships. The input checks that read values are skipped while a
+graph is recorded (they would break it); the shape checks stay.
+"""
+
+import warnings
+
+import pytest
+import torch
+
+import minibert
+from conftest import assert_close
+from hf_checkpoints import BASE, make_hf_model, random_inputs, save_current
+
+KIND = "export"
+ALL_CLASSES = ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
+               "BertForSequenceClassification")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """A random model of each class, written by transformers, loaded by minibert."""
+    folder = tmp_path_factory.mktemp("export")
+    return {
+        name: getattr(minibert, name).from_pretrained(save_current(make_hf_model(name, num_labels=3), folder / name))
+        for name in ALL_CLASSES
+    }
+
+
+def as_args(inputs: dict) -> tuple[torch.Tensor, ...]:
+    return tuple(inputs[name] for name in INPUT_NAMES)
+
+
+def dynamic_batch_and_length():
+    batch = torch.export.Dim("batch", min=1, max=64)
+    length = torch.export.Dim("length", min=1, max=BASE["max_position_embeddings"])
+    return ({0: batch, 1: length},) * len(INPUT_NAMES)
+
+
+@pytest.mark.parametrize("class_name,fields", [("BertModel", ("last_hidden_state", "pooler_output")),
+                                               ("BertForSequenceClassification", ("logits",))])
+def test_torch_export_with_dynamic_batch_and_length(checkpoints, class_name, fields):
+    model = checkpoints[class_name]
+    example = random_inputs(model.config, batch=3, length=11)
+    program = torch.export.export(model, as_args(example), dynamic_shapes=dynamic_batch_and_length())
+    exported = program.module()
+    # The shape it was recorded with, and others: one row, a longer batch, a single token.
+    for batch, length in ((3, 11), (1, 7), (5, 17), (2, 1)):
+        inputs = random_inputs(model.config, batch=batch, length=length, seed=batch + length)
+        with torch.no_grad():
+            out, eager = exported(*as_args(inputs)), model(**inputs)
+        assert type(out) is type(eager)  # the output dataclass comes back whole, through its pytree registration
+        for field in fields:
+            assert_close(f"{field} ({batch}, {length})", getattr(out, field), getattr(eager, field), kind=KIND)
+
+
+def test_torch_compile_fullgraph(checkpoints):
+    """One graph, no breaks: fullgraph=True fails on any Python the compiler cannot follow."""
+    model = checkpoints["BertModel"]
+    compiled = torch.compile(model, fullgraph=True)
+    inputs = random_inputs(model.config, batch=3, length=11)
+    with torch.no_grad():
+        out, eager = compiled(**inputs, output_hidden_states=True), model(**inputs, output_hidden_states=True)
+    assert_close("last_hidden_state", out.last_hidden_state, eager.last_hidden_state, kind=KIND)
+    assert_close("pooler_output", out.pooler_output, eager.pooler_output, kind=KIND)
+    for i, (a, b) in enumerate(zip(out.hidden_states, eager.hidden_states, strict=True)):
+        assert_close(f"hidden_states[{i}]", a, b, kind=KIND)
+
+
+@pytest.mark.parametrize("class_name", ALL_CLASSES)
+def test_jit_trace_returns_the_tuple(checkpoints, class_name):
+    model = checkpoints[class_name]
+    example = random_inputs(model.config, batch=3, length=11)
+    with warnings.catch_warnings():
+        # The shape checks turn into constants in the trace, and the tracer says so: expected.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, as_args(example))
+    for batch, length in ((3, 11), (2, 6)):
+        inputs = random_inputs(model.config, batch=batch, length=length, seed=length)
+        with torch.no_grad():
+            out, eager = traced(*as_args(inputs)), model(**inputs, return_dict=False)
+        assert isinstance(out, tuple) and len(out) == len(eager)  # transformers' traced models return tuples too
+        for i, (a, b) in enumerate(zip(out, eager)):
+            assert_close(f"traced[{i}] ({batch}, {length})", a, b, kind=KIND)
+
+
+@pytest.mark.parametrize("class_name,shapes", [
+    ("BertModel", {"last_hidden_state": (4, 9, 32), "pooler_output": (4, 32)}),
+    ("BertForPreTraining", {"prediction_logits": (4, 9, 99), "seq_relationship_logits": (4, 2)}),
+    ("BertForMaskedLM", {"logits": (4, 9, 99)}),
+    ("BertForNextSentencePrediction", {"logits": (4, 2)}),
+    ("BertForSequenceClassification", {"logits": (4, 3)}),
+])
+def test_meta_device_gives_shapes(class_name, shapes):
+    """On the meta device there are shapes and no numbers: a forward says what comes out, at no cost."""
+    config = minibert.BertConfig(**BASE, id2label={0: "a", 1: "b", 2: "c"})
+    with torch.device("meta"):
+        model = getattr(minibert, class_name)(config).eval()
+        input_ids = torch.zeros(4, 9, dtype=torch.long)
+        attention_mask = torch.ones(4, 9, dtype=torch.long)
+    assert model.device.type == "meta" and input_ids.is_meta
+    out = model(input_ids, attention_mask, output_attentions=True)
+    for field, shape in shapes.items():
+        tensor = getattr(out, field)
+        assert tensor.is_meta and tuple(tensor.shape) == shape, field
+    assert [tuple(a.shape) for a in out.attentions] == [(4, 4, 9, 9)] * BASE["num_hidden_layers"]
+    with pytest.raises(ValueError, match="attention_mask has shape"):  # shape checks still run on meta
+        model(input_ids, attention_mask[:, :5])
+
+
+def test_onnx_export_runs_in_onnxruntime(minilm_dir, tmp_path):
+    """all-MiniLM-L6-v2 through torch.onnx.export, run by onnxruntime on a padded batch and on
+    a batch of another shape (batch and length are dynamic axes)."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    model = minibert.BertModel.from_pretrained(minilm_dir)
+    tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
+    path = tmp_path / "minilm.onnx"
+    example = tokenizer(["The bat flew out of the cave at night.", "Paris."])
+    torch.onnx.export(model, as_args(example), path, input_names=list(INPUT_NAMES),
+                      output_names=["last_hidden_state", "pooler_output"], dynamo=True,
+                      dynamic_shapes=({0: torch.export.Dim("batch", max=64),
+                                       1: torch.export.Dim("length", max=512)},) * len(INPUT_NAMES))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == list(INPUT_NAMES)
+
+    for sentences in (["The bat flew out of the cave at night.", "Paris."],
+                      ["He swung the bat.", "Penguins are flightless birds that live in the south, far from here.",
+                       "A home run!"]):
+        batch = tokenizer(sentences)
+        assert (batch["attention_mask"] == 0).any(), "a padded batch"
+        last_hidden_state, pooler_output = session.run(None, {k: batch[k].numpy() for k in INPUT_NAMES})
+        with torch.no_grad():
+            eager = model(**batch)
+        assert_close("last_hidden_state", torch.from_numpy(last_hidden_state), eager.last_hidden_state,
+                     kind="onnxruntime")
+        assert_close("pooler_output", torch.from_numpy(pooler_output), eager.pooler_output, kind="onnxruntime")

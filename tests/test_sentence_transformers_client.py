@@ -1,0 +1,108 @@
+"""minibert inside a real SentenceTransformer, in place of transformers' BertModel.
+
+sentence-transformers' Transformer module (sentence_transformers/base/modules/transformer.py) keeps
+the Hugging Face model in its `model` attribute (`auto_model` is a read-only property returning it).
+Its forward calls `model.forward(input_ids=, attention_mask=, token_type_ids=, return_dict=True)`,
+reads `output["last_hidden_state"]`, and looks at `model.config.output_hidden_states`; the module
+asks `model.config` for the embedding size. Putting minibert's BertModel into that one attribute is
+the whole change: the tokenizer, the pooling and the normalisation stay sentence-transformers' own.
+The embeddings must equal those of the unmodified SentenceTransformer to 1e-6.
+"""
+
+import pytest
+import torch
+
+import minibert
+from conftest import assert_close
+
+KIND = "sentence-transformers client"
+
+SENTENCES = [
+    "The bat flew out of the cave at night.",
+    "He swung the bat and hit a home run.",
+    "Penguins are flightless birds.",
+    "Paris is the capital of France.",
+    # Longer than the model's max_seq_length of 256 tokens: sentence-transformers truncates it.
+    " ".join(["Word vectors place related words near each other, and attention lets every token look at"
+              " every other token in the sentence before it decides what it means."] * 12),
+    "Short.",
+]
+
+
+@pytest.fixture(scope="module")
+def reference(minilm_dir):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(minilm_dir):
+    """The same SentenceTransformer, with minibert's BertModel where transformers' was."""
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(minilm_dir), device="cpu")
+    st[0].model = minibert.BertModel.from_pretrained(minilm_dir)
+    return st
+
+
+def test_minibert_is_the_model_that_runs(client, reference):
+    assert type(client[0].auto_model) is minibert.BertModel
+    assert type(reference[0].auto_model).__module__.startswith("transformers.")
+    # sentence-transformers calls model.forward itself, which skips the model's own hooks; the
+    # encoder inside is called as a module, so a hook there sees every batch.
+    calls = []
+    handle = client[0].auto_model.encoder.register_forward_hook(lambda module, args, output: calls.append(module))
+    try:
+        client.encode(SENTENCES[:2])
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # one batch, through minibert
+
+
+def test_the_long_sentence_is_truncated_to_256_tokens(client):
+    assert client.max_seq_length == 256
+    assert len(client.tokenizer(SENTENCES[4])["input_ids"]) > 256
+    features = client.tokenize(SENTENCES)
+    assert features["input_ids"].shape[1] == 256 and (features["attention_mask"] == 0).any()
+
+
+@pytest.mark.parametrize("batch_size", [32, 2])
+def test_sentence_embeddings_match_sentence_transformers(client, reference, batch_size):
+    expected = reference.encode(SENTENCES, batch_size=batch_size, convert_to_tensor=True)
+    ours = client.encode(SENTENCES, batch_size=batch_size, convert_to_tensor=True)
+    assert ours.shape == (len(SENTENCES), 384) and ours.dtype == torch.float32
+    assert_close(f"sentence embeddings, batch_size={batch_size}", ours, expected, atol=1e-6, kind=KIND)
+    # all-MiniLM-L6-v2 ends in a Normalize module: unit vectors
+    assert_close("norms", ours.norm(dim=1), torch.ones(len(SENTENCES)), atol=1e-6, kind=KIND)
+    assert_close("cosine similarities", client.similarity(ours, ours), reference.similarity(expected, expected),
+                 atol=1e-6, kind=KIND)
+
+
+def test_token_embeddings_match_sentence_transformers(client, reference):
+    expected = reference.encode(SENTENCES, output_value="token_embeddings")
+    ours = client.encode(SENTENCES, output_value="token_embeddings")
+    assert len(ours) == len(expected) == len(SENTENCES)
+    assert ours[4].shape == (256, 384)
+    for i, (a, b) in enumerate(zip(ours, expected)):
+        assert_close(f"token embeddings of sentence {i}", a, b, atol=1e-5, kind=f"{KIND} (token embeddings)")
+
+
+def test_what_sentence_transformers_reads_from_the_model(client, reference):
+    assert client.get_embedding_dimension() == reference.get_embedding_dimension() == 384
+    assert client[0].get_embedding_dimension() == 384
+    assert client[0].config.model_type == reference[0].config.model_type == "bert"
+    assert client.device == reference.device == torch.device("cpu")
+
+
+def test_save_writes_a_folder_sentence_transformers_loads(client, reference, tmp_path):
+    """SentenceTransformer.save calls model.save_pretrained(path, safe_serialization=True); the folder
+    it writes must load in an unmodified SentenceTransformer and give the same embeddings."""
+    from sentence_transformers import SentenceTransformer
+
+    client.save(str(tmp_path / "saved"))
+    reloaded = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    assert type(reloaded[0].auto_model).__module__.startswith("transformers.")
+    ours = reloaded.encode(SENTENCES, convert_to_tensor=True)
+    expected = reference.encode(SENTENCES, convert_to_tensor=True)
+    assert_close("embeddings after save and reload", ours, expected, atol=0.0, kind="sentence-transformers save (exact)")
