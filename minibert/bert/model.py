@@ -432,8 +432,7 @@ class BertModel(BertPreTrainedModel):
     ) -> BaseModelOutput | tuple:
         """input_ids (B, T), or inputs_embeds (B, T, H) to skip the word lookup. The output_* and
         return_dict switches default to the config's, as in transformers."""
-        output_attentions, output_hidden_states, return_dict = self.switches(
-            output_attentions, output_hidden_states, return_dict)
+        output_attentions, output_hidden_states, _ = self.switches(output_attentions, output_hidden_states, None)
         inputs = prepare_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         hidden_states = self.embeddings(inputs.input_ids, inputs.token_type_ids, inputs.position_ids,
                                         inputs.inputs_embeds)  # (B, T, H)

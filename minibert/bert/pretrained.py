@@ -457,9 +457,12 @@ class PreTrainedMixin:
         return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head, dtype=dtype,
                                **changes)
 
-    def save_pretrained(self, folder: str | Path, tokenizer=None) -> Path:
+    def save_pretrained(self, folder: str | Path, tokenizer=None, safe_serialization: bool = True) -> Path:
         """Write config.json and model.safetensors (and the tokenizer's files when given) into `folder`,
-        in the layout transformers' from_pretrained reads. Each file is written atomically."""
+        in the layout transformers' from_pretrained reads. Each file is written atomically.
+        `safe_serialization` is transformers' switch; only safetensors (True) is written here."""
+        if not safe_serialization:
+            raise ValueError("minibert saves weights as safetensors only; pytorch_model.bin is not written")
         return save_pretrained(self, folder, tokenizer)
 
     @property
@@ -535,5 +538,6 @@ class PreTrainedMixin:
         Under torch.jit.trace it is always the tuple: the tracer takes only tensors, tuples, lists
         and dicts, so a traced model returns what transformers' traced models return.
         """
-        return_dict = self.switches(None, None, return_dict)[2] and not torch.jit.is_tracing()
+        if return_dict is None:  # the caller did not say: the config decides, and a trace needs the tuple
+            return_dict = self.config.return_dict and not torch.jit.is_tracing()
         return output if return_dict else output.to_tuple()
