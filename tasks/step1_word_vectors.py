@@ -11,7 +11,7 @@ from __future__ import annotations
 from glove import WordVectors
 from glove.defaults import load_vectors
 
-from ._common import heading, parser, picture_path, using
+from ._common import heading, one_line_errors, parser, picture_path, using
 
 PCA_WORDS = ["king", "princess", "monarch", "throne", "crown", "mountain", "ocean", "tv", "rainbow", "cloud", "queen"]
 SIMILARITIES = [("king", "queen"), ("king", "monarch"), ("king", "rainbow"), ("ocean", "mountain")]
@@ -39,6 +39,7 @@ def run(name: str | None = None, out_dir=None) -> WordVectors:
     return vectors
 
 
+@one_line_errors
 def main(argv=None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--vectors", default=None, help="a word-vector file or gensim-data name")

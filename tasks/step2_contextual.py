@@ -12,7 +12,7 @@ from minibert import BertModel
 from minibert.app.defaults import BERT_BASE, load
 from minibert.app.pipelines import cosine, word_vector
 
-from ._common import heading, parser, using
+from ._common import heading, one_line_errors, parser, using
 
 SENTENCES = ("The bat flew out of the cave at night.", "He swung the bat and hit a home run.")
 SPLIT_EXAMPLE = ("Penguins are flightless birds.", "Ostriches are flightless too.", "flightless")
@@ -47,6 +47,7 @@ def run(model=None, word: str = "bat", sentences=SENTENCES, vectors=None) -> flo
     return bert_cosine
 
 
+@one_line_errors
 def main(argv=None) -> None:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     run(args.model)

