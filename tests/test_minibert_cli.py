@@ -557,3 +557,41 @@ def test_step_errors_are_one_line(capsys, tmp_path, argv, expected):
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert err.strip() == expected
+
+
+@pytest.mark.parametrize("named", [None, "sbert_ce_default_activation_function", "sentence_transformers"])
+@pytest.mark.parametrize("activation", ["torch.nn.modules.activation.Sigmoid", "torch.nn.modules.linear.Identity"])
+def test_rerank_uses_the_checkpoints_own_activation(tmp_path, named, activation):
+    """The scores equal sentence-transformers' CrossEncoder.predict on the same folder, which reads
+    the same keys: the newer sentence_transformers.activation_fn, the older key, or a sigmoid."""
+    import json
+
+    from sentence_transformers import CrossEncoder
+
+    folder = save_lesson_checkpoint("BertForSequenceClassification", tmp_path / "ce", num_labels=1)
+    config = json.loads((folder / "config.json").read_text())
+    if named == "sentence_transformers":
+        config["sentence_transformers"] = {"activation_fn": activation}
+    elif named:
+        config[named] = activation
+    (folder / "config.json").write_text(json.dumps(config))
+    question, answers = "where is paris ?", ["paris is the capital of france .", "berlin is in germany ."]
+    import minibert
+    from minibert.app.pipelines import rerank
+
+    model = minibert.BertForSequenceClassification.from_pretrained(folder)
+    ours = dict(rerank(model, minibert.Tokenizer.from_pretrained(folder), question, answers))
+    theirs = CrossEncoder(str(folder), device="cpu").predict([(question, a) for a in answers])
+    for answer, score in zip(answers, theirs.tolist()):
+        assert abs(ours[answer] - score) <= 1e-6
+
+
+def test_an_unknown_activation_is_one_line(capsys, tmp_path):
+    import json
+
+    folder = save_lesson_checkpoint("BertForSequenceClassification", tmp_path / "ce", num_labels=1)
+    config = json.loads((folder / "config.json").read_text())
+    config["sbert_ce_default_activation_function"] = "mypackage.Evil"
+    (folder / "config.json").write_text(json.dumps(config))
+    code, out, err = run_cli(capsys, "rerank", "where is paris ?", "paris is the capital .", "--model", str(folder))
+    assert code == 1 and "sbert_ce_default_activation_function names 'mypackage.Evil'" in err

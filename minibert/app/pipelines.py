@@ -89,15 +89,48 @@ def next_sentence(model: BertForNextSentencePrediction, tokenizer: Tokenizer, a:
     return torch.softmax(logits, dim=-1)[0].item()
 
 
+# The activations a cross-encoder checkpoint may name, by the class path sentence-transformers writes.
+CROSS_ENCODER_ACTIVATIONS = {
+    "torch.nn.modules.activation.Sigmoid": ("sigmoid", torch.sigmoid),
+    "torch.nn.modules.linear.Identity": ("identity", lambda logits: logits),
+    "torch.nn.modules.activation.Tanh": ("tanh", torch.tanh),
+}
+
+
+def cross_encoder_activation(config) -> tuple[str, object]:
+    """What turns a cross-encoder's logit into its score: (name, function).
+
+    The checkpoint says, in config.json: sentence-transformers 4 and newer write
+    {"sentence_transformers": {"activation_fn": "torch.nn...."}}, older releases
+    "sbert_ce_default_activation_function". A checkpoint that names none gets a sigmoid, as
+    sentence-transformers gives a one-label model.
+    """
+    newer = config.extra.get("sentence_transformers")
+    path = newer.get("activation_fn") if isinstance(newer, dict) else None
+    key = "sentence_transformers.activation_fn"
+    if path is None:
+        path, key = config.extra.get("sbert_ce_default_activation_function"), "sbert_ce_default_activation_function"
+    if path is None:
+        return "sigmoid", torch.sigmoid
+    path = str(path).replace("torch.nn.Sigmoid", "torch.nn.modules.activation.Sigmoid") \
+        .replace("torch.nn.Identity", "torch.nn.modules.linear.Identity").replace("torch.nn.Tanh", "torch.nn.modules.activation.Tanh")
+    if path not in CROSS_ENCODER_ACTIVATIONS:
+        raise InputError(f"config.json: {key} names {path!r}, which is not one of "
+                         f"{', '.join(sorted(CROSS_ENCODER_ACTIVATIONS))}")
+    return CROSS_ENCODER_ACTIVATIONS[path]
+
+
 @torch.inference_mode()
 def rerank(model: BertForSequenceClassification, tokenizer: Tokenizer, question: str, answers: list[str]):
-    """Score each (question, answer) pair with a cross-encoder; best first, as (answer, sigmoid score)."""
+    """Score each (question, answer) pair with a cross-encoder; best first, as (answer, score). The
+    score is the logit through the checkpoint's own activation (see cross_encoder_activation)."""
     if not answers:
         raise InputError("give at least one answer to rank")
     logits = model(**tokenizer([question] * len(answers), answers)).logits  # (A, L)
     if logits.shape[-1] != 1:
         raise InputError(f"a cross-encoder has one output, this model has {logits.shape[-1]} labels")
-    scores = torch.sigmoid(logits[:, 0]).tolist()
+    _, activation = cross_encoder_activation(model.config)
+    scores = activation(logits[:, 0]).tolist()
     return sorted(zip(answers, scores), key=lambda pair: pair[1], reverse=True)
 
 

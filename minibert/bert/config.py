@@ -71,7 +71,7 @@ class BertConfig:
         "gradient_checkpointing", "torch_dtype", "dtype", "bos_token_id", "eos_token_id",
         "chunk_size_feed_forward", "output_past", "directionality", "pooler_fc_size",
         "pooler_num_attention_heads", "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type",
-        "sbert_ce_default_activation_function", "finetuning_task", "tokenizer_class",
+        "sbert_ce_default_activation_function", "sentence_transformers", "finetuning_task", "tokenizer_class",
     )
 
     @property
