@@ -210,3 +210,406 @@ def test_input_ids_must_be_a_2d_integer_tensor(tiny_model):
         tiny_model(torch.ones(5, dtype=torch.long))
     with pytest.raises(TypeError, match="integer token ids, got dtype torch.float32"):
         tiny_model(torch.ones(1, 5))
+
+
+# =================================================================================================
+# What a careful adversary tried (the reliability issue). Each builds the bad file or value in a
+# temporary folder and checks the exception type and the words of its message.
+# =================================================================================================
+
+def write_state(folder, state, config_from):
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(config_from / "config.json", folder / "config.json")
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state.items()}, folder / "model.safetensors")
+    return folder
+
+
+# -- silent wrong answers: duplicate tensors ----------------------------------------------------------
+
+def test_a_tensor_under_both_its_prefixed_and_bare_names(tmp_path, tiny):
+    state = current_state(tiny)
+    state["bert.embeddings.word_embeddings.weight"] = state["embeddings.word_embeddings.weight"] + 1
+    folder = write_state(tmp_path / "dup", state, tiny)
+    with pytest.raises(minibert.CheckpointError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    message = str(err.value)
+    assert "bert.embeddings.word_embeddings.weight (in " in message and " embeddings.word_embeddings.weight (in " in message
+    assert "are both embeddings.word_embeddings.weight; a checkpoint must hold each tensor once" in message
+
+
+def test_a_layer_norm_under_both_gamma_and_weight(tmp_path, tiny):
+    state = current_state(tiny)
+    state["embeddings.LayerNorm.gamma"] = state["embeddings.LayerNorm.weight"] * 2
+    with pytest.raises(minibert.CheckpointError) as err:
+        minibert.BertModel.from_pretrained(write_state(tmp_path / "dup", state, tiny))
+    assert "embeddings.LayerNorm.gamma (in " in str(err.value) and "embeddings.LayerNorm.weight (in " in str(err.value)
+    assert "are both embeddings.LayerNorm.weight" in str(err.value)
+
+
+def test_a_shard_holding_an_unlisted_copy(tmp_path, tiny):
+    from hf_checkpoints import save_sharded
+    from safetensors.torch import load_file, save_file
+
+    folder = save_sharded(current_state(tiny), minibert.BertConfig.from_pretrained(tiny), tmp_path / "sharded")
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    key = "embeddings.word_embeddings.weight"
+    home = index["weight_map"][key]
+    other = next(name for name in set(index["weight_map"].values()) if name != home)
+    tensors = load_file(folder / other)
+    tensors[key] = load_file(folder / home)[key] * 0  # a stale copy in the wrong shard
+    save_file(tensors, folder / other)
+    with pytest.raises(minibert.CheckpointError, match=f"{key} is stored twice: in .*safetensors and in .*safetensors"):
+        minibert.BertModel.from_pretrained(folder)
+
+
+# -- unusable weights ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int64, torch.bool])
+def test_non_floating_weights_are_refused(tmp_path, tiny, dtype):
+    state = current_state(tiny)
+    state["encoder.layer.1.output.dense.weight"] = state["encoder.layer.1.output.dense.weight"].to(dtype)
+    with pytest.raises(minibert.CheckpointError, match=rf"encoder\.layer\.1\.output\.dense\.weight in .* holds {dtype}"):
+        minibert.BertModel.from_pretrained(write_state(tmp_path / "ints", state, tiny))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_unless_asked(tmp_path, tiny, value):
+    state = current_state(tiny)
+    state["pooler.dense.bias"][3] = value
+    folder = write_state(tmp_path / "nan", state, tiny)
+    with pytest.raises(minibert.CheckpointError, match=r"pooler\.dense\.bias in .* holds 1 NaN or infinite value"):
+        minibert.BertModel.from_pretrained(folder)
+    model = minibert.BertModel.from_pretrained(folder, allow_non_finite=True)
+    assert not torch.isfinite(model.pooler.dense.bias).all()
+
+
+# -- configs of the wrong type or range ---------------------------------------------------------------
+
+@pytest.mark.parametrize("field,value,words", [
+    ("layer_norm_eps", -1e-12, "layer_norm_eps=-1e-12 must be a positive number"),
+    ("layer_norm_eps", "1e-12", "layer_norm_eps='1e-12' must be a positive number"),
+    ("layer_norm_eps", None, "layer_norm_eps=None must be a positive number"),
+    ("hidden_size", "384", "hidden_size='384' must be a positive integer"),
+    ("num_labels", "2", "num_labels='2' must be a positive integer"),
+    ("num_attention_heads", 0, "num_attention_heads=0 must be a positive integer"),
+    ("pad_token_id", 99, "pad_token_id=99 must be a token id in [0, vocab_size=99)"),
+    ("hidden_dropout_prob", 1.5, "hidden_dropout_prob=1.5 must be a number in [0.0, 1.0)"),
+    ("id2label", {"0": "a", "1": 5}, "id2label's values must be label names"),
+    ("id2label", {"a": "x"}, "id2label must map class indices"),
+    ("output_hidden_states", "yes", "output_hidden_states='yes' must be true or false"),
+])
+def test_config_values_of_the_wrong_type_or_range(tmp_path, tiny, field, value, words):
+    folder = copy_checkpoint(tiny, tmp_path / "bad")
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    if field == "num_labels":
+        config.pop("id2label", None), config.pop("label2id", None)
+    if field == "id2label":
+        config.pop("label2id", None)
+    (folder / "config.json").write_text(json.dumps(config).replace("NaN", "NaN"))
+    with pytest.raises(minibert.ConfigError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    assert words in str(err.value) and str(folder / "config.json") in str(err.value)
+
+
+def test_nan_layer_norm_eps(tmp_path, tiny):
+    folder = copy_checkpoint(tiny, tmp_path / "bad")
+    text = (folder / "config.json").read_text()
+    config = json.loads(text)
+    config["layer_norm_eps"] = float("nan")
+    (folder / "config.json").write_text(json.dumps(config))  # json writes NaN, as Python's json reads it
+    with pytest.raises(minibert.ConfigError, match="layer_norm_eps=nan must be a positive number"):
+        minibert.BertModel.from_pretrained(folder)
+
+
+def test_a_config_too_big_for_this_machine_is_refused_before_building(tmp_path, tiny):
+    import time
+
+    folder = copy_checkpoint(tiny, tmp_path / "huge")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(num_hidden_layers=20000, hidden_size=4096, num_attention_heads=32, intermediate_size=16384)
+    (folder / "config.json").write_text(json.dumps(config))
+    start = time.perf_counter()
+    with pytest.raises(minibert.ConfigError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    assert time.perf_counter() - start < 5  # refused from the sizes, not after building 20000 layers
+    message = str(err.value)
+    assert "more than this machine's" in message and "num_hidden_layers=20000" in message
+    assert len(message) < 1000
+
+
+def test_a_long_list_of_missing_tensors_stays_readable(tmp_path, tiny):
+    folder = copy_checkpoint(tiny, tmp_path / "deep")
+    config = json.loads((folder / "config.json").read_text())
+    config["num_hidden_layers"] = 40
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(minibert.CheckpointError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    assert "... and " in str(err.value) and len(str(err.value).splitlines()) < 30
+
+
+# -- attention_mask values and odd inputs -------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [0.5, 2, -1, float("nan")])
+def test_attention_mask_holds_only_zeros_and_ones(tiny_model, value):
+    mask = torch.ones(2, 6)
+    mask[1, 4] = value
+    with pytest.raises(ValueError, match=r"attention_mask\[1, 4\] = .*; the mask holds 1 for a real token and 0 for padding"):
+        tiny_model(torch.ones(2, 6, dtype=torch.long), attention_mask=mask)
+
+
+@pytest.mark.parametrize("dtype", [torch.long, torch.int32, torch.bool, torch.float32, torch.float16])
+def test_attention_mask_of_any_dtype_with_zeros_and_ones(tiny_model, dtype):
+    ids = torch.randint(1, 99, (2, 6))
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    with torch.no_grad():
+        expected = tiny_model(ids, attention_mask=mask).last_hidden_state
+        assert torch.equal(tiny_model(ids, attention_mask=mask.to(dtype)).last_hidden_state, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.uint8, torch.int32])
+def test_narrow_integer_ids_give_the_int64_answer(tiny_model, dtype):
+    ids = torch.randint(1, 99, (2, 6))
+    with torch.no_grad():
+        assert torch.equal(tiny_model(ids.to(dtype)).last_hidden_state, tiny_model(ids).last_hidden_state)
+
+
+def test_a_zero_length_sequence(tiny_model):
+    with pytest.raises(ValueError, match=r"input_ids has no tokens \(shape \(2, 0\)\)"):
+        tiny_model(torch.zeros(2, 0, dtype=torch.long))
+
+
+def test_float_token_types(tiny_model):
+    with pytest.raises(TypeError, match="token_type_ids must hold integers, got dtype torch.float32"):
+        tiny_model(torch.ones(1, 4, dtype=torch.long), token_type_ids=torch.zeros(1, 4))
+
+
+@pytest.mark.parametrize("max_length", [0, 1, -3, 2.5])
+def test_tokenizer_max_length_too_small(minilm_dir, max_length):
+    tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
+    with pytest.raises(ValueError, match=f"max_length must be an integer of at least 2 .*got {max_length}"):
+        tokenizer("The bat flew.", max_length=max_length)
+    with pytest.raises(ValueError, match="at least 3"):
+        tokenizer("The bat flew.", "It did.", max_length=2)
+
+
+# -- files that fail in other ways --------------------------------------------------------------------
+
+def tokenizer_folder(minilm_dir, tmp_path):
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "config.json"):
+        shutil.copy(minilm_dir / name, folder / name)
+    return folder
+
+
+def test_corrupt_tokenizer_json(minilm_dir, tmp_path):
+    folder = tokenizer_folder(minilm_dir, tmp_path)
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "truncation": ')
+    with pytest.raises(minibert.CheckpointError, match=r"tokenizer\.json: not a readable tokenizer\.json \(.*EOF"):
+        minibert.Tokenizer.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("content,words", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "expected a JSON object, found list"),
+    ('{"model_max_length": -5}', "model_max_length must be an integer of at least 2, got -5"),
+])
+def test_bad_tokenizer_config(minilm_dir, tmp_path, content, words):
+    folder = tokenizer_folder(minilm_dir, tmp_path)
+    (folder / "tokenizer_config.json").write_text(content)
+    with pytest.raises(minibert.CheckpointError, match="tokenizer_config.json: " + words.replace("(", r"\(")):
+        minibert.Tokenizer.from_pretrained(folder)
+
+
+def test_a_symlink_loop_as_the_folder(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop")
+    with pytest.raises(minibert.CheckpointNotFoundError, match="loop"):
+        minibert.BertModel.from_pretrained(loop)
+
+
+def deny(monkeypatch, denied):
+    """Make one file unreadable. The tests run as root, which chmod cannot stop, so open() is patched."""
+    import builtins
+    import pathlib
+
+    real_open, real_read_text = builtins.open, pathlib.Path.read_text
+
+    def guarded_open(file, *args, **kwargs):
+        if str(file) == str(denied):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    def guarded_read_text(self, *args, **kwargs):
+        if str(self) == str(denied):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(pathlib.Path, "read_text", guarded_read_text)
+
+
+def test_unreadable_config(tmp_path, tiny, monkeypatch):
+    folder = copy_checkpoint(tiny, tmp_path / "locked")
+    deny(monkeypatch, folder / "config.json")
+    with pytest.raises(minibert.ConfigError, match=r"config\.json: cannot be read \(Permission denied\)"):
+        minibert.BertModel.from_pretrained(folder)
+
+
+def test_unreadable_weights_are_not_reported_as_missing(tmp_path, tiny, monkeypatch):
+    folder = copy_checkpoint(tiny, tmp_path / "locked")
+    deny(monkeypatch, folder / "model.safetensors")
+    with pytest.raises(minibert.CheckpointError, match=r"model\.safetensors: cannot be read \(Permission denied\)"):
+        minibert.BertModel.from_pretrained(folder)
+
+
+def test_junk_in_a_zip_bin(tmp_path, tiny):
+    import zipfile
+
+    folder = tmp_path / "zip"
+    folder.mkdir()
+    shutil.copy(tiny / "config.json", folder / "config.json")
+    with zipfile.ZipFile(folder / "pytorch_model.bin", "w") as z:
+        z.writestr("archive/data.pkl", b"junk" * 10)
+    with pytest.raises(minibert.CheckpointError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    assert "pytorch_model.bin: cannot be read with torch.load: it is not a PyTorch checkpoint, or it is corrupt" in str(err.value)
+    assert "weights_only=False" not in str(err.value)
+
+
+def test_a_bin_whose_values_are_not_tensors(tmp_path, tiny):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    shutil.copy(tiny / "config.json", folder / "config.json")
+    torch.save({"embeddings.word_embeddings.weight": [1.0, 2.0]}, folder / "pytorch_model.bin")
+    with pytest.raises(minibert.CheckpointError, match="'embeddings.word_embeddings.weight' is a list, not a tensor"):
+        minibert.BertModel.from_pretrained(folder)
+
+
+def test_a_bin_with_pickled_objects_never_suggests_weights_only_false(tmp_path, tiny):
+    import collections
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    shutil.copy(tiny / "config.json", folder / "config.json")
+    torch.save({"x": torch.zeros(1), "y": collections.OrderedDict(a=object)}, folder / "pytorch_model.bin")
+    with pytest.raises(minibert.CheckpointError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    assert "weights_only=False" not in str(err.value) and "cannot be read with torch.load" in str(err.value)
+
+
+def test_a_shard_index_whose_weight_map_is_a_list(tmp_path, tiny):
+    folder = tmp_path / "index"
+    folder.mkdir()
+    shutil.copy(tiny / "config.json", folder / "config.json")
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": ["a", "b"]}))
+    with pytest.raises(minibert.CheckpointError, match="weight_map must be an object of tensor name -> shard file name, found list"):
+        minibert.BertModel.from_pretrained(folder)
+
+
+def test_a_shard_outside_the_folder_is_refused(tmp_path, tiny):
+    from hf_checkpoints import save_sharded
+
+    other = save_sharded(current_state(tiny), minibert.BertConfig.from_pretrained(tiny), tmp_path / "other")
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    shutil.copy(tiny / "config.json", folder / "config.json")
+    index = json.loads((other / "model.safetensors.index.json").read_text())
+    index["weight_map"] = {k: f"../other/{v}" for k, v in index["weight_map"].items()}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(minibert.CheckpointError, match=r"shard '\.\./other/.*' is not a file name inside the checkpoint folder"):
+        minibert.BertModel.from_pretrained(folder)
+
+
+def test_which_weights_file_is_read_is_logged(tmp_path, tiny, caplog):
+    import logging
+
+    folder = copy_checkpoint(tiny, tmp_path / "both")
+    torch.save(current_state(tiny), folder / "pytorch_model.bin")
+    with caplog.at_level(logging.INFO, logger="minibert"):
+        minibert.BertModel.from_pretrained(folder)
+    assert "has both model.safetensors and pytorch_model.bin: reading model.safetensors" in caplog.text
+
+
+# -- threads ------------------------------------------------------------------------------------------
+
+def test_tokenizer_and_model_from_eight_threads_equal_sequential_calls(minilm_dir):
+    """Each call used to switch truncation and padding on the shared backend; with 4 threads and
+    different max_length values that gave wrong lengths and errors. Now nothing shared is changed."""
+    import sys
+    import threading
+
+    tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
+    model = minibert.BertModel.from_pretrained(minilm_dir)
+    texts = [("The bat flew out of the cave at night. " * (i % 5 + 1)).strip() for i in range(16)]
+    jobs = [(texts[i % 16], [8, 16, 32, None][i % 4]) for i in range(64)]
+    with torch.no_grad():
+        expected = [tokenizer(text, max_length=limit) for text, limit in jobs]
+        expected_out = [model(**tokenizer(text, max_length=16)).last_hidden_state for text, _ in jobs[:16]]
+    results, errors = {}, []
+
+    def work(worker: int):
+        try:
+            for i in range(worker, len(jobs), 8):
+                text, limit = jobs[i]
+                results[i] = tokenizer(text, max_length=limit)
+                if i < 16:
+                    with torch.no_grad():
+                        results[("model", i)] = model(**tokenizer(text, max_length=16)).last_hidden_state
+        except Exception as err:  # collected, so the assertion below shows it
+            errors.append(repr(err))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    for i, batch in enumerate(expected):
+        for key in batch:
+            assert torch.equal(results[i][key], batch[key]), (i, key)
+    for i in range(16):
+        assert torch.equal(results[("model", i)], expected_out[i])
+
+
+def test_tokenizer_from_eight_threads_each_with_its_own_max_length(minilm_dir):
+    """12,000 calls, 8 threads, 8 different max_length values, threads switching as often as Python
+    allows. The former wrapper, which switched truncation on the shared backend, got 27 of them
+    wrong in this very test (measured once, here); the answers must now all equal sequential calls."""
+    import sys
+    import threading
+
+    tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
+    texts = [("The bat flew out of the cave at night. " * (k + 2)).strip() for k in range(8)]
+    limits = [6, 10, 16, 24, 32, 48, 64, None]
+    expected = {(k, limit): tokenizer(texts[k], max_length=limit)["input_ids"] for k in range(8) for limit in limits}
+    wrong, errors = [], []
+
+    def work(worker: int):
+        limit = limits[worker]
+        for i in range(1500):
+            try:
+                if not torch.equal(tokenizer(texts[i % 8], max_length=limit)["input_ids"], expected[(i % 8, limit)]):
+                    wrong.append((worker, i))
+            except Exception as err:
+                errors.append(repr(err))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == [] and wrong == []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,11 +93,43 @@ class BertConfig:
 
     def __post_init__(self) -> None:
         # JSON object keys are strings; id2label's keys are class indices.
-        self.id2label = {int(k): v for k, v in self.id2label.items()}
-        self.label2id = {k: int(v) for k, v in self.label2id.items()}
+        if not isinstance(self.id2label, dict) or not isinstance(self.label2id, dict):
+            raise ConfigError("id2label and label2id must be objects (dicts)")
+        try:
+            self.id2label = {int(k): v for k, v in self.id2label.items()}
+            self.label2id = {k: int(v) for k, v in self.label2id.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"id2label must map class indices (0, 1, ...) to names, and label2id names to "
+                              f"indices; got id2label={self.id2label!r}, label2id={self.label2id!r}") from None
         self.validate()
 
     def validate(self) -> None:
+        """Every field's type and range: a wrong value is an error here, not a traceback (or a silently
+        different model) later."""
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name}={value!r} must be a positive integer")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ConfigError(
+                f"hidden_size={self.hidden_size} is not a multiple of "
+                f"num_attention_heads={self.num_attention_heads}"
+            )
+        for name, low, high in (("hidden_dropout_prob", 0.0, 1.0), ("attention_probs_dropout_prob", 0.0, 1.0),
+                                ("classifier_dropout", 0.0, 1.0)):
+            value = getattr(self, name)
+            if value is None and name == "classifier_dropout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+                raise ConfigError(f"{name}={value!r} must be a number in [{low}, {high})")
+        for name in ("layer_norm_eps", "initializer_range"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name}={value!r} must be a positive number")
+        if isinstance(self.pad_token_id, bool) or not isinstance(self.pad_token_id, int) \
+                or not 0 <= self.pad_token_id < self.vocab_size:
+            raise ConfigError(f"pad_token_id={self.pad_token_id!r} must be a token id in [0, vocab_size={self.vocab_size})")
         if self.hidden_act not in SUPPORTED_ACTIVATIONS:
             raise ConfigError(
                 f"hidden_act={self.hidden_act!r} is not implemented; "
@@ -107,19 +140,28 @@ class BertConfig:
                 f"position_embedding_type={self.position_embedding_type!r} is not implemented; "
                 "only 'absolute' position embeddings are"
             )
-        if self.hidden_size % self.num_attention_heads != 0:
-            raise ConfigError(
-                f"hidden_size={self.hidden_size} is not a multiple of "
-                f"num_attention_heads={self.num_attention_heads}"
-            )
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive integer")
         if self.num_labels < 1:
             raise ConfigError("id2label is empty: a classifier needs at least one label")
+        if sorted(self.id2label) != list(range(self.num_labels)):
+            raise ConfigError(f"id2label's keys must be 0..{self.num_labels - 1}, got {sorted(self.id2label)}")
+        if not all(isinstance(v, str) for v in self.id2label.values()):
+            raise ConfigError(f"id2label's values must be label names (strings), got {list(self.id2label.values())}")
+        if self.label2id != {v: k for k, v in self.id2label.items()}:
+            raise ConfigError(f"label2id={self.label2id!r} is not the inverse of id2label={self.id2label!r}")
         if self.problem_type not in PROBLEM_TYPES:
             raise ConfigError(f"problem_type={self.problem_type!r} is not one of {', '.join(map(str, PROBLEM_TYPES))}")
+        for name in ("output_attentions", "output_hidden_states", "return_dict"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
+
+    def num_parameters_estimate(self) -> int:
+        """How many numbers a model of this config holds (the encoder and the largest head), from
+        the sizes alone: enough to refuse a config that cannot fit before building it."""
+        H, I, L = self.hidden_size, self.intermediate_size, self.num_hidden_layers
+        embeddings = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * H + 2 * H
+        layer = 4 * (H * H + H) + (H * I + I) + (I * H + H) + 4 * H  # q, k, v, output; FFN; two LayerNorms
+        heads = (H * H + H) + 2 * H + self.vocab_size + (H * 2 + 2) + (H * H + H)  # MLM transform, NSP, pooler
+        return embeddings + L * layer + heads
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "BertConfig":
@@ -137,13 +179,18 @@ class BertConfig:
                 raise ConfigError(f"{source}: {key} is set, which this encoder-only BERT does not implement")
         if "num_labels" in values:
             n = values.pop("num_labels")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ConfigError(f"{source}: num_labels={n!r} must be a positive integer")
             if "id2label" not in values:
                 values["id2label"] = {i: f"LABEL_{i}" for i in range(n)}
                 values["label2id"] = {f"LABEL_{i}": i for i in range(n)}
             elif len(values["id2label"]) != n:
                 raise ConfigError(f"{source}: num_labels={n} disagrees with id2label of {len(values['id2label'])}")
         if "id2label" in values and "label2id" not in values:
-            values["label2id"] = {v: int(k) for k, v in values["id2label"].items()}
+            id2label = values["id2label"]
+            if not isinstance(id2label, dict) or not all(str(k).lstrip("-").isdigit() for k in id2label):
+                raise ConfigError(f"{source}: id2label must map class indices (0, 1, ...) to names, got {id2label!r}")
+            values["label2id"] = {v: int(k) for k, v in id2label.items() if isinstance(v, str)}
         model_type = values.get("model_type", "bert")
         if model_type != "bert":
             raise ConfigError(f"{source}: model_type={model_type!r} is not 'bert'")
@@ -163,7 +210,9 @@ class BertConfig:
         path = Path(path)
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ConfigError(f"{path}: not valid JSON ({err})") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a JSON object")

@@ -326,6 +326,10 @@ def prepare_inputs(config: BertConfig, input_ids: torch.Tensor | None, attention
                    inputs_embeds: torch.Tensor | None = None) -> ModelInputs:
     """Check what the caller passed, then fill in what they left out, as BERT's defaults say."""
     check_inputs(config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+    # Embedding lookups take int64 (or int32) indices; ids held as int16 or uint8 are widened.
+    input_ids, token_type_ids, position_ids = (
+        t.long() if t is not None and t.dtype not in (torch.int64, torch.int32) else t
+        for t in (input_ids, token_type_ids, position_ids))
     reference = input_ids if input_ids is not None else inputs_embeds
     B, T = reference.shape[:2]
     device = reference.device
@@ -375,6 +379,9 @@ def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, 
         if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
             raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
         B, T = input_ids.shape
+        if T == 0:
+            raise ValueError(f"input_ids has no tokens (shape {tuple(input_ids.shape)}); "
+                             "a BERT input has at least [CLS] and [SEP]")
         if input_ids.numel() and can_read_values(input_ids) and (
                 input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
             bad = ((input_ids < 0) | (input_ids >= config.vocab_size)).nonzero()[0].tolist()
@@ -395,12 +402,21 @@ def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, 
     ):
         if tensor is None:
             continue
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor, got {type(tensor).__name__}")
         if tuple(tensor.shape) != (B, T):
             raise ValueError(f"{name} has shape {tuple(tensor.shape)} but {given} has shape {(B, T)}")
-        if limit is not None and tensor.numel() and can_read_values(tensor) and (
-                tensor.min() < 0 or tensor.max() >= limit):
+        if limit is not None and (tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool):
+            raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
+        if not tensor.numel() or not can_read_values(tensor):
+            continue
+        if limit is not None and (tensor.min() < 0 or tensor.max() >= limit):
             raise ValueError(f"{name} holds values outside [0, {limit}): min {tensor.min().item()}, "
                              f"max {tensor.max().item()}")
+        if limit is None and ((tensor != 0) & (tensor != 1)).any():  # NaN, 0.5, 2 or -1 would bend the mask
+            where = ((tensor != 0) & (tensor != 1)).nonzero()[0].tolist()
+            raise ValueError(f"attention_mask{where} = {tensor[tuple(where)].item()}; the mask holds 1 for a real "
+                             "token and 0 for padding, nothing else")
 
 
 # ---------------------------------------------------------------------------------------------

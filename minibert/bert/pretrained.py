@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from .config import BertConfig
+from .config import BertConfig, ConfigError
 
 logger = logging.getLogger("minibert")
 
@@ -74,6 +74,8 @@ class CheckpointSource:
     @classmethod
     def resolve(cls, name_or_path: str | Path, revision: str | None = None) -> "CheckpointSource":
         path = Path(name_or_path).expanduser()
+        if path.is_symlink() and not path.exists():
+            raise CheckpointNotFoundError(f"{path} is a symbolic link that leads nowhere (a loop, or a removed target)")
         if path.is_dir():
             return cls(str(name_or_path), folder=path)
         if path.exists():
@@ -130,6 +132,25 @@ class CheckpointSource:
         return path
 
 
+def read_bytes(path: Path) -> bytes:
+    """A checkpoint file's bytes; an unreadable file is a CheckpointError that says why, not a traceback."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot be read ({err.strerror or err})") from None
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON file that must hold an object (a dict), such as tokenizer_config.json or an index."""
+    try:
+        values = json.loads(read_bytes(path).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(values).__name__}")
+    return values
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading tensors.
 # ---------------------------------------------------------------------------------------------
@@ -139,6 +160,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     come from the OS file cache, so loading makes no copy of the weights."""
     from safetensors.torch import load_file
 
+    check_readable(path)
     try:
         return load_file(str(path))  # mmap is safetensors' default; writes stay private to this process
     except Exception as err:  # safetensors raises its own SafetensorError (and OSError) on bad files
@@ -147,44 +169,84 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
+    """A pytorch_model.bin, through torch.load(weights_only=True): tensors only, no pickled code runs."""
+    check_readable(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path}: cannot be read with torch.load(weights_only=True) ({err})") from None
+        # torch's own message suggests weights_only=False, which would run whatever the file holds:
+        # never pass that advice on. Say what is wrong instead.
+        message = str(err)
+        if "Unsupported global" in message:
+            why = "it holds Python objects besides tensors, and minibert never unpickles those (they can run code)"
+        else:
+            detail = message.split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200] if message else ""
+            why = f"it is not a PyTorch checkpoint, or it is corrupt ({type(err).__name__}: {detail})"
+        raise CheckpointError(f"{path}: cannot be read with torch.load: {why}") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(state).__name__}")
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: {key!r} is a {type(value).__name__}, not a tensor")
     return state
 
 
-def read_weights(source: CheckpointSource) -> tuple[dict[str, torch.Tensor], list[Path]]:
-    """All tensors of the checkpoint, and the files they came from."""
+def check_readable(path: Path) -> None:
+    """Say "permission denied" (or whatever the OS says) for a file that exists but cannot be opened."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot be read ({err.strerror or err})") from None
+
+
+def read_weights(source: CheckpointSource) -> tuple[dict[str, torch.Tensor], dict[str, Path]]:
+    """All tensors of the checkpoint, and for each tensor the file it came from."""
     path = source.find("model.safetensors")
     if path is not None:
-        return read_safetensors(path), [path]
+        if source.find("pytorch_model.bin") is not None:
+            logger.info("%s has both model.safetensors and pytorch_model.bin: reading model.safetensors",
+                        source.describe())
+        state = read_safetensors(path)
+        return state, dict.fromkeys(state, path)
 
     index_path = source.find("model.safetensors.index.json")
     if index_path is not None:
-        try:
-            weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CheckpointError(f"{index_path}: not a valid shard index ({err!r})") from None
-        state, files = {}, []
-        for shard in sorted(set(weight_map.values())):
-            shard_path = source.find(shard)
-            if shard_path is None:
-                raise CheckpointError(f"{index_path} lists shard {shard}, which {source.describe()} does not have")
-            state.update(read_safetensors(shard_path))
-            files.append(shard_path)
-        listed_but_absent = sorted(set(weight_map) - set(state))
-        if listed_but_absent:
-            raise CheckpointError(f"{index_path} lists tensors that no shard holds: {listed_but_absent[:5]}")
-        return state, files
+        return read_shards(source, index_path)
 
     path = source.find("pytorch_model.bin")
     if path is not None:
-        return read_torch_bin(path), [path]
+        state = read_torch_bin(path)
+        return state, dict.fromkeys(state, path)
     raise CheckpointNotFoundError(f"{source.describe()} has config.json but no weights: looked for "
                                   f"{', '.join(WEIGHT_FILES)}")
+
+
+def read_shards(source: CheckpointSource, index_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Path]]:
+    """A sharded checkpoint: model.safetensors.index.json maps each tensor to the shard that holds it."""
+    weight_map = read_json_object(index_path).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointError(f"{index_path}: weight_map must be an object of tensor name -> shard file name, "
+                              f"found {type(weight_map).__name__}")
+    state: dict[str, torch.Tensor] = {}
+    origins: dict[str, Path] = {}
+    for shard in sorted(set(weight_map.values())):
+        if Path(shard).name != shard or shard in (".", ".."):  # "../other/x.safetensors" would read elsewhere
+            raise CheckpointError(f"{index_path}: shard {shard!r} is not a file name inside the checkpoint folder")
+        shard_path = source.find(shard)
+        if shard_path is None:
+            raise CheckpointError(f"{index_path} lists shard {shard}, which {source.describe()} does not have")
+        for key, tensor in read_safetensors(shard_path).items():
+            listed = weight_map.get(key)
+            if key in state or (listed is not None and listed != shard):
+                other = origins.get(key) or shard_path.with_name(listed)
+                raise CheckpointError(f"{key} is stored twice: in {other} and in {shard_path}; "
+                                      f"{index_path} lists it in {listed}. Which copy is meant is not clear")
+            state[key], origins[key] = tensor, shard_path
+    listed_but_absent = sorted(set(weight_map) - set(state))
+    if listed_but_absent:
+        raise CheckpointError(f"{index_path} lists tensors that no shard holds: {listed_but_absent[:5]}")
+    return state, origins
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,11 +282,13 @@ def checkpoint_name_to_model_name(key: str, base_model_prefix: str, report: Load
     return name
 
 
-def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
-                   init_new_head: bool = False) -> dict[str, torch.Tensor]:
+def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, init_new_head: bool = False,
+                   origins: dict[str, Path] | None = None, allow_non_finite: bool = False) -> dict[str, torch.Tensor]:
     """Checkpoint keys -> model parameter paths. Raises one CheckpointError listing every problem."""
+    origins = origins or {}
     expected = dict(model.named_parameters())  # shared tensors (the tied decoder) appear once
     mapped: dict[str, torch.Tensor] = {}
+    key_of: dict[str, str] = {}  # parameter path -> the checkpoint key it was read from
     aliases: dict[str, torch.Tensor] = {}
     unexpected: list[tuple[str, tuple]] = []
     for key, tensor in state.items():
@@ -232,6 +296,12 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
             report.ignored_buffers.append(key)
             continue
         name = checkpoint_name_to_model_name(key, model.base_model_prefix, report)
+        if name in key_of:  # "bert.X" and "X", or "LayerNorm.gamma" and "LayerNorm.weight": which one?
+            first = key_of[name]
+            raise CheckpointError(f"{first} (in {origins.get(first, report.source)}) and {key} (in "
+                                  f"{origins.get(key, report.source)}) are both {name}; a checkpoint must hold "
+                                  "each tensor once")
+        key_of[name] = key
         if name in expected:
             mapped[name] = tensor
         elif name.startswith(model.unused_checkpoint_prefixes):
@@ -276,31 +346,54 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport,
         )
     if missing or unexpected or wrong_shape:
         lines = [f"{report.source}: the checkpoint does not fit {type(model).__name__}:"]
-        lines += [f"  missing     {n}: expected {shape}, found nothing" for n, shape in missing]
-        lines += [f"  unexpected  {n}: expected nothing, found {shape}" for n, shape in unexpected]
-        lines += [f"  wrong shape {n}: expected {exp}, found {got}" for n, exp, got in wrong_shape]
+        lines += at_most(20, [f"  missing     {n}: expected {shape}, found nothing" for n, shape in missing])
+        lines += at_most(20, [f"  unexpected  {n}: expected nothing, found {shape}" for n, shape in unexpected])
+        lines += at_most(20, [f"  wrong shape {n}: expected {exp}, found {got}" for n, exp, got in wrong_shape])
         raise CheckpointError("\n".join(lines))
+    check_values(mapped, key_of, origins, report.source, allow_non_finite)
     return mapped
+
+
+def at_most(n: int, lines: list[str]) -> list[str]:
+    """The first n lines, and one that says how many more there were: an error stays readable."""
+    return lines if len(lines) <= n else lines[:n] + [f"  ... and {len(lines) - n} more"]
+
+
+def check_values(mapped: dict[str, torch.Tensor], key_of: dict[str, str], origins: dict[str, Path], source: str,
+                 allow_non_finite: bool) -> None:
+    """Refuse weights that would load and then answer with confidence: integers or booleans (cast to
+    float they are another model), and NaN or infinity (every output would be NaN)."""
+    for name, tensor in mapped.items():
+        where = f"{key_of[name]} in {origins.get(key_of[name], source)}"
+        if not tensor.dtype.is_floating_point:
+            raise CheckpointError(f"{where} holds {tensor.dtype} values; a weight must be floating point "
+                                  "(float32, float16 or bfloat16)")
+        if not allow_non_finite and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(f"{where} holds {bad} NaN or infinite value(s). Pass allow_non_finite=True to "
+                                  "load it anyway, to look at it")
 
 
 # ---------------------------------------------------------------------------------------------
 # from_pretrained
 # ---------------------------------------------------------------------------------------------
 
-def load_pretrained(model_class, name_or_path, revision=None, init_new_head=False, dtype=None, **config_changes):
+def load_pretrained(model_class, name_or_path, revision=None, init_new_head=False, dtype=None,
+                    allow_non_finite=False, **config_changes):
     source = CheckpointSource.resolve(name_or_path, revision)
     config_path = source.require_config()
     config = BertConfig.from_json_file(config_path)
     if config_changes:
         config = config_with(config, config_changes, str(config_path))
-    state, files = read_weights(source)
-    report = LoadReport(source=source.describe(), files=[str(f) for f in files])
+    check_size(config, str(config_path))
+    state, origins = read_weights(source)
+    report = LoadReport(source=source.describe(), files=sorted({str(f) for f in origins.values()}))
 
     # Built on the meta device: shapes only, no memory and no random numbers. The file's tensors
     # then become the parameters themselves, so the weights exist once, in the memory-mapped file.
     with torch.device("meta"), _normal_init_skips_meta_tensors():
         model = model_class(config)
-    mapped = map_checkpoint(state, model, report, init_new_head)
+    mapped = map_checkpoint(state, model, report, init_new_head, origins, allow_non_finite)
     if report.initialised:
         initialise_new_parameters(model, report.initialised)
     assign_parameters(model, mapped)
@@ -316,6 +409,17 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
     if dtype is not None:
         model.to(dtype)
     return model.eval()  # dropout off: inference is deterministic
+
+
+def check_size(config: BertConfig, source: str) -> None:
+    """Refuse a config whose weights could not fit in this machine's memory, before building it."""
+    parameters = config.num_parameters_estimate()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    if memory and parameters * 4 > memory:
+        raise ConfigError(f"{source}: this config describes about {parameters / 1e9:.1f} billion parameters "
+                          f"({parameters * 4 / 2**30:.0f} GiB in float32), more than this machine's "
+                          f"{memory / 2**30:.0f} GiB of memory (num_hidden_layers={config.num_hidden_layers}, "
+                          f"hidden_size={config.hidden_size}, vocab_size={config.vocab_size})")
 
 
 def config_with(config: BertConfig, changes: dict, source: str) -> BertConfig:
@@ -444,18 +548,20 @@ class PreTrainedMixin:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, init_new_head: bool = False,
                         *, dtype: torch.dtype | None = None, num_labels: int | None = None,
-                        id2label: dict | None = None, label2id: dict | None = None, problem_type: str | None = None):
+                        id2label: dict | None = None, label2id: dict | None = None, problem_type: str | None = None,
+                        allow_non_finite: bool = False):
         """Load a checkpoint from a local folder or a Hugging Face Hub repo id, strictly, in eval mode.
 
         `init_new_head=True` allows a head that the checkpoint lacks (a base BERT loaded into
         BertForSequenceClassification) to start from a fresh random initialisation. num_labels,
         id2label, label2id and problem_type change the config before the model is built; dtype
-        (torch.bfloat16, ...) converts the weights after loading.
+        (torch.bfloat16, ...) converts the weights after loading. A weight holding NaN or infinity is
+        an error unless `allow_non_finite=True` (to look at a broken checkpoint).
         """
         changes = dict(num_labels=num_labels, id2label=id2label, label2id=label2id, problem_type=problem_type)
         changes = {k: v for k, v in changes.items() if v is not None}
         return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head, dtype=dtype,
-                               **changes)
+                               allow_non_finite=allow_non_finite, **changes)
 
     def save_pretrained(self, folder: str | Path, tokenizer=None, safe_serialization: bool = True) -> Path:
         """Write config.json and model.safetensors (and the tokenizer's files when given) into `folder`,

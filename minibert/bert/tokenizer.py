@@ -16,11 +16,12 @@ A thin wrapper over the `tokenizers` library (the fast, well-kept WordPiece that
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import torch
 
-from .pretrained import CheckpointSource
+from .pretrained import CheckpointError, CheckpointSource, read_json_object
 
 DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.json does not say
 
@@ -28,8 +29,12 @@ DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.js
 class Tokenizer:
     def __init__(self, backend, max_length: int = DEFAULT_MAX_LENGTH):
         """`backend` is a `tokenizers.Tokenizer` with a BERT post-processor ([CLS] A [SEP] B [SEP])."""
-        self.backend = backend
+        self.backend = backend  # never changed after this constructor: calls may come from many threads
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+            raise ValueError(f"max_length must be an integer of at least 2 ([CLS] and [SEP]), got {max_length!r}")
         self.max_length = max_length
+        self._truncating: dict[int, object] = {}  # max_length -> a copy of the backend that truncates there
+        self._lock = threading.Lock()
         self.pad_token = "[PAD]"
         self.pad_id = backend.token_to_id(self.pad_token)
         if self.pad_id is None:
@@ -50,16 +55,22 @@ class Tokenizer:
         settings = {}
         config_path = source.find("tokenizer_config.json")
         if config_path is not None:
-            settings = json.loads(config_path.read_text(encoding="utf-8"))
+            settings = read_json_object(config_path)
         max_length = settings.get("model_max_length", DEFAULT_MAX_LENGTH)
-        if not isinstance(max_length, int) or max_length > 1_000_000:  # "no limit" is stored as 1e30
-            max_length = DEFAULT_MAX_LENGTH
+        if isinstance(max_length, (int, float)) and not isinstance(max_length, bool) and max_length > 1_000_000:
+            max_length = DEFAULT_MAX_LENGTH  # "no limit" is stored as 1e30: the position table is the limit
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+            raise CheckpointError(f"{config_path}: model_max_length must be an integer of at least 2, got {max_length!r}")
 
         from tokenizers import Tokenizer as FastTokenizer
 
         tokenizer_json = source.find("tokenizer.json")
         if tokenizer_json is not None:
-            return cls(FastTokenizer.from_file(str(tokenizer_json)), max_length)
+            try:
+                backend = FastTokenizer.from_file(str(tokenizer_json))
+            except Exception as err:  # the Rust library raises a bare Exception ("EOF while parsing ...")
+                raise CheckpointError(f"{tokenizer_json}: not a readable tokenizer.json ({err})") from None
+            return cls(backend, max_length)
         vocab = source.find("vocab.txt")
         if vocab is None:
             raise source.missing("tokenizer.json or vocab.txt")
@@ -110,22 +121,39 @@ class Tokenizer:
         sequence and truncated to `max_length` (the model's maximum by default).
         """
         texts, pairs = self._as_batch(text, text_pair)
-        limit = max_length or self.max_length
-        self.backend.enable_truncation(max_length=limit)
-        self.backend.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token)
-        try:
-            if pairs is None:
-                encodings = self.backend.encode_batch(texts)
-            else:
-                encodings = self.backend.encode_batch(list(zip(texts, pairs)))
-        finally:
-            self.backend.no_padding()
-            self.backend.no_truncation()
-        return {
-            "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),  # (B, T)
-            "token_type_ids": torch.tensor([e.type_ids for e in encodings], dtype=torch.long),  # (B, T)
-            "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),  # (B, T)
-        }
+        limit = self.max_length if max_length is None else max_length
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < (3 if pairs is not None else 2):
+            raise ValueError(f"max_length must be an integer of at least {3 if pairs is not None else 2} "
+                             f"(room for [CLS] and [SEP]{' twice' if pairs is not None else ''}), got {limit!r}")
+        backend = self._truncating_backend(limit)
+        encodings = backend.encode_batch(texts if pairs is None else list(zip(texts, pairs)))
+        # Padding to the longest, done here rather than by switching the shared backend's padding on.
+        T = max(len(e.ids) for e in encodings)
+        input_ids = torch.full((len(encodings), T), self.pad_id, dtype=torch.long)  # (B, T)
+        token_type_ids = torch.zeros((len(encodings), T), dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros((len(encodings), T), dtype=torch.long)  # (B, T)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            input_ids[row, :n] = torch.tensor(e.ids)
+            token_type_ids[row, :n] = torch.tensor(e.type_ids)
+            attention_mask[row, :n] = 1
+        return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
+
+    def _truncating_backend(self, limit: int):
+        """A copy of the backend that truncates at `limit`, made once per limit and never changed
+        after. Switching truncation on the shared backend for each call is not safe across threads:
+        another thread's call would run with this call's settings."""
+        backend = self._truncating.get(limit)
+        if backend is None:
+            with self._lock:
+                backend = self._truncating.get(limit)
+                if backend is None:
+                    from tokenizers import Tokenizer as FastTokenizer
+
+                    backend = FastTokenizer.from_str(self.backend.to_str())
+                    backend.enable_truncation(max_length=limit)
+                    self._truncating[limit] = backend
+        return backend
 
     @staticmethod
     def _as_batch(text, text_pair):
