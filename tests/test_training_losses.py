@@ -231,3 +231,52 @@ def test_a_masked_lm_checkpoint_seeds_an_encoder_and_a_classifier(tmp_path):
     with torch.no_grad():
         assert_close("last_hidden_state", encoder(**inputs).last_hidden_state,
                      reference.bert(**inputs).last_hidden_state, kind="random checkpoints")
+
+
+def test_saves_keep_permissions_refuse_read_only_targets_and_clear_dead_writers_temporaries(tmp_path):
+    import os
+    import stat
+
+    model = minibert.BertModel.from_pretrained(save_current(make_hf_model("BertModel"), tmp_path / "source"))
+    out = tmp_path / "out"
+    model.save_pretrained(out)
+    os.chmod(out / "config.json", 0o640)
+    stale = out / ".model.safetensors.tmp-999999999"  # a writer killed with SIGKILL left this
+    stale.write_bytes(b"x" * 1000)
+    model.save_pretrained(out)
+    assert stat.S_IMODE((out / "config.json").stat().st_mode) == 0o640, "a replaced file keeps its mode"
+    assert not stale.exists()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "model.safetensors").stat().st_mode) == 0o666 & ~umask
+    os.chmod(out / "model.safetensors", 0o444)
+    with pytest.raises(PermissionError, match=r"model\.safetensors is read-only \(mode 444\)"):
+        model.save_pretrained(out)
+
+
+def test_sigterm_during_a_save_leaves_the_old_file_and_no_temporary(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = minibert.BertModel.from_pretrained(save_current(make_hf_model("BertModel"), tmp_path / "source"))
+    out = model.save_pretrained(tmp_path / "out")
+    before = (out / "model.safetensors").read_bytes()
+    code = f"""
+import time, safetensors.torch, minibert
+model = minibert.BertModel.from_pretrained({str(out)!r})
+def slow(tensors, path, metadata=None):
+    open(path, "wb").write(b"partial")
+    print("writing", flush=True)
+    time.sleep(30)
+safetensors.torch.save_file = slow
+model.save_pretrained({str(out)!r})
+"""
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    assert process.returncode != 0
+    assert (out / "model.safetensors").read_bytes() == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []

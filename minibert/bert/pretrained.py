@@ -24,6 +24,9 @@ import json
 import logging
 import os
 import re
+import signal
+import stat
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -493,19 +496,83 @@ def initialise_new_parameters(model: torch.nn.Module, names: list[str]) -> None:
 
 def write_atomically(path: Path, content: bytes | Callable[[Path], None]) -> None:
     """Write `content` (bytes, or a function that writes a given path) to a temporary file beside
-    `path`, flush it to disk, then rename it over `path`. The rename is atomic on POSIX and Windows."""
+    `path`, flush it to disk, then rename it over `path`. The rename is atomic on POSIX and Windows,
+    so a crash, Ctrl-C or SIGTERM leaves the old file or the new one, never half of one.
+
+    A file being replaced keeps its permissions; a new one gets the umask's. A read-only target is
+    refused rather than replaced. Temporary files left by a writer that was killed (SIGKILL) are
+    removed on the next write to the same place.
+    """
     path = Path(path)
+    old_mode = None
+    if path.exists():
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; cannot write a file over it")
+        old_mode = stat.S_IMODE(path.stat().st_mode)
+        if not old_mode & stat.S_IWUSR:
+            raise PermissionError(f"{path} is read-only (mode {old_mode:o}); make it writable or remove it first")
+    _remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        if callable(content):
-            content(tmp)
-        else:
-            tmp.write_bytes(content)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with _sigterm_as_interrupt():
+            if callable(content):
+                content(tmp)
+            else:
+                tmp.write_bytes(content)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            # Some writers (safetensors) create their file 0600; give it the mode it would have had.
+            os.chmod(tmp, old_mode if old_mode is not None else 0o666 & ~_umask())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (os.umask sets while reading)."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove `.NAME.tmp-PID` files beside `path` whose writer (PID) no longer runs."""
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, and belongs to someone else
+    return True
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """While a file is written, SIGTERM (a polite kill) interrupts like Ctrl-C, so the temporary
+    file is cleaned up; signals can only be handled in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"terminated by signal {signum} while writing")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
