@@ -50,7 +50,9 @@ def gradients(model) -> dict[str, torch.Tensor]:
     return {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
 
 
-def check_loss_and_gradients(model, reference, inputs, labels):
+def check_loss_and_gradients(model, reference, inputs, labels, parameters=None):
+    """`model` is a minibert model, or a function calling one (then `parameters` is that model)."""
+    parameters = parameters if parameters is not None else model
     ours = model(**inputs, **labels)
     expected = reference(**inputs, **labels)
     ours.loss.backward()
@@ -61,8 +63,8 @@ def check_loss_and_gradients(model, reference, inputs, labels):
     theirs = gradients(reference)
     # transformers' decoder bias is the same tensor as cls.predictions.bias; it may be listed under either name.
     theirs.setdefault("cls.predictions.bias", theirs.get("cls.predictions.decoder.bias"))
-    mine = gradients(model)
-    assert set(mine) == {name for name, p in model.named_parameters()}, "every parameter gets a gradient"
+    mine = gradients(parameters)
+    assert set(mine) == {name for name, p in parameters.named_parameters()}, "every parameter gets a gradient"
     for name, grad in mine.items():
         assert theirs.get(name) is not None, f"transformers has no gradient for {name}"
         assert_close(f"grad {name}", grad, theirs[name], atol=1e-5, kind="gradients vs transformers")
@@ -280,3 +282,17 @@ model.save_pretrained({str(out)!r})
     assert process.returncode != 0
     assert (out / "model.safetensors").read_bytes() == before
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_masked_only_gives_the_same_loss_and_gradients(tmp_path):
+    """The vocabulary projection at the picked positions only: the loss and every gradient equal
+    transformers' full computation."""
+    reference = make_hf_model("BertForPreTraining")
+    model = minibert.BertForPreTraining.from_pretrained(save_current(reference, tmp_path))
+    inputs = random_inputs(reference.config)
+    labels = make_labels("pretraining", inputs, reference.config, 2)
+    ours = model(**inputs, **labels, masked_only=True)
+    assert ours.prediction_logits.shape == ((labels["labels"] != -100).sum().item(), reference.config.vocab_size)
+    model.zero_grad()
+    check_loss_and_gradients(lambda **kw: model(**kw, masked_only=True), reference, inputs, labels,
+                             parameters=model)

@@ -544,7 +544,12 @@ def check_class_labels(name: str, labels: torch.Tensor, expected_shape: tuple[in
 
 class BertForPreTraining(BertPreTrainedModel):
     """Both pre-training tasks at once: masked LM over every token and next-sentence prediction.
-    With `labels` (B, T) and `next_sentence_label` (B,), the loss is the sum of the two losses."""
+    With `labels` (B, T) and `next_sentence_label` (B,), the loss is the sum of the two losses.
+
+    `masked_only=True` (with labels) runs the vocabulary projection only where a token was picked:
+    the same loss from about a sixth of the work, since only 15% of the positions are predicted.
+    prediction_logits is then (n_picked, V), the picked positions in row-major order.
+    """
 
     unused_checkpoint_prefixes = ("classifier.",)
 
@@ -559,23 +564,33 @@ class BertForPreTraining(BertPreTrainedModel):
                 token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
                 inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 next_sentence_label: torch.Tensor | None = None, output_attentions: bool | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None
-                ) -> PreTrainingOutput | tuple:
+                output_hidden_states: bool | None = None, return_dict: bool | None = None,
+                masked_only: bool = False) -> PreTrainingOutput | tuple:
         if (labels is None) != (next_sentence_label is None):
             raise ValueError("BertForPreTraining's loss needs both labels (masked LM) and next_sentence_label; "
                              "for one task alone use BertForMaskedLM or BertForNextSentencePrediction")
+        if masked_only and labels is None:
+            raise ValueError("masked_only=True needs labels: they say which positions are predicted")
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                         output_attentions=output_attentions, output_hidden_states=output_hidden_states,
                         return_dict=True)
-        prediction_logits, seq_relationship_logits = self.cls(out.last_hidden_state, out.pooler_output)
+        sequence_output = out.last_hidden_state  # (B, T, H)
+        if masked_only:
+            B, T, H = sequence_output.shape
+            check_class_labels("labels", labels, (B, T), self.config.vocab_size)
+            picked = labels != IGNORE_INDEX  # (B, T)
+            sequence_output, labels = sequence_output[picked][None], labels[picked][None]  # (1, n, H), (1, n)
+        prediction_logits, seq_relationship_logits = self.cls(sequence_output, out.pooler_output)
         loss = None
         if labels is not None:
             B, T, V = prediction_logits.shape
             check_class_labels("labels", labels, (B, T), V)
-            check_class_labels("next_sentence_label", next_sentence_label, (B,), 2)
+            check_class_labels("next_sentence_label", next_sentence_label, (seq_relationship_logits.shape[0],), 2)
             masked_lm_loss = cross_entropy(prediction_logits.view(B * T, V), labels.view(B * T))
             next_sentence_loss = cross_entropy(seq_relationship_logits, next_sentence_label)
             loss = masked_lm_loss + next_sentence_loss
+        if masked_only:
+            prediction_logits = prediction_logits[0]  # (n_picked, V)
         result = PreTrainingOutput(loss, prediction_logits, seq_relationship_logits, out.hidden_states, out.attentions)
         return self.as_requested(result, return_dict)
 
