@@ -21,6 +21,7 @@ from .bert.model import (
 )
 from .bert.pretrained import CheckpointError, CheckpointNotFoundError, MissingHeadError
 from .bert.tokenizer import Tokenizer
+from .inside.explore import explore
 from .inside.trace import diff, trace
 from .speed.encode import SentenceEncoder
 from .speed.fast import FastBertModel
@@ -28,5 +29,5 @@ from .speed.fast import FastBertModel
 __all__ = [
     "BertConfig", "ConfigError", "CheckpointError", "CheckpointNotFoundError", "MissingHeadError",
     "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
-    "BertForSequenceClassification", "Tokenizer", "trace", "diff", "FastBertModel", "SentenceEncoder",
+    "BertForSequenceClassification", "Tokenizer", "trace", "diff", "explore", "FastBertModel", "SentenceEncoder",
 ]
