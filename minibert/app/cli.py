@@ -7,6 +7,7 @@
     minibert attention "He swung the bat and hit a home run." --layer 2 --head 0 -o bat.png
     minibert attention "He swung the bat." --layer 2 --head all -o heads.png     # every head of layer 2
     minibert attention "He swung the bat." --to-token bat -o to-bat.png          # attention to "bat", layer by layer
+    minibert attention "He swung the bat." --html bat.html                       # every layer and head, in a browser
     minibert diff "$(minibert path)" "The bat flew."                             # every intermediate vs transformers
     minibert download google-bert/bert-base-uncased cross-encoder/ms-marco-MiniLM-L6-v2
     minibert path                                                                # the shipped model's folder
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from ..bert.model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
 from ..bert.pretrained import MissingHeadError
+from ..inside.explore import MAX_TOKENS as EXPLORER_MAX_TOKENS, explore
 from . import plots
 from .defaults import (BERT_BASE, CROSS_ENCODER, HUB_OFFLINE, HUB_UNREACHABLE, ModelUnavailable, checkpoint_folder,
                        download, load, probe_hub)
@@ -83,13 +85,13 @@ def _warn_if_cut(args, tokenizer, what: str, text: str, pair: str | None = None)
               f"reads: {count - limit} tokens are dropped {where}", file=sys.stderr)
 
 
-def _output_file(path: Path, default_name: str) -> Path:
-    """The file -o names: a folder gets `default_name` inside it, a name without an extension gets .png
-    (as matplotlib would add it); its folder must exist."""
+def _output_file(path: Path, default_name: str, suffix: str = ".png") -> Path:
+    """The file -o (or --html) names: a folder gets `default_name` inside it, a name without an
+    extension gets `suffix` (.png, as matplotlib would add it); its folder must exist."""
     if path.is_dir():
         path = path / default_name
     elif not path.suffix:
-        path = path.with_suffix(".png")
+        path = path.with_suffix(suffix)
     folder = path.parent
     if not folder.is_dir():
         raise InputError(f"cannot write {path}: " +
@@ -176,6 +178,12 @@ def _writing(path: Path):
 
 
 def cmd_attention(args) -> None:
+    if args.output is None and args.html is None:
+        raise InputError("give -o FILE for a picture, or --html FILE for a page to explore every layer and head "
+                         "in a browser (or both)")
+    if args.to_token is not None and args.output is None:
+        raise InputError("--to-token draws a picture: give -o FILE too (in the --html page, hover over a token "
+                         "to see the attention paid to it)")
     if args.to_token is not None:
         for flag, value in (("--head", args.head), ("--layer", args.layer)):
             if value is not None:
@@ -184,7 +192,8 @@ def cmd_attention(args) -> None:
     _require_text(args.sentence, "the sentence")
     if args.pair is not None:
         _require_text(args.pair, "the --pair sentence")
-    path = _output_file(args.output, "attention.png")
+    path = None if args.output is None else _output_file(args.output, "attention.png")
+    html_path = None if args.html is None else _output_file(args.html, "attention.html", suffix=".html")
     loaded = _load(args, BertModel, BERT_BASE, offline_default=True)
     tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)  # (L, nh, T, T)
     layer = 0 if args.layer is None else args.layer
@@ -196,6 +205,13 @@ def cmd_attention(args) -> None:
     else:
         check_layer_head(attentions, layer, 0 if head == "all" else head)
         window = plots.token_window(len(tokens))
+    if html_path is not None:  # first: a text too long for the page is an error before anything is written
+        with _writing(html_path):
+            explore(loaded.model, loaded.tokenizer, args.sentence, args.pair, html_path, layer=layer, head=head,
+                    name=loaded.name)
+        print(f"page: {html_path}")
+        if path is None:
+            return
     _warn_if_cut(args, loaded.tokenizer, "the text", args.sentence, args.pair)
     _say_what_is_drawn(args, tokens, window, around=None if target is None else tokens[target])
     with _writing(path):
@@ -338,7 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "A picture of attention probabilities: one head of one layer (rows attend to columns), every\n"
                 "head of a layer (--head all), or the attention every token pays to one token in every layer\n"
                 f"(--to-token). Layers and heads count from 0. A text of more than {plots.MAX_TOKENS} tokens is "
-                f"drawn as a window\nof {plots.MAX_TOKENS}: the first ones, or those around --to-token.",
+                f"drawn as a window\nof {plots.MAX_TOKENS}: the first ones, or those around --to-token. With --html, a "
+                "self-contained page to\nexplore every layer and head in a browser (head, model and steps views); "
+                f"at most {EXPLORER_MAX_TOKENS} tokens.",
                 'minibert attention "He swung the bat." --layer 2 --head 0 -o bat.png', ENCODER_DEFAULT)
     p.add_argument("sentence", metavar="SENTENCE", help="the text to look at")
     p.add_argument("--pair", default=None, metavar="SENTENCE",
@@ -351,9 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to-token", default=None, metavar="TOKEN",
                    help="instead: the attention paid to TOKEN (a token as the tokenizer writes it, e.g. bat), "
                         "mean over heads, in every layer; not with --layer or --head")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
                    help="the picture to write, e.g. bat.png; in a folder it is attention.png, without an "
-                        "extension it gets .png")
+                        "extension it gets .png (give -o, --html or both)")
+    p.add_argument("--html", type=Path, default=None, metavar="OUT.html",
+                   help="also, or instead, write a self-contained HTML page that shows every layer and head, "
+                        "opened on --layer and --head, e.g. bat.html; in a folder it is attention.html, without "
+                        f"an extension it gets .html; at most {EXPLORER_MAX_TOKENS} tokens (default: none)")
 
     p = command("diff", cmd_diff, "compare every intermediate with transformers, layer by layer",
                 "Run MODEL in minibert and in transformers on TEXT, and compare every intermediate tensor.\n"
