@@ -149,9 +149,9 @@ def evaluate_pretraining(model: torch.nn.Module, batches: Sequence[dict]) -> dic
     top1 = top5 = predicted = nsp_right = pairs = 0
     loss_sum = 0.0
     for batch in batches:
-        out = model(**batch)
+        out = model(**batch, masked_only=True)  # logits at the masked positions only: (n, V)
         picked = batch["labels"] != -100  # (B, T)
-        top = out.prediction_logits[picked].topk(5, dim=-1).indices  # (n, 5)
+        top = out.prediction_logits.topk(5, dim=-1).indices  # (n, 5)
         truth = batch["labels"][picked][:, None]  # (n, 1)
         top1 += int((top[:, :1] == truth).sum())
         top5 += int((top == truth).any(dim=-1).sum())
