@@ -300,6 +300,43 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in lines
 
 
+def layout_paths() -> set[str]:
+    """The files the tree under "## Layout" names, as paths: indentation (two spaces) gives the folder."""
+    section = README.split("\n## Layout\n", 1)[1]
+    tree = next(b for b in read_blocks(section) if b.marker == "skip")
+    paths, folders = set(), []
+    for line in tree.text.splitlines():
+        name = line.strip().split()[0] if line.strip() else ""
+        depth = (len(line) - len(line.lstrip())) // 2
+        folders = folders[:depth]
+        if name.endswith("/"):
+            folders.append(name)
+        elif name:
+            paths.add("".join(folders) + name)
+    return paths
+
+
+def committed_python_files() -> set[str]:
+    """The .py files of minibert/, glove/, tasks/ and scripts/ that git tracks (work in progress is not yet
+    the README's business); every one on disk where this is not a git checkout."""
+    tops = ("minibert", "glove", "tasks", "scripts")
+    listed = subprocess.run(["git", "ls-files", *tops], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode == 0 and listed.stdout.strip():
+        return {f for f in listed.stdout.splitlines() if f.endswith(".py")}
+    return {str(p.relative_to(ROOT)) for top in tops for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts}
+
+
+def test_layout_names_every_python_file():
+    """Each committed module of minibert/, glove/, tasks/ and scripts/ has its line under "## Layout". The
+    __init__.py files may go without, except the two that hold the public imports."""
+    files = {f for f in committed_python_files()
+             if not f.endswith("__init__.py") or f in ("minibert/__init__.py", "glove/__init__.py")}
+    listed = layout_paths()
+    assert not files - listed, f"README.md's Layout does not name: {sorted(files - listed)}"
+    gone = {f for f in listed if f.startswith(("minibert/", "glove/", "tasks/", "scripts/")) and not (ROOT / f).exists()}
+    assert not gone, f"README.md's Layout names files that are gone: {sorted(gone)}"
+
+
 def test_debugger_breakpoint_line_is_the_one_described():
     line_number = int(re.search(r"break minibert/bert/model\.py:(\d+)", README).group(1))
     source = (ROOT / "minibert" / "bert" / "model.py").read_text().splitlines()
