@@ -82,6 +82,9 @@ def cmd_plot(args) -> None:
 
 
 def cmd_convert(args) -> None:
+    if args.output.exists() and args.input.exists() and os.path.samefile(args.input, args.output):
+        raise ValueError(f"{args.output} is the input file {args.input} itself (or a link to it): "
+                         "writing it would destroy what is being read; choose another output")
     vectors = WordVectors.load(args.input)
     vectors.save(args.output, format=args.format)
     print(f"wrote {len(vectors)} words x {vectors.vector_size} dimensions to {args.output} ({args.format})")

@@ -4,50 +4,83 @@
 
     first bytes                        format
     ---------------------------------  ----------------------------------------------------
-    STORE_MAGIC                        the store's own: a JSON header, the words, raw float32
+    STORE_MAGIC                        the store's own: a JSON header, the words, raw floats
     "N D" (two integers), then text    word2vec text: the header, then one "word v1 .. vD" a line
     "N D", then raw bytes              word2vec binary: the header, then "word " + D float32s
     anything else                      GloVe text: "word v1 .. vD" on every line, no header
 
-Text is UTF-8. A word is everything before the last D numbers of its line, so a token with spaces
-(GloVe 840B has some) is kept whole. Every number is parsed as float64 and then rounded to float32,
-the way gensim does it, so a text file loads bit for bit as gensim loads it. Anything malformed raises
-`FormatError`, which names the file and the line.
+`binary=` and `no_header=` (gensim's names) override the guess where it cannot be right: a binary file
+whose first word starts with a newline, a GloVe file whose first line is two integers.
+
+Text is UTF-8 unless told otherwise. A word is everything before the last D numbers of its line, so a
+token with spaces (GloVe 840B has some) is kept whole. Every number is parsed as float64 and then rounded
+to float32, the way gensim does it, so a text file loads bit for bit as gensim loads it.
+
+Anything malformed raises `FormatError` (a ValueError), which names the file and the line, the record,
+or the header field. Two kinds also carry the class gensim's readers raise, so that code written for
+gensim catches them: `TruncatedFileError` is an EOFError, `EncodingError` a UnicodeDecodeError. Unlike
+gensim, a NaN or infinite value is refused: no query on such a vector means anything.
 
 Text is parsed by pyarrow's CSV reader when pyarrow is installed (1 s for GloVe 6B 50d), and by a
 Python + numpy loop (4.5 s) otherwise, or whenever pyarrow cannot take a file as it is (tokens with
 spaces, trailing spaces, a bad value): the loop then parses it, or says exactly what is wrong.
 
-Every writer is atomic: it writes a temporary file beside the target, fsyncs it, and renames it over
-the target, so an interrupted save leaves the previous file (or nothing) behind, never half a file.
+Every writer is atomic (see `glove.atomic`): an interrupted save leaves the previous file, or none.
 """
 
 from __future__ import annotations
 
-import contextlib
+import codecs
 import json
 import os
-import tempfile
 from collections import Counter
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
+from glove.atomic import atomic_write
+
 # The store's own format starts with this line. 0x93 never starts UTF-8 text, so no text file is mistaken
-# for a store. After it: one JSON line, the words joined by "\n", zero padding, then the (N, D) float32 rows.
+# for a store. After it: one JSON line, the words joined by "\n", zero padding up to a multiple of 64
+# bytes, then the (N, D) rows as little-endian floats.
 STORE_MAGIC = b"\x93GLOVE-STORE\n"
+STORE_VERSION = 1
+STORE_FIELDS = ("version", "rows", "dim", "dtype", "words_bytes")
+STORE_DTYPES = {"<f2": np.float16, "<f4": np.float32, "<f8": np.float64}
 FORMATS = ("store", "glove", "word2vec", "word2vec-binary")
 
 _CHUNK_LINES = 20_000  # lines the fallback parser hands to numpy at once
 
 
 class FormatError(ValueError):
-    """A malformed word-vector file. The message names the file and the line (or, in binary, the record)."""
+    """A malformed word-vector file. The message names the file and where in it: a line, a record, a field."""
 
     def __init__(self, path, where, problem: str):
-        where = f"line {where}" if isinstance(where, int) else where
-        super().__init__(f"{path}, {where}: {problem}")
-        self.path, self.where = path, where
+        self._set(path, where, problem)
+        super().__init__(self.message)
+
+    def _set(self, path, where, problem: str) -> None:
+        self.path, self.where = path, f"line {where}" if isinstance(where, int) else where
+        self.message = f"{path}, {self.where}: {problem}"
+
+    def __str__(self):
+        return self.message
+
+
+class TruncatedFileError(FormatError, EOFError):
+    """The file ends before what its header (or its last record) promises. Also an EOFError, as in gensim."""
+
+
+class EncodingError(FormatError, UnicodeDecodeError):
+    """Bytes that are not text in the file's encoding. Also a UnicodeDecodeError (with its encoding, object,
+    start, end and reason), as in gensim, but the message names the file and the line."""
+
+    def __init__(self, path, where, error: UnicodeDecodeError, what: str = "is not"):
+        UnicodeDecodeError.__init__(self, error.encoding, error.object, error.start, error.end, error.reason)
+        encoding = "UTF-8" if error.encoding == "utf-8" else error.encoding
+        self._set(path, where, f"{what} {encoding} ({error.reason} at byte {error.start}); "
+                               "unicode_errors='replace' or 'ignore' reads it anyway")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -55,19 +88,33 @@ class FormatError(ValueError):
 # ---------------------------------------------------------------------------------------------------
 
 
-def detect_format(path) -> str:
-    """One of FORMATS, from the first bytes of the file."""
+def detect_format(path, binary: bool | None = None, no_header: bool | None = None) -> str:
+    """One of FORMATS: from `binary` and `no_header` where they are given, else from the first bytes."""
     with open(path, "rb") as f:
         head = f.read(1 << 16)
     if not head.strip():
         raise FormatError(path, 1, "the file is empty")
     if head.startswith(STORE_MAGIC):
+        if binary is not None or no_header is not None:
+            raise ValueError(f"{path} is a glove store: binary= and no_header= are for word2vec and GloVe files")
         return "store"
+    if binary and no_header:
+        raise ValueError(f"{path}: no_header=True is for text files; a word2vec binary file starts with its "
+                         "'COUNT DIMENSIONS' header")
+    if no_header:
+        return "glove"
     header = _word2vec_header(head)
     if header is None:
+        if binary or no_header is False:  # the caller said there is a header
+            first = head.split(b"\n", 1)[0][:60].decode("utf-8", "replace")
+            raise FormatError(path, 1, f"expected the header 'COUNT DIMENSIONS' of a word2vec file, found {first!r} "
+                                       "(a GloVe file has no header: no_header=True)")
         return "glove"
-    # The first record of a text file is UTF-8 ending in a number; raw float32 bytes almost never are.
-    record = head.split(b"\n", 2)[1] if b"\n" in head else b""
+    if binary is not None:
+        return "word2vec-binary" if binary else "word2vec"
+    # The first record of a text file is text ending in a number; raw float32 bytes almost never are. Some
+    # binary files start each word with a newline: those are skipped first.
+    record = head.split(b"\n", 1)[1].lstrip(b"\n").split(b"\n", 1)[0] if b"\n" in head else b""
     try:
         tokens = record.decode("utf-8").split()
         if tokens:
@@ -85,25 +132,76 @@ def _word2vec_header(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def read(path, limit: int | None = None, mmap: bool = False, parser: str = "auto"):
-    """(words, vectors (N, D) float32, format) from a file in any of FORMATS; at most `limit` records.
+def read(path, limit: int | None = None, mmap=False, parser: str = "auto", *, binary: bool | None = None,
+         no_header: bool | None = None, datatype=np.float32, unicode_errors: str = "strict",
+         encoding: str = "utf-8"):
+    """(words, vectors (N, D), format) from a file in any of FORMATS; at most `limit` records.
 
-    `mmap=True` maps the vectors of a store file instead of reading them. `parser` picks the text parser:
-    "auto" (pyarrow if installed, else numpy), "pyarrow" or "numpy".
+    `mmap=True` (or "r") maps the vectors of a store file read-only instead of reading them; "c" maps them
+    copy-on-write (writable in memory, the file unchanged). `parser` picks the text parser: "auto" (pyarrow
+    if installed, else numpy), "pyarrow" or "numpy". `binary` and `no_header` (None: guess) say which word2vec
+    or GloVe format the file is; `datatype` is the float type of the result (float16, float32 or float64);
+    `encoding` and `unicode_errors` decode the words, as in gensim.
     """
-    kind = detect_format(path)
+    limit = check_count("limit", limit, allow_none=True)
+    datatype = float_type(datatype)
+    if mmap not in (False, True, "r", "c"):
+        raise ValueError(f"mmap must be False, True (or 'r': read-only) or 'c' (copy-on-write), not {mmap!r}")
+    if parser not in ("auto", "pyarrow", "numpy"):
+        raise ValueError(f"parser must be 'auto', 'pyarrow' or 'numpy', not {parser!r}")
+    try:
+        codecs.lookup_error(unicode_errors)
+        encoding = codecs.lookup(encoding).name
+    except LookupError as e:
+        raise ValueError(f"{e} (encoding={encoding!r}, unicode_errors={unicode_errors!r})") from None
+    kind = detect_format(path, binary, no_header)
     if mmap and kind != "store":
         raise ValueError(f"{path}: mmap=True needs the store's own format, this file is {kind}")
     if kind == "store":
-        words, vectors = _read_store(path, limit, mmap)
+        words, vectors = _read_store(path, limit, mmap, datatype)
     elif kind == "word2vec-binary":
-        words, vectors = _read_word2vec_binary(path, limit)
+        words, vectors = _read_word2vec_binary(path, limit, datatype, encoding, unicode_errors)
     else:
-        words, vectors = _read_text(path, limit, has_header=(kind == "word2vec"), parser=parser)
+        words, vectors = _read_text(path, limit, kind == "word2vec", parser, datatype, encoding, unicode_errors)
     return words, vectors, kind
 
 
-def _read_text(path, limit, has_header: bool, parser: str):
+def check_count(name: str, value, allow_none: bool = False, minimum: int = 0):
+    """`value` as an int of at least `minimum` (None passes if allowed); a float or a bool is a TypeError."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        expected = "a whole number" + (" or None" if allow_none else "")
+        raise TypeError(f"{name} must be {expected}, not {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return int(value)
+
+
+def float_type(datatype) -> np.dtype:
+    try:
+        dtype = np.dtype(datatype)
+    except TypeError:
+        dtype = None
+    if dtype not in (np.float16, np.float32, np.float64):
+        raise TypeError(f"datatype must be np.float16, np.float32 or np.float64, not {datatype!r}")
+    return dtype
+
+
+def _refuse_non_finite(path, vectors: np.ndarray, words: list[str], where_of_row) -> None:
+    """Raise FormatError at the first row holding a NaN or an infinity (or a number too big for the dtype)."""
+    finite = np.isfinite(vectors).all(axis=1)  # (N,)
+    if finite.all():
+        return
+    row = int(np.argmin(finite))
+    column = int(np.argmin(np.isfinite(vectors[row])))
+    where, value = where_of_row(row, column)
+    raise FormatError(path, where, f"word {words[row]!r}: value {value} (dimension {column + 1}) is not a finite "
+                                   f"{vectors.dtype.name}; NaN and infinite values are refused, as no cosine with "
+                                   "them means anything")
+
+
+def _read_text(path, limit, has_header: bool, parser: str, datatype, encoding: str, unicode_errors: str):
     with open(path, "rb") as f:
         head = f.read(1 << 20)
     lines = head.split(b"\n")
@@ -112,7 +210,7 @@ def _read_text(path, limit, has_header: bool, parser: str):
     skip = 1 if has_header else 0
     count, dim = _word2vec_header(head) if has_header else (None, None)
     if count == 0:
-        return [], np.empty((0, dim), dtype=np.float32)  # what gensim writes for no words
+        return [], np.empty((0, dim), dtype=datatype)  # what gensim writes for no words
     sample = [line.rstrip() for line in lines[skip : skip + 100]]
     fields = [len(line.split(b" ")) if line else 0 for line in sample]  # word + D, in most lines
     # The commonest field count among the first lines gives D: a rare token with spaces or a ragged
@@ -130,19 +228,35 @@ def _read_text(path, limit, has_header: bool, parser: str):
         raise FormatError(path, 1 + skip, "has no numbers after the word")
 
     rows = _count_lines(path) - skip
-    if has_header and rows < count:
-        raise FormatError(path, rows + skip + 1, f"the file ends after {rows} words, but the header says {count}")
+    if has_header and rows < count and (limit is None or rows < limit):
+        raise TruncatedFileError(path, rows + skip + 1, f"the file ends after {rows} words, but the header says {count}")
     if has_header:
         rows = count  # like gensim, read as many words as the header announces
     if limit is not None:
         rows = min(rows, limit)
 
     result = None
-    if parser in ("auto", "pyarrow"):
-        result = _parse_text_pyarrow(path, skip, dim, rows, required=(parser == "pyarrow"))
+    if parser in ("auto", "pyarrow") and encoding == "utf-8":
+        result = _parse_text_pyarrow(path, skip, dim, rows, datatype, required=(parser == "pyarrow"))
     if result is None:
-        result = _parse_text_numpy(path, skip, dim, rows)
-    return result
+        result = _parse_text_numpy(path, skip, dim, rows, datatype, encoding, unicode_errors)
+    words, vectors = result
+
+    def where_of_row(row, column):
+        line_no = skip + row + 1
+        values = _read_line(path, line_no).rstrip().rsplit(b" ", dim)[1:]
+        return line_no, values[column].decode("ascii", "replace")
+
+    _refuse_non_finite(path, vectors, words, where_of_row)
+    return words, vectors
+
+
+def _read_line(path, line_no: int) -> bytes:
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if number == line_no:
+                return line
+    return b""
 
 
 def _count_lines(path) -> int:
@@ -155,7 +269,7 @@ def _count_lines(path) -> int:
     return lines + (last != b"\n")
 
 
-def _parse_text_pyarrow(path, skip: int, dim: int, rows: int, required: bool):
+def _parse_text_pyarrow(path, skip: int, dim: int, rows: int, datatype, required: bool):
     """The fast path: pyarrow's multithreaded CSV reader, in small blocks so memory stays ~ the result.
 
     Returns None when pyarrow is missing (unless `required`) or rejects the file; the numpy parser
@@ -183,14 +297,15 @@ def _parse_text_pyarrow(path, skip: int, dim: int, rows: int, required: bool):
         # instead of staying in a pool of its own (that saves ~40 MB of peak memory on GloVe 6B 50d).
         memory_pool=pa.system_memory_pool(),
     )
-    vectors = np.empty((rows, dim), dtype=np.float32)  # (N, D), filled block by block
+    vectors = np.empty((rows, dim), dtype=datatype)  # (N, D), filled block by block
     words: list[str] = []
     try:
         for batch in csv.open_csv(path, **reader_options):
             take = min(batch.num_rows, rows - len(words))
             start = len(words)
-            for j in range(dim):
-                vectors[start : start + take, j] = batch.column(j + 1).to_numpy()[:take]
+            with np.errstate(over="ignore"):  # a number too big for the dtype is refused by the caller
+                for j in range(dim):
+                    vectors[start : start + take, j] = batch.column(j + 1).to_numpy()[:take]
             words += batch.column(0).to_pylist()[:take]
             if len(words) == rows:
                 break
@@ -201,9 +316,9 @@ def _parse_text_pyarrow(path, skip: int, dim: int, rows: int, required: bool):
     return words, vectors
 
 
-def _parse_text_numpy(path, skip: int, dim: int, rows: int):
+def _parse_text_numpy(path, skip: int, dim: int, rows: int, datatype, encoding: str, unicode_errors: str):
     """The careful path: Python splits off each word, numpy parses the numbers a chunk at a time."""
-    vectors = np.empty((rows, dim), dtype=np.float32)  # (N, D)
+    vectors = np.empty((rows, dim), dtype=datatype)  # (N, D)
     words: list[str] = []
     numbers: list[str] = []  # the number part of each line in the current chunk
     first_line_of_chunk = skip + 1
@@ -214,9 +329,9 @@ def _parse_text_numpy(path, skip: int, dim: int, rows: int):
             if len(words) == rows:
                 break
             try:
-                line = raw.decode("utf-8").rstrip()
+                line = raw.decode(encoding, unicode_errors).rstrip()
             except UnicodeDecodeError as e:
-                raise FormatError(path, line_no, f"is not UTF-8 ({e.reason} at byte {e.start})") from None
+                raise EncodingError(path, line_no, e) from None
             if not line:
                 raise FormatError(path, line_no, "is empty")
             parts = line.rsplit(" ", dim)  # [word, v1, .., vD]; the word may hold spaces
@@ -230,14 +345,15 @@ def _parse_text_numpy(path, skip: int, dim: int, rows: int):
     if numbers:
         _parse_numbers(path, numbers, first_line_of_chunk, vectors[len(words) - len(numbers) : len(words)])
     if len(words) != rows:
-        raise FormatError(path, skip + len(words) + 1, f"the file ends after {len(words)} of {rows} words")
+        raise TruncatedFileError(path, skip + len(words) + 1, f"the file ends after {len(words)} of {rows} words")
     return words, vectors
 
 
 def _parse_numbers(path, numbers: list[str], first_line: int, out: np.ndarray) -> None:
     """Parse lines of D numbers into `out` (n, D), or name the line and the value that is not a number."""
     try:
-        out[:] = np.loadtxt(numbers, dtype=np.float64, delimiter=" ", comments=None, quotechar=None, ndmin=2)
+        with np.errstate(over="ignore"):  # a number too big for float16/float32 is refused by the caller
+            out[:] = np.loadtxt(numbers, dtype=np.float64, delimiter=" ", comments=None, quotechar=None, ndmin=2)
         return
     except ValueError:
         pass
@@ -250,51 +366,125 @@ def _parse_numbers(path, numbers: list[str], first_line: int, out: np.ndarray) -
     raise FormatError(path, first_line, f"numpy could not parse lines {first_line}-{first_line + len(numbers) - 1}")
 
 
-def _read_word2vec_binary(path, limit):
+def _read_word2vec_binary(path, limit, datatype, encoding: str, unicode_errors: str):
     """word2vec's binary format: "N D\\n", then per word: the word, a space, D little-endian float32s."""
     data = Path(path).read_bytes()
     header_end = data.index(b"\n") + 1
     count, dim = _word2vec_header(data)
-    if limit is not None:
-        count = min(count, limit)
-    vectors = np.empty((count, dim), dtype=np.float32)  # (N, D)
+    if count and dim < 1:
+        raise FormatError(path, 1, f"the header says {count} words of {dim} dimensions")
+    wanted = count if limit is None else min(count, limit)
+    # Each record takes at least a space and 4 * D bytes: check the header against the file's size
+    # before allocating what it asks for.
+    least = wanted * (1 + 4 * dim)
+    if least > len(data) - header_end:
+        raise TruncatedFileError(path, 1, f"the header says {count} words of {dim} dimensions, which take at least "
+                                          f"{least:,} bytes, but the file has {len(data) - header_end:,} after it")
+    vectors = np.empty((wanted, dim), dtype=datatype)  # (N, D)
     words = []
     record_bytes = 4 * dim
     pos = header_end
-    for i in range(count):
+    for i in range(wanted):
+        where = f"word {i + 1} of {count} (byte {pos})"
         space = data.find(b" ", pos)
         if space < 0 or space + 1 + record_bytes > len(data):
-            raise FormatError(path, f"word {i + 1} of {count} (byte {pos})", "the file ends inside this record")
+            raise TruncatedFileError(path, where, "the file ends inside this record")
         try:
             # The C tool ends each record with "\n"; gensim does not. Accept both.
-            words.append(data[pos:space].decode("utf-8").lstrip("\n"))
+            words.append(data[pos:space].decode(encoding, unicode_errors).lstrip("\n"))
         except UnicodeDecodeError as e:
-            raise FormatError(path, f"word {i + 1} of {count} (byte {pos})", f"the word is not UTF-8 ({e.reason})") from None
+            raise EncodingError(path, where, e, what="the word is not") from None
         vectors[i] = np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)
         pos = space + 1 + record_bytes
+
+    def where_of_row(row, column):
+        start = header_end
+        for _ in range(row):  # only on the error path: find the record again
+            start = data.find(b" ", start) + 1 + record_bytes
+        return f"word {row + 1} of {count} (byte {start})", repr(float(vectors[row, column]))
+
+    _refuse_non_finite(path, vectors, words, where_of_row)
     return words, vectors
 
 
-def _read_store(path, limit, mmap: bool):
+def _read_store(path, limit, mmap, datatype):
+    """The store's own format, every header field checked against its type, its range and the file's size."""
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
         f.readline()  # STORE_MAGIC
-        try:
-            header = json.loads(f.readline())
-            rows, dim, words_bytes = header["rows"], header["dim"], header["words_bytes"]
-        except (ValueError, KeyError) as e:
-            raise FormatError(path, 2, f"the store header is damaged ({e})") from None
-        words = f.read(words_bytes).decode("utf-8").split("\n") if rows else []
-        offset = _align(f.tell())
-    expected_size = offset + rows * dim * 4
-    if os.path.getsize(path) != expected_size or len(words) != rows:
-        raise FormatError(path, 2, f"the store is truncated or damaged: expected {expected_size} bytes, {rows} words")
+        header = _store_header(path, f.readline(), size)
+        header_end = f.tell()
+        rows, dim, words_bytes = header["rows"], header["dim"], header["words_bytes"]
+        dtype = np.dtype(STORE_DTYPES[header["dtype"]]).newbyteorder("<")
+        if header_end + words_bytes > size:
+            raise TruncatedFileError(path, "the store header (line 2)", f"words_bytes is {words_bytes}, but only "
+                                     f"{size - header_end} bytes follow the header")
+        offset = _align(header_end + words_bytes)
+        expected = offset + rows * dim * dtype.itemsize
+        if size < expected:
+            raise TruncatedFileError(path, "the store header (line 2)", f"the store is truncated: {rows} x {dim} "
+                                     f"{header['dtype']} vectors need {expected} bytes, the file has {size}")
+        if size > expected:
+            raise FormatError(path, "the store header (line 2)", f"the store is damaged: {rows} x {dim} "
+                              f"{header['dtype']} vectors need {expected} bytes, the file has {size}")
+        region = f.read(offset - header_end)
+    word_bytes, padding = region[:words_bytes], region[words_bytes:]
+    # The words hold no NUL and the padding is nothing else: a words_bytes that is off by even one shows.
+    if padding.strip(b"\0") or b"\0" in word_bytes:
+        raise FormatError(path, "the store header (line 2)", f"words_bytes ({words_bytes}) does not end where the "
+                                                              "words end: the store is damaged")
+    try:
+        words = word_bytes.decode("utf-8").split("\n") if rows else []
+    except UnicodeDecodeError as e:
+        raise EncodingError(path, "the words of the store", e, what="are not") from None
+    if len(words) != rows:
+        raise FormatError(path, "the store header (line 2)", f"rows is {rows}, but the store holds {len(words)} words")
+    if mmap and dtype != datatype:
+        raise ValueError(f"{path}: the store holds {dtype.name} vectors; mmap=True maps them as they are, "
+                         f"so pass datatype=np.{dtype.name}")
     if mmap and rows:
-        vectors = np.memmap(path, dtype="<f4", mode="r", offset=offset, shape=(rows, dim))  # (N, D), on disk
+        mode = "c" if mmap == "c" else "r"
+        vectors = np.memmap(path, dtype=dtype, mode=mode, offset=offset, shape=(rows, dim))  # (N, D), on disk
     else:
-        vectors = np.fromfile(path, dtype="<f4", offset=offset).reshape(rows, dim)  # (N, D)
+        vectors = np.fromfile(path, dtype=dtype, offset=offset).reshape(rows, dim).astype(datatype, copy=False)
+        # A store is written only from finite vectors; a damaged one is caught here (a mapped one is not
+        # read until it is used, so a mapped store is trusted).
+        _refuse_non_finite(path, vectors, words, lambda row, column: (f"word {row + 1} of {rows}",
+                                                                      repr(float(vectors[row, column]))))
     if limit is not None:
         words, vectors = words[:limit], vectors[:limit]
     return words, vectors
+
+
+def _store_header(path, line: bytes, size: int) -> dict:
+    where = "the store header (line 2)"
+    try:
+        header = json.loads(line)
+    except ValueError as e:
+        raise FormatError(path, where, f"is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise FormatError(path, where, f"is a JSON {type(header).__name__}, expected an object")
+    missing = [field for field in STORE_FIELDS if field not in header]
+    unknown = [field for field in header if field not in STORE_FIELDS]
+    if missing or unknown:
+        raise FormatError(path, where, f"missing fields {missing}, unknown fields {unknown}; "
+                                       f"expected exactly {list(STORE_FIELDS)}")
+    for field in ("version", "rows", "dim", "words_bytes"):
+        value = header[field]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise FormatError(path, where, f"field {field!r} is {value!r}, expected a whole number of at least 0")
+    if header["version"] != STORE_VERSION:
+        newer = " (newer than this glove reads)" if header["version"] > STORE_VERSION else ""
+        raise FormatError(path, where, f"field 'version' is {header['version']}{newer}; this glove reads "
+                                       f"version {STORE_VERSION}")
+    if header["dtype"] not in STORE_DTYPES:
+        raise FormatError(path, where, f"field 'dtype' is {header['dtype']!r}, expected one of {list(STORE_DTYPES)}")
+    if header["rows"] and not header["dim"]:
+        raise FormatError(path, where, f"field 'dim' is 0 for {header['rows']} rows")
+    if header["rows"] * header["dim"] > size or header["words_bytes"] > size:
+        raise TruncatedFileError(path, where, f"rows x dim ({header['rows']} x {header['dim']}) and words_bytes "
+                                              f"({header['words_bytes']}) are more than the file's {size} bytes")
+    return header
 
 
 def _align(offset: int) -> int:
@@ -307,55 +497,50 @@ def _align(offset: int) -> int:
 # ---------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def atomic_write(path):
-    """Open a temporary file beside `path` for writing; on success fsync it and rename it onto `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old file or the new one
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # Make the rename itself durable (POSIX only: directories cannot be opened on Windows).
-    if hasattr(os, "O_DIRECTORY"):
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def write(path, words: list[str], vectors: np.ndarray, format: str = "store", *, header_count: int | None = None,
+          prefix: str = "", append: bool = False) -> None:
+    """Write (words, vectors (N, D)) to `path` in one of FORMATS, atomically.
 
-
-def write(path, words: list[str], vectors: np.ndarray, format: str = "store") -> None:
-    """Write (words, vectors (N, D)) to `path` in one of FORMATS, atomically."""
+    For the word2vec and GloVe formats, as gensim's save_word2vec_format: `header_count` is the count the
+    header announces (default N), `prefix` goes before every word, and `append=True` adds to the end of the
+    existing file (still atomically: the old content is copied into the new file first).
+    """
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
-    forbidden = "\n " if format == "word2vec-binary" else "\n"  # what would end the word early
+    if format == "store" and (header_count is not None or prefix or append):
+        raise ValueError("header_count, prefix and append are for the word2vec and GloVe formats, not the store")
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or len(words) != len(vectors):
+        raise ValueError(f"cannot write {len(words)} words with vectors of shape {vectors.shape}")
+    forbidden = {"store": "\n\0", "word2vec-binary": "\n "}.get(format, "\n")  # what would end a word early
     for word in words:
-        if any(char in word for char in forbidden):
-            raise ValueError(f"cannot write word {word!r} in {format} format: a word there cannot hold {forbidden!r}")
-    vectors = np.ascontiguousarray(vectors, dtype="<f4")  # (N, D)
+        if not isinstance(word, str):
+            raise TypeError(f"cannot write the key {word!r} ({type(word).__name__}): words must be strings")
+        if any(char in prefix + word for char in forbidden):
+            raise ValueError(f"cannot write word {prefix + word!r} in {format} format: a word there cannot hold "
+                             f"{forbidden!r}")
+    dtype = vectors.dtype.newbyteorder("<") if vectors.dtype in (np.float16, np.float64) else np.dtype("<f4")
+    if format == "word2vec-binary":
+        dtype = np.dtype("<f4")  # the format's own: float32, whatever the vectors are
+    vectors = np.ascontiguousarray(vectors, dtype=dtype)  # (N, D)
     rows, dim = vectors.shape
-    with atomic_write(path) as f:
+    with atomic_write(path, append_to_existing=append) as f:
         if format == "store":
             word_bytes = "\n".join(words).encode("utf-8")
-            header = {"version": 1, "rows": rows, "dim": dim, "dtype": "<f4", "words_bytes": len(word_bytes)}
+            header = {"version": STORE_VERSION, "rows": rows, "dim": dim, "dtype": dtype.str,
+                      "words_bytes": len(word_bytes)}
             head = STORE_MAGIC + json.dumps(header).encode() + b"\n" + word_bytes
             f.write(head + b"\0" * (_align(len(head)) - len(head)))
             f.write(vectors.data)  # the (N, D) rows as they lie in memory, no copy
         elif format == "word2vec-binary":
-            f.write(f"{rows} {dim}\n".encode())
+            f.write(f"{rows if header_count is None else header_count} {dim}\n".encode())
             for word, row in zip(words, vectors):
-                f.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
+                f.write((prefix + word).encode("utf-8") + b" " + row.tobytes() + b"\n")
         else:
             if format == "word2vec":
-                f.write(f"{rows} {dim}\n".encode())
-            # 9 significant digits are enough for any float32 to read back bit for bit.
-            line_format = "%s" + " %.9g" * dim + "\n"
+                f.write(f"{rows if header_count is None else header_count} {dim}\n".encode())
+            # 9 significant digits read back any float32 (or float16) bit for bit; float64 needs 17.
+            digits = 17 if dtype == np.float64 else 9
+            line_format = "%s" + f" %.{digits}g" * dim + "\n"
             for word, row in zip(words, vectors.tolist()):
-                f.write((line_format % (word, *row)).encode("utf-8"))
+                f.write((line_format % (prefix + word, *row)).encode("utf-8"))

@@ -3,21 +3,30 @@
 Shapes: N words in the store, D dimensions, Q queries in a batch, k = topn.
 
 Every query scores words by cosine similarity. A single query computes it the way gensim does,
-`vectors @ mean / norms`, so scores agree to the last bit and near-ties fall the same way; a batch of
+`vectors @ mean / norms`, with gensim's float64 steps where gensim takes them (its `unitvec` measures a
+vector with BLAS's dnrm2), so scores agree to the last bit and near-ties fall the same way. A batch of
 queries multiplies the unit rows once by all of them, which agrees to about 1e-7.
+
+A row whose length is 0 (or not finite) has no direction: it is never an answer, and asking about it is
+an error that names the word. gensim returns such rows last, with a NaN score, or NaN answers.
+
+The methods come in the order a reader meets them: building and loading a store, looking words up, the
+queries, the batched queries, changing the vectors, evaluations, pictures.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from functools import cached_property
-from numbers import Integral
+from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 
 from glove import formats
+from glove.formats import check_count
 
 _KEY_TYPES = (str, int, np.integer)  # what can name a row: a word, or the row's index
 
@@ -41,15 +50,27 @@ class PCA(NamedTuple):
 
 
 class WordVectors:
-    """Words and their vectors: `index_to_key` (N words, in order), `key_to_index`, `vectors` (N, D) float32."""
+    """Words and their vectors: `index_to_key` (N words, in order), `key_to_index`, `vectors` (N, D).
 
-    def __init__(self, words, vectors, source: str = "input"):
-        vectors = np.asarray(vectors, dtype=np.float32)
+    `WordVectors(words, vectors)` takes the array as it is (converted to `dtype`, float32 by default, without
+    a copy where it already is). Repeated words keep their first row, as in gensim, and are listed in
+    `duplicates`. A NaN or infinite value is refused (ValueError naming the word).
+    """
+
+    def __init__(self, words, vectors, source: str = "input", dtype=np.float32):
+        vectors = np.asarray(vectors, dtype=formats.float_type(dtype))
         if vectors.ndim != 2 or len(words) != len(vectors):
             raise ValueError(f"{source}: {len(words)} words for vectors of shape {vectors.shape}")
         words = list(words)
+        _refuse_non_finite(source, words, vectors)
+        self._set_words(words, vectors, source)
+
+    def _set_words(self, words: list, vectors: np.ndarray, source: str) -> None:
+        """Keep the first row of each word (warning about the rest), then hold words and vectors."""
+        self.source = source  # where the vectors came from, for error messages
+        self._mapped = None  # the file, when the vectors are memory-mapped read-only
         key_to_index = dict(zip(words, range(len(words))))  # a repeated word maps to its last row here
-        self.duplicates: list[str] = []
+        self.duplicates: list = []
         if len(key_to_index) < len(words):
             # Keep the first row of a repeated word, as gensim does, and say so.
             key_to_index = {}
@@ -59,22 +80,32 @@ class WordVectors:
             warnings.warn(
                 f"{source}: {len(self.duplicates)} duplicate words ignored (the first of each is kept), "
                 f"e.g. {self.duplicates[:5]}",
-                stacklevel=3,
+                stacklevel=4,
             )
             keep = np.array(sorted(key_to_index.values()))
             words, vectors = [words[i] for i in keep], vectors[keep]
             key_to_index = dict(zip(words, range(len(words))))
-        self._set(words, vectors)
+        self.index_to_key: list = words
+        self.vectors = vectors
         self.key_to_index = key_to_index
 
-    def _set(self, words: list[str], vectors: np.ndarray) -> None:
-        self.index_to_key: list[str] = words
-        # A plain read-only view (also of a memmap): the cached norms must stay true to the rows.
-        self.vectors = vectors.view(np.ndarray)  # (N, D)
-        self.vectors.flags.writeable = False
+    @property
+    def vectors(self) -> np.ndarray:
+        """The (N, D) rows. Writable in place, as in gensim, unless memory-mapped read-only; after changing
+        rows in place, call `fill_norms(force=True)` (as in gensim) so that queries see the change."""
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, value: np.ndarray) -> None:
+        value = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if value.ndim != 2 or len(value) != len(self.index_to_key):
+            raise ValueError(f"vectors must have shape ({len(self.index_to_key)}, D) for the "
+                             f"{len(self.index_to_key)} words, not {value.shape}")
+        self._vectors = value.view(np.ndarray)  # a plain array, also over a memmap: results stay plain arrays
+        self._forget_norms()
 
     @cached_property
-    def key_to_index(self) -> dict[str, int]:
+    def key_to_index(self) -> dict:
         """word -> row. Built on first use when a saved store is opened: hashing 400000 words takes
         longer than mapping the whole store."""
         return dict(zip(self.index_to_key, range(len(self.index_to_key))))
@@ -82,24 +113,50 @@ class WordVectors:
     # ----- loading, saving, converting -------------------------------------------------------------
 
     @classmethod
-    def load(cls, path, limit: int | None = None, mmap: bool = False, parser: str = "auto") -> WordVectors:
+    def load(cls, path, limit: int | None = None, mmap=False, parser: str = "auto", *, binary: bool | None = None,
+             no_header: bool | None = None, datatype=np.float32, unicode_errors: str = "strict",
+             encoding: str = "utf-8") -> WordVectors:
         """A store from a GloVe/word2vec text file, a word2vec binary file, a saved store, or a gensim-data name.
 
-        The format is recognised from the file's first bytes (see `glove.formats`). `limit` reads only the
-        first words; `mmap=True` maps a saved store's vectors from disk instead of reading them. A name such
-        as "glove-wiki-gigaword-100" that is not a file is fetched (and cached) by gensim's downloader.
+        The format is recognised from the file's first bytes (see `glove.formats`); `binary` and `no_header`
+        (gensim's names; None: recognise) say it where the bytes cannot. `limit` reads only the first words.
+        `mmap=True` maps a saved store's vectors from disk, read-only; `mmap="c"` maps them copy-on-write
+        (changes stay in memory). `datatype` is the float type of the vectors (float16, float32, float64);
+        `encoding` and `unicode_errors` decode the words, as in gensim. A name such as
+        "glove-wiki-gigaword-100" that is not a file is fetched (and cached) by gensim's downloader.
+
+        Raises FileNotFoundError; FormatError (a ValueError) for a malformed file, naming the file and the
+        line: TruncatedFileError (also an EOFError), EncodingError (also a UnicodeDecodeError).
         """
         if not os.path.exists(path) and _looks_like_gensim_data_name(str(path)):
             return cls._load_gensim_data(str(path), limit)
+        return cls._load_file(path, limit, mmap, parser, binary=binary, no_header=no_header, datatype=datatype,
+                              unicode_errors=unicode_errors, encoding=encoding)
+
+    @classmethod
+    def load_word2vec_format(cls, fname, fvocab=None, binary=False, encoding="utf8", unicode_errors="strict",
+                             limit=None, datatype=np.float32, no_header=False) -> WordVectors:
+        """gensim's loader, with gensim's arguments and defaults: a word2vec text file unless `binary`, with
+        a header unless `no_header` (a GloVe file needs no_header=True, as in gensim). Word counts
+        (`fvocab`) are not kept here."""
+        if fvocab is not None:
+            raise ValueError("glove keeps no word counts: load without fvocab")
+        return cls._load_file(fname, limit, False, "auto", binary=binary, no_header=no_header, datatype=datatype,
+                              unicode_errors=unicode_errors, encoding=encoding)
+
+    @classmethod
+    def _load_file(cls, path, limit, mmap, parser, **options) -> WordVectors:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no such word-vector file: {path}")
-        words, vectors, kind = formats.read(path, limit=limit, mmap=mmap, parser=parser)
+        words, vectors, kind = formats.read(path, limit=limit, mmap=mmap, parser=parser, **options)  # checked there
+        store = cls.__new__(cls)
         if kind == "store":  # saved from a WordVectors: no duplicates to look for
-            store = cls.__new__(cls)
-            store._set(words, vectors)
-            store.duplicates = []
-            return store
-        return cls(words, vectors, source=str(path))
+            store.source, store.duplicates, store.index_to_key = str(path), [], words
+            store.vectors = vectors
+            store._mapped = str(path) if mmap in (True, "r") and len(words) else None
+        else:
+            store._set_words(words, vectors, str(path))
+        return store
 
     @classmethod
     def _load_gensim_data(cls, name: str, limit: int | None) -> WordVectors:
@@ -117,8 +174,23 @@ class WordVectors:
 
     def save(self, path, format: str = "store") -> None:
         """Write the store atomically: "store" (its own format, loadable with mmap=True), "glove",
-        "word2vec" (text with an "N D" header) or "word2vec-binary"."""
+        "word2vec" (text with an "N D" header) or "word2vec-binary". A crash leaves the old file or none;
+        a read-only file or a folder is refused (see `glove.atomic`)."""
         formats.write(path, self.index_to_key, self.vectors, format=format)
+
+    def save_word2vec_format(self, fname, fvocab=None, binary=False, total_vec=None, write_header=True, prefix="",
+                             append=False, sort_attr="count") -> None:
+        """gensim's writer, with gensim's arguments: word2vec text (or binary, or GloVe text without the
+        header), atomically. There are no word counts here, so the words keep their order (as gensim does for
+        vectors read from a file) and `fvocab` is refused."""
+        if fvocab is not None:
+            raise ValueError(f"cannot store vocabulary with {sort_attr!r}: glove keeps no word counts")
+        if binary and not write_header:
+            raise ValueError("a word2vec binary file needs its header: write_header=False is for text (GloVe)")
+        format = "word2vec-binary" if binary else "word2vec" if write_header else "glove"
+        total_vec = check_count("total_vec", total_vec, allow_none=True)
+        formats.write(fname, self.index_to_key, self.vectors, format=format, header_count=total_vec, prefix=prefix,
+                      append=append)
 
     @classmethod
     def from_gensim(cls, kv) -> WordVectors:
@@ -131,7 +203,7 @@ class WordVectors:
         """A gensim KeyedVectors holding a copy of these words and vectors."""
         from gensim.models import KeyedVectors
 
-        kv = KeyedVectors(self.vector_size, dtype=np.float32)
+        kv = KeyedVectors(self.vector_size, dtype=self.vectors.dtype)
         kv.add_vectors(self.index_to_key, np.array(self.vectors))
         return kv
 
@@ -148,136 +220,350 @@ class WordVectors:
         return self.vectors.shape[1]
 
     def __contains__(self, word) -> bool:
-        try:
-            self._index(word)
-        except (UnknownWordError, TypeError):
-            return False
-        return True
+        return self.has_index_for(word)
 
     def __getitem__(self, word_or_words) -> np.ndarray:
-        """A word's vector (D,); a list of words gives a matrix (n, D)."""
+        """A word's vector (D,), read-only as in gensim; a list of words gives a matrix (n, D), a copy."""
         if isinstance(word_or_words, _KEY_TYPES):
-            return self.vectors[self._index(word_or_words)]
-        return self.vectors[[self._index(word) for word in word_or_words]]
+            return self.get_vector(word_or_words)
+        return self.vectors[[self.get_index(word) for word in word_or_words]]
 
-    def _index(self, word) -> int:
-        """The row of a word; like gensim, an int that is not a word is taken as a row number."""
-        index = self.key_to_index.get(word)
+    def get_index(self, key, default=None) -> int:
+        """The row of a word; like gensim, an int that is not a word is taken as a row number, and `default`
+        (when not None) is returned for anything else."""
+        try:
+            index = self.key_to_index.get(key)
+        except TypeError:  # unhashable: a list, an array
+            index = None
         if index is not None:
             return index
-        if isinstance(word, (int, np.integer)) and 0 <= word < len(self):
-            return int(word)
-        raise UnknownWordError(word, len(self))
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(self):
+            return int(key)
+        if default is not None:
+            return default
+        raise UnknownWordError(key, len(self))
+
+    _index = get_index
+
+    def has_index_for(self, key) -> bool:
+        """Whether `key` names a row (a word, or a row number)."""
+        return self.get_index(key, -1) >= 0
+
+    def get_vector(self, key, norm: bool = False) -> np.ndarray:
+        """A word's vector (D,), read-only; `norm=True` divides it by its length (an error for a zero vector)."""
+        index = self.get_index(key)
+        vector = self._unit(index, key) if norm else self.vectors[index]
+        vector.flags.writeable = False  # as in gensim: a write here would go around the cached norms
+        return vector
+
+    # ----- norms and unit vectors -----------------------------------------------------------------
 
     @cached_property
     def norms(self) -> np.ndarray:
-        """The length of every row (N,), computed once."""
+        """The length of every row (N,), computed once, as gensim computes it (np.linalg.norm)."""
         return np.linalg.norm(self.vectors, axis=1)
 
     @cached_property
     def unit_vectors(self) -> np.ndarray:
-        """Every row divided by its length (N, D), computed once, on first use."""
-        return self.vectors / self.norms[:, None]
+        """Every row divided by its length (N, D), computed once, on first use; read-only. A row of length 0
+        comes out NaN, as in gensim; such rows are never answers (see `_dead_rows`)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            unit = self.vectors / self.norms[:, None]
+        unit.flags.writeable = False
+        return unit
 
-    def _unit(self, word) -> np.ndarray:
-        index = self._index(word)
-        return self.vectors[index] / self.norms[index]  # (D,)
+    @cached_property
+    def _dead_rows(self) -> np.ndarray:
+        """The rows without a direction: length 0, or a length that is not finite. Never an answer."""
+        return np.flatnonzero(~(np.isfinite(self.norms) & (self.norms > 0)))
+
+    def _forget_norms(self) -> None:
+        for name in ("norms", "unit_vectors", "_dead_rows"):
+            self.__dict__.pop(name, None)
+
+    def fill_norms(self, force: bool = False) -> None:
+        """Compute the norms now; `force=True` computes them again (after the vectors changed in place)."""
+        if force:
+            self._forget_norms()
+        self.norms  # noqa: B018 (computed and cached by the property)
+
+    def get_normed_vectors(self) -> np.ndarray:
+        """Every row at unit length (N, D), as in gensim; the cached `unit_vectors`, read-only."""
+        return self.unit_vectors
+
+    def _unit(self, index: int, key) -> np.ndarray:
+        """Row `index` divided by its length (D,), as gensim's get_vector(norm=True); a dead row is an error."""
+        length = self.norms[index]
+        if not (np.isfinite(length) and length > 0):
+            what = "an all-zero vector" if length == 0 else f"a vector of length {length}"
+            raise ValueError(f"word {key!r} has {what}: it has no direction, so no cosine with it means anything")
+        return self.vectors[index] / length
 
     # ----- queries, with gensim's semantics ---------------------------------------------------------
 
-    def similarity(self, word1, word2) -> float:
-        """Cosine similarity of two words."""
-        return float(np.dot(self._unit(word1), self._unit(word2)))
+    def similarity(self, w1, w2) -> float:
+        """Cosine similarity of two words, as gensim: dot(unitvec(w1), unitvec(w2)); a zero vector gives 0."""
+        return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
 
-    def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+    def distance(self, w1, w2) -> float:
+        """Cosine distance of two words: 1 - similarity."""
+        return 1 - self.similarity(w1, w2)
+
+    @staticmethod
+    def cosine_similarities(vector_1, vectors_all) -> np.ndarray:
+        """The cosine of `vector_1` (D,) with each row of `vectors_all` (n, D), as gensim computes it."""
+        norm = np.linalg.norm(vector_1)
+        all_norms = np.linalg.norm(vectors_all, axis=1)
+        return np.dot(vectors_all, vector_1) / (norm * all_norms)
+
+    def distances(self, word_or_vector, other_words=()) -> np.ndarray:
+        """Cosine distances (1 - cosine) from a word or a vector (D,) to `other_words`, or to every word (N,)."""
+        if isinstance(word_or_vector, _KEY_TYPES):
+            vector = self.get_vector(word_or_vector)
+        else:
+            vector = self._query_vector(word_or_vector)
+        if len(other_words) == 0:
+            with np.errstate(invalid="ignore", divide="ignore"):  # a zero row: NaN, as in gensim
+                return 1 - np.dot(self.vectors, vector) / (np.linalg.norm(vector) * self.norms)
+        others = self.vectors[[self.get_index(word) for word in other_words]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 1 - self.cosine_similarities(vector, others)
+
+    def n_similarity(self, ws1, ws2) -> float:
+        """Cosine similarity of the means of two lists of words (their raw vectors, as in gensim).
+
+        Like gensim, words not in the store are left out; unlike gensim, with a warning.
+        """
+        if not (len(ws1) and len(ws2)):
+            raise ZeroDivisionError("n_similarity needs at least one word in each list")
+        missing = [w for w in list(ws1) + list(ws2) if not isinstance(w, np.ndarray) and w not in self]
+        if missing:
+            warnings.warn(f"n_similarity ignores words not in the vocabulary: {missing}", stacklevel=2)
+        mean1 = self.get_mean_vector(ws1, pre_normalize=False)
+        mean2 = self.get_mean_vector(ws2, pre_normalize=False)
+        return float(np.dot(_unitvec(mean1), _unitvec(mean2)))
+
+    def get_mean_vector(self, keys, weights=None, pre_normalize: bool = True, post_normalize: bool = False,
+                        ignore_missing: bool = True) -> np.ndarray:
+        """The weighted mean (D,) of words and vectors, as gensim computes it: each word's vector (unit length
+        if `pre_normalize`), weights 1 by default, divided by the sum of |weight|; unit length if
+        `post_normalize`. Words not in the store are skipped if `ignore_missing`, else a KeyError."""
+        if len(keys) == 0:
+            raise ValueError("cannot compute the mean of no words")
+        if isinstance(weights, list):
+            weights = np.array(weights, dtype=self.vectors.dtype)
+        if weights is None:
+            weights = np.ones(len(keys), dtype=self.vectors.dtype)
+        if len(keys) != weights.shape[0]:
+            raise ValueError(f"{len(keys)} keys but {weights.shape[0]} weights")
+        mean = np.zeros(self.vector_size, self.vectors.dtype)  # (D,)
+        total_weight = 0
+        for key, weight in zip(keys, weights):
+            if isinstance(key, np.ndarray):
+                vector = self._query_vector(key)
+            elif key in self:
+                vector = self.get_vector(key, norm=pre_normalize)
+            elif not ignore_missing:
+                raise UnknownWordError(key, len(self))
+            else:
+                continue
+            mean += weight * vector
+            total_weight += abs(weight)
+        if total_weight > 0:
+            mean = mean / total_weight
+        if post_normalize:
+            mean = _unitvec(mean).astype(np.float32)
+        return mean
+
+    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None, restrict_vocab=None,
+                     indexer=None):
         """The `topn` words closest to the mean of `positive` minus `negative`, as (word, cosine) pairs.
 
         Words count by their unit vectors with weight +1 (positive) or -1 (negative); a (word, weight)
-        pair sets the weight itself, sign included; a vector given directly counts as it is. The input
-        words are never returned. `restrict_vocab=n` searches the first n words only. `topn=None`
-        returns the scores of all (searched) words, inputs included, as one array (N,).
+        pair sets the weight itself, sign included; a vector (D,) given directly counts as it is; one word,
+        one vector or a matrix (n, D) stands for a list. The input words are never returned, nor rows of
+        length 0. Rows [clip_start, clip_end) are searched; `restrict_vocab=n` means the first n (and
+        overrides the clip). `topn=None` returns the scores of all searched rows, inputs included, as one
+        array. `indexer` (gensim's approximate-neighbour interface) answers instead, if given.
         """
-        if isinstance(topn, Integral) and topn < 1:
+        topn = _check_topn(topn)
+        if topn is not None and topn < 1:
             return []
+        start, end = self._search_range(clip_start, clip_end, restrict_vocab)
         items = [(item, 1.0) for item in _as_list(positive)] + [(item, -1.0) for item in _as_list(negative)]
         if not items:
             raise ValueError("most_similar needs at least one word or vector")
-        mean = np.zeros(self.vector_size, dtype=np.float32)  # (D,)
-        total_weight = np.float64(0.0)
-        inputs = set()
+        weighted = []
         for item, weight in items:
             if not isinstance(item, (*_KEY_TYPES, np.ndarray)):
-                item, weight = item  # a (word or vector, weight) pair
-            weight = np.float64(weight)  # float64 weights, as gensim keeps them, so the mean rounds alike
+                item, weight = _word_and_weight(item)
+            weighted.append((item, np.float64(weight)))  # float64 weights, as gensim keeps them
+        mean, inputs = self._mean_of(weighted)
+        if indexer is not None and isinstance(topn, int):
+            return indexer.most_similar(mean, topn)
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows of length 0 score NaN, as in gensim
+            scores = self.vectors[start:end] @ mean / self.norms[start:end]  # (end - start,) cosine with the mean
+        if topn is None:
+            return scores
+        return self._best(scores, topn, inputs, start)
+
+    def _mean_of(self, weighted, index=None) -> tuple[np.ndarray, list[int]]:
+        """gensim's get_mean_vector(pre_normalize=True, post_normalize=True, ignore_missing=False) for
+        (word or vector, float64 weight) pairs: the unit-length mean (D,) float32, and the words' rows.
+        `index` maps a word to its row (default: get_index)."""
+        index_of = index or self.get_index
+        mean = np.zeros(self.vector_size, dtype=self.vectors.dtype)  # (D,)
+        total_weight = 0
+        inputs = []
+        for item, weight in weighted:
             if isinstance(item, np.ndarray):
-                vector = item
+                vector = self._query_vector(item)
             else:
-                vector = self._unit(item)
-                inputs.add(self._index(item))
+                index = index_of(item)
+                vector = self._unit(index, item)
+                inputs.append(index)
             mean += weight * vector
             total_weight += abs(weight)
         if total_weight > 0:
             mean = mean / total_weight  # (D,) float64
-        length = np.linalg.norm(mean)
-        if length > 0:
-            mean = mean / length
-        mean = mean.astype(np.float32)
+        if not np.any(mean):
+            raise ValueError("the query adds up to a zero vector (a word both positive and negative, or weights "
+                             "that cancel): it has no direction to rank words by")
+        return _unitvec(mean).astype(np.float32), inputs
 
-        end = restrict_vocab or len(self)
-        scores = self.vectors[:end] @ mean / self.norms[:end]  # (N,) cosine of every word with the mean
-        if not topn:
-            return scores
-        return self._best(scores, topn, inputs)
+    def _query_vector(self, vector) -> np.ndarray:
+        """A vector given in a query: exactly (D,), and finite."""
+        if vector.shape != (self.vector_size,):
+            raise ValueError(f"a query vector must have shape ({self.vector_size},), not {vector.shape}")
+        if not np.isfinite(vector).all():
+            raise ValueError("a query vector holds NaN or infinite values")
+        return vector
 
-    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+    def _search_range(self, clip_start=0, clip_end=None, restrict_vocab=None) -> tuple[int, int]:
+        """gensim's rows to search: [clip_start, clip_end or N), or [0, restrict_vocab) when that is given."""
+        clip_start = check_count("clip_start", clip_start)
+        clip_end = check_count("clip_end", clip_end, allow_none=True) or len(self)
+        restrict_vocab = check_count("restrict_vocab", restrict_vocab, allow_none=True)
+        if restrict_vocab:
+            return 0, min(restrict_vocab, len(self))
+        return min(clip_start, len(self)), min(clip_end, len(self))
+
+    def _best(self, scores, topn: int, inputs: list[int], start: int = 0):
+        """The `topn` best (word, score) pairs of rows start.., skipping `inputs` and rows without a
+        direction, ordered exactly as gensim orders them (argpartition, then argsort)."""
+        dead = self._dead_rows
+        dead = dead[(dead >= start) & (dead < start + len(scores))]
+        skip = set(inputs).union(dead.tolist())
+        k = topn + len(inputs) + len(dead)  # gensim: topn + the number of input words
+        negated = -scores
+        if k >= len(scores):
+            order = np.argsort(negated)[:k]
+        else:
+            candidates = np.argpartition(negated, k)[:k]  # the k best, unordered
+            order = candidates[np.argsort(negated[candidates])]
+        best = [(self.index_to_key[i + start], float(scores[i])) for i in order.tolist() if i + start not in skip]
+        return best[:topn]
+
+    def similar_by_word(self, word, topn=10, restrict_vocab=None):
+        """The `topn` words closest to `word` (gensim's alias of similar_by_key)."""
+        return self.similar_by_key(word, topn, restrict_vocab)
+
+    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+        """The `topn` words closest to `key`: most_similar(positive=[key])."""
+        return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
+
+    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+        """The `topn` words closest to a vector, which must have shape (D,)."""
+        vector = np.asarray(vector)
+        if vector.shape != (self.vector_size,):
+            raise ValueError(f"similar_by_vector needs a vector of shape ({self.vector_size},), not {vector.shape}")
+        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None, *,
+                            apply_restrict_vocab: bool = False):
         """Levy and Goldberg's 3CosMul: rank words by prod((1 + cos(w, p)) / 2) / (prod((1 + cos(w, n)) / 2) + 1e-6).
 
-        Words count by their unit vectors; a vector given directly counts as it is. `restrict_vocab=n`
-        searches the first n words (gensim 4.4 accepts the argument here but searches every word).
+        Words count by their unit vectors; a vector given directly counts as it is. Like gensim 4.4, every
+        word is searched whatever `restrict_vocab` says (with a warning when it is given);
+        `apply_restrict_vocab=True` searches only the first `restrict_vocab` words, as most_similar does.
         """
-        if isinstance(topn, Integral) and topn < 1:
+        topn = _check_topn(topn)
+        if topn is not None and topn < 1:
             return []
         positive, negative = _as_list(positive), _as_list(negative)
         if not positive:
             raise ValueError("most_similar_cosmul needs at least one positive word or vector")
-        inputs = {self._index(w) for w in positive + negative if not isinstance(w, np.ndarray)}
-        end = restrict_vocab or len(self)
+        for term in positive + negative:
+            if not isinstance(term, (*_KEY_TYPES, np.ndarray)):
+                raise TypeError(f"most_similar_cosmul takes words and vectors, not {term!r}")
+        _, end = self._search_range(restrict_vocab=restrict_vocab)
+        if restrict_vocab is not None and not apply_restrict_vocab:
+            warnings.warn("most_similar_cosmul searches every word, as gensim 4.4 does, whatever restrict_vocab "
+                          "says; pass apply_restrict_vocab=True to search only the first restrict_vocab words",
+                          stacklevel=2)
+            end = len(self)
+        inputs = {self.get_index(term) for term in positive + negative if not isinstance(term, np.ndarray)}
         vectors, norms = self.vectors[:end], self.norms[:end]
 
         def shifted_cosines(term):  # (N,) cosine of every word with `term`, moved into [0, 1]
-            term = term if isinstance(term, np.ndarray) else self._unit(term)
+            if isinstance(term, np.ndarray):
+                term = self._query_vector(term)
+            else:
+                term = self._unit(self.get_index(term), term)
             return (1 + vectors @ term / norms) / 2
 
-        scores = np.prod([shifted_cosines(t) for t in positive], axis=0) / (
-            np.prod([shifted_cosines(t) for t in negative], axis=0) + 1e-6
-        )  # (N,)
-        if not topn:
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows of length 0 score NaN, as in gensim
+            scores = np.prod([shifted_cosines(t) for t in positive], axis=0) / (
+                np.prod([shifted_cosines(t) for t in negative], axis=0) + 1e-6
+            )  # (N,)
+        if topn is None:
             return scores
-        return self._best(scores, topn, inputs)
+        return self._best(scores, topn, sorted(inputs))
 
-    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
-        """The `topn` words closest to a vector (D,)."""
-        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+    def rank_by_centrality(self, words, use_norm: bool = True) -> list[tuple[float, str]]:
+        """(cosine with the words' normalised mean, word) for each word, most central first, as in gensim.
 
-    def doesnt_match(self, words) -> str:
-        """The word furthest from the normalised mean of the words' unit vectors.
-
-        Like gensim, words not in the store are left out, with a warning.
+        Like gensim, words not in the store are left out; unlike gensim, with a warning.
         """
         words = list(words)
         known = [word for word in words if word in self]
         if len(known) < len(words):
-            warnings.warn(f"doesnt_match ignores words not in the vocabulary: {[w for w in words if w not in self]}")
+            warnings.warn(f"ignoring words not in the vocabulary: {[w for w in words if w not in self]}", stacklevel=3)
         if not known:
-            raise ValueError("doesnt_match needs at least one word from the vocabulary")
-        unit = np.vstack([self._unit(word) for word in known])  # (n, D)
+            raise ValueError("needs at least one word from the vocabulary")
+        vectors = np.vstack([self.get_vector(word, norm=use_norm) for word in known]).astype(np.float32)  # (n, D)
         mean = np.zeros(self.vector_size, dtype=np.float32)
-        for row in unit:
-            mean += row
+        for row in vectors:  # gensim's get_mean_vector of the rows, in float32
+            mean += np.float32(1) * row
         mean = mean / np.float32(len(known))
-        mean = mean / np.linalg.norm(mean)  # (D,)
-        cosines = unit @ mean  # (n,)
-        return min(zip(cosines, known))[1]  # gensim's tie-break: the smaller word
+        mean = _unitvec(mean).astype(np.float32)  # (D,)
+        return sorted(zip((vectors @ mean).tolist(), known), reverse=True)
+
+    def doesnt_match(self, words) -> str:
+        """The word furthest from the normalised mean of the words' unit vectors (ties: the smaller word)."""
+        return self.rank_by_centrality(words)[-1][1]
+
+    def closer_than(self, key1, key2) -> list[str]:
+        """Every word closer to `key1` than `key2` is (by cosine), `key1` itself left out."""
+        distances = self.distances(key1)
+        index1, index2 = self.get_index(key1), self.get_index(key2)
+        return [self.index_to_key[i] for i in np.flatnonzero(distances < distances[index2]).tolist() if i != index1]
+
+    def rank(self, key1, key2) -> int:
+        """The rank of `key2` among the neighbours of `key1`: 1 + the number of words closer."""
+        return len(self.closer_than(key1, key2)) + 1
+
+    def most_similar_to_given(self, key1, keys_list):
+        """The word of `keys_list` most similar to `key1`."""
+        return keys_list[int(np.argmax([self.similarity(key1, key) for key in keys_list]))]
+
+    def relative_cosine_similarity(self, wa, wb, topn=10) -> float:
+        """similarity(wa, wb) divided by the sum of the similarities of wa's `topn` nearest words
+        (Leeuwenberg et al., 2016); above 1/topn means closer than an average neighbour."""
+        sims = self.similar_by_word(wa, topn)
+        if not sims:
+            raise ValueError("relative_cosine_similarity needs at least one similar word (topn >= 1)")
+        return float(self.similarity(wa, wb)) / sum(score for _, score in sims)
 
     def analogy(self, a, b, c, restrict_vocab=None) -> tuple[str, float]:
         """a is to b as c is to ?: the best word for b - a + c, with its cosine."""
@@ -287,54 +573,171 @@ class WordVectors:
 
     def analogies(self, questions, topn=1, restrict_vocab=None, batch_size=64):
         """Answer many (a, b, c) questions at once; each answer is most_similar([b, c], [a], topn)."""
-        rows = np.array([[self._index(w) for w in question] for question in questions], dtype=np.int64)
+        topn = check_count("topn", topn)
+        questions = [tuple(question) for question in questions]
+        rows = np.array([[self.get_index(w) for w in question] for question in questions], dtype=np.int64)
         rows = rows.reshape(-1, 3)  # (Q, 3): a, b, c
+        self._refuse_dead_inputs(rows, questions)
         unit = self.unit_vectors
         queries = unit[rows[:, 1]] + unit[rows[:, 2]] - unit[rows[:, 0]]  # (Q, D), a scaled mean
-        return self._best_batch(queries, rows, topn, restrict_vocab, batch_size)
+        return self._answers(*self._top_rows(queries, rows, topn, restrict_vocab, batch_size))
 
     def neighbours(self, words, topn=10, restrict_vocab=None, batch_size=64):
         """The nearest words of many words at once; each answer is most_similar(word, topn=topn)."""
-        rows = np.array([self._index(w) for w in words], dtype=np.int64).reshape(-1, 1)  # (Q, 1)
-        return self._best_batch(self.unit_vectors[rows[:, 0]], rows, topn, restrict_vocab, batch_size)
+        topn = check_count("topn", topn)
+        words = list(words)
+        rows = np.array([self.get_index(w) for w in words], dtype=np.int64).reshape(-1, 1)  # (Q, 1)
+        self._refuse_dead_inputs(rows, [[w] for w in words])
+        return self._answers(*self._top_rows(self.unit_vectors[rows[:, 0]], rows, topn, restrict_vocab, batch_size))
 
-    def _best_batch(self, queries, inputs, topn, restrict_vocab, batch_size):
-        """Top `topn` words for each query (Q, D), skipping each query's input rows (Q, m)."""
-        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)  # (Q, D)
-        end = restrict_vocab or len(self)
+    def _refuse_dead_inputs(self, rows: np.ndarray, questions) -> None:
+        dead = np.isin(rows, self._dead_rows)
+        if dead.any():
+            q, j = np.argwhere(dead)[0]
+            self._unit(int(rows[q, j]), questions[q][j])  # raises, naming the word
+
+    def _top_rows(self, queries, inputs, topn: int, restrict_vocab, batch_size):
+        """(rows (Q, k), scores (Q, k)): the `topn` best rows for each query (Q, D), best first, skipping each
+        query's input rows (Q, m) and rows without a direction; a row -1 marks "no more words"."""
+        batch_size = check_count("batch_size", batch_size, minimum=1)
+        _, end = self._search_range(restrict_vocab=restrict_vocab)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)  # (Q, D)
         unit = self.unit_vectors[:end]  # (N, D)
-        topn = min(topn, end)
-        answers = []
+        dead = self._dead_rows[self._dead_rows < end]
+        k = min(topn, end)
+        best = np.full((len(queries), k), -1, dtype=np.int64)  # (Q, k)
+        best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)  # (Q, k)
         # Batches bound the memory of the score matrix: batch_size * N floats.
         for start in range(0, len(queries), batch_size):
-            scores = queries[start : start + batch_size] @ unit.T  # (B, N): every query against every word
+            stop = min(start + batch_size, len(queries))
+            scores = queries[start:stop] @ unit.T  # (B, N): every query against every word
             batch = np.arange(len(scores))  # (B,)
-            skip = inputs[start : start + batch_size]  # (B, m): the question's own words are no answer
+            scores[:, dead] = -np.inf  # rows of length 0: NaN scores, which argmax would pick first
+            skip = inputs[start:stop]  # (B, m): the question's own words are no answer
             searched = skip < end
             scores[np.broadcast_to(batch[:, None], skip.shape)[searched], skip[searched]] = -np.inf
             # k passes of argmax: far cheaper than partitioning all N scores when k is small.
-            best = np.empty((len(scores), topn), dtype=np.int64)  # (B, k)
-            best_scores = np.empty((len(scores), topn), dtype=np.float32)  # (B, k)
-            for j in range(topn):
-                best[:, j] = scores.argmax(axis=1)
-                best_scores[:, j] = scores[batch, best[:, j]]
-                scores[batch, best[:, j]] = -np.inf
-            answers += [
-                [(self.index_to_key[i], float(s)) for i, s in zip(row, row_scores) if s > -np.inf]
-                for row, row_scores in zip(best.tolist(), best_scores)
-            ]
-        return answers
+            for j in range(k):
+                best[start:stop, j] = scores.argmax(axis=1)
+                best_scores[start:stop, j] = scores[batch, best[start:stop, j]]
+                scores[batch, best[start:stop, j]] = -np.inf
+        best[~np.isfinite(best_scores)] = -1  # fewer words to answer with than topn
+        return best, best_scores
 
-    def _best(self, scores, topn, inputs):
-        """The `topn` best (word, score) pairs, skipping `inputs`, ordered exactly as gensim orders them."""
-        k = topn + len(inputs)
-        negated = -scores
-        if k >= len(scores):
-            order = np.argsort(negated)[:k]
+    def _answers(self, best, best_scores):
+        words = self.index_to_key
+        return [[(words[i], float(s)) for i, s in zip(row, row_scores) if i >= 0]
+                for row, row_scores in zip(best.tolist(), best_scores.tolist())]
+
+    # ----- changing the vectors --------------------------------------------------------------------
+
+    def add_vector(self, key, vector) -> int:
+        """Add one word and its vector (D,); returns its row. A word already there keeps its vector (as
+        gensim's add_vectors does); assign with `wv[key] = vector` to replace it. Each call copies the array:
+        add many words at once with add_vectors."""
+        if key in self.key_to_index:
+            return self.key_to_index[key]
+        self.add_vectors([key], np.asarray(vector).reshape(1, -1))
+        return len(self) - 1
+
+    def add_vectors(self, keys, weights, extras=None, replace: bool = False) -> None:
+        """Add words and their vectors (n, D); a word already there keeps its vector unless `replace`.
+
+        As in gensim, but: NaN and infinite values are refused (naming the word), a repeated new word is added
+        once (its first vector, or its last with `replace`), and the norms are recomputed on the next query.
+        """
+        if extras:
+            raise ValueError("glove keeps no per-word attributes (extras)")
+        if isinstance(keys, _KEY_TYPES):
+            keys, weights = [keys], np.asarray(weights).reshape(1, -1)
+        keys = list(keys)
+        weights = np.asarray(weights, dtype=self.vectors.dtype)
+        if weights.shape != (len(keys), self.vector_size):
+            raise ValueError(f"{len(keys)} keys need vectors of shape ({len(keys)}, {self.vector_size}), "
+                             f"not {weights.shape}")
+        _refuse_non_finite("add_vectors", keys, weights)
+        new_rows: dict = {}  # new key -> its position in `keys`
+        replaced = []  # (row, position in `keys`)
+        for position, key in enumerate(keys):
+            if not isinstance(key, _KEY_TYPES) or isinstance(key, bool):
+                raise TypeError(f"a key must be a string or an int, not {key!r}")
+            if key in self.key_to_index:
+                if replace:
+                    replaced.append((self.key_to_index[key], position))
+            elif key not in new_rows or replace:
+                new_rows[key] = position
+        vectors = self.vectors
+        if new_rows:
+            vectors = np.vstack([vectors, weights[list(new_rows.values())]])  # (N + n, D), a new array
+        elif replaced and not vectors.flags.writeable:  # rows change: in a copy, where they are a read-only map
+            vectors = np.array(vectors)
+        for row, position in replaced:
+            vectors[row] = weights[position]
+        if new_rows:
+            start = len(self.index_to_key)
+            self.key_to_index.update(zip(new_rows, range(start, start + len(new_rows))))
+            self.index_to_key.extend(new_rows)
+        if vectors is not self.vectors:
+            self._mapped = None
+        self.vectors = vectors  # checks the shape, forgets the norms
+
+    def __setitem__(self, keys, weights) -> None:
+        """`wv["word"] = vector` or `wv[["a", "b"]] = matrix`: add or replace (gensim's add_vectors(replace=True))."""
+        if not isinstance(keys, list):
+            keys, weights = [keys], np.asarray(weights).reshape(1, -1)
+        self.add_vectors(keys, weights, replace=True)
+
+    def unit_normalize_all(self) -> None:
+        """Scale every row to unit length, in place (as gensim). Rows of length 0 stay 0 (gensim makes them NaN)."""
+        if self._mapped:
+            raise ValueError(f"the vectors are memory-mapped read-only from {self._mapped} (mmap=True): load with "
+                             "mmap='c' to change them in memory, or without mmap")
+        if not self.vectors.flags.writeable:
+            self.vectors = np.array(self.vectors)
+        norms, dead = self.norms, self._dead_rows
+        if len(dead):
+            live = np.ones(len(self), dtype=bool)
+            live[dead] = False
+            self.vectors[live] /= norms[live, None]
         else:
-            candidates = np.argpartition(negated, k)[:k]  # the k best, unordered
-            order = candidates[np.argsort(negated[candidates])]
-        return [(self.index_to_key[i], float(scores[i])) for i in order if i not in inputs][:topn]
+            self.vectors /= norms[:, None]
+        new_norms = np.ones(len(self))  # float64 ones, as gensim sets them
+        new_norms[dead] = norms[dead]
+        self._forget_norms()
+        self.norms = new_norms
+
+    def vectors_for_all(self, keys) -> WordVectors:
+        """A new store holding the given words that are here (each once, in the order given)."""
+        known = list(dict.fromkeys(key for key in keys if key in self))
+        return WordVectors(known, self.vectors[[self.get_index(key) for key in known]], source=self.source,
+                           dtype=self.vectors.dtype)
+
+    # ----- evaluations -----------------------------------------------------------------------------
+
+    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True, dummy4unknown=False,
+                                similarity_function="most_similar"):
+        """Accuracy on an analogy file such as gensim's questions-words.txt: gensim's figures, in batches.
+
+        Returns (score, sections) as gensim does: the share answered right, and per section a dict with
+        "section", "correct" and "incorrect" (lists of (a, b, c, expected), upper-cased when
+        `case_insensitive`), then a "Total accuracy" section. See `glove.evaluation`.
+        """
+        from glove.evaluation import evaluate_word_analogies
+
+        return evaluate_word_analogies(self, analogies, restrict_vocab, case_insensitive, dummy4unknown,
+                                       similarity_function)
+
+    def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000, case_insensitive=True,
+                            dummy4unknown=False):
+        """Correlation with human similarity judgements, such as gensim's wordsim353.tsv: gensim's figures.
+
+        Returns (pearson, spearman, oov_ratio) as gensim does: scipy's results (statistic, p-value) and the
+        percentage of pairs with a word not in the first `restrict_vocab` words. See `glove.evaluation`.
+        """
+        from glove.evaluation import evaluate_word_pairs
+
+        return evaluate_word_pairs(self, pairs, delimiter, encoding, restrict_vocab, case_insensitive, dummy4unknown)
 
     # ----- pictures -------------------------------------------------------------------------------
 
@@ -369,6 +772,58 @@ class WordVectors:
         axes.set_title(title or f"{len(words)} words, PCA of {self.vector_size}-d vectors")
         figure.savefig(path, dpi=100)
         return path
+
+
+def _unitvec(vector: np.ndarray) -> np.ndarray:
+    """gensim's matutils.unitvec for a dense vector: the float64 length by BLAS's dnrm2, the vector times
+    1 / length, back in its own dtype; a vector of length 0 (or NaN) comes back unchanged."""
+    vector = np.asarray(vector)
+    as_float64 = vector.astype(np.float64)
+    length = _dnrm2()(as_float64)
+    if not length > 0.0:
+        return vector
+    return (as_float64 * (1.0 / length)).astype(vector.dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _dnrm2():
+    """BLAS's dnrm2 (through scipy, as gensim takes it), whose rounding gensim's scores carry; without
+    scipy, numpy's norm (which can differ from it in the last bit)."""
+    try:
+        from scipy.linalg.blas import dnrm2
+    except ImportError:
+        return lambda x: float(np.linalg.norm(x))
+    return dnrm2
+
+
+def _refuse_non_finite(source: str, words, vectors: np.ndarray) -> None:
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise ValueError(f"{source}: word {words[row]!r} (row {row}) has NaN or infinite values "
+                         f"({vectors[row][~np.isfinite(vectors[row])][:3].tolist()}); they are refused, as no cosine "
+                         "with them means anything")
+
+
+def _check_topn(topn):
+    """topn as gensim takes it: a whole number (below 1: no answers) or None (every score); never a float
+    or a bool, which gensim would misread."""
+    if topn is None:
+        return None
+    if isinstance(topn, bool) or not isinstance(topn, Integral):
+        raise TypeError(f"topn must be a whole number or None, not {topn!r} ({type(topn).__name__})")
+    return int(topn)
+
+
+def _word_and_weight(item):
+    """A (word or vector, weight) pair of most_similar's arguments, checked."""
+    try:
+        item, weight = item
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a word, a vector or a (word, weight) pair, not {item!r}") from None
+    if isinstance(weight, bool) or not isinstance(weight, Real):
+        raise TypeError(f"the weight of {item!r} must be a number, not {weight!r}")
+    return item, weight
 
 
 def _as_list(value) -> list:
