@@ -55,6 +55,7 @@ class TrainingConfig:
     output_dir: str | None = None  # log.jsonl, loss.png, checkpoint/ and the final model go here
     seed: int = 0
     progress: bool = True  # a tqdm bar with the loss, the learning rate and tokens per second
+    max_seconds: float | None = None  # stop early, after the step that passes this wall-clock budget
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "grad_accumulation"):
@@ -136,6 +137,11 @@ class StepData:
         return batches
 
 
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch's tensors on the model's device (a GPU, when the model was moved there)."""
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 # ---------------------------------------------------------------------------------------------
 # Evaluation: what a held-out set says about the model.
 # ---------------------------------------------------------------------------------------------
@@ -149,6 +155,7 @@ def evaluate_pretraining(model: torch.nn.Module, batches: Sequence[dict]) -> dic
     top1 = top5 = predicted = nsp_right = pairs = 0
     loss_sum = 0.0
     for batch in batches:
+        batch = to_device(batch, next(model.parameters()).device)
         out = model(**batch, masked_only=True)  # logits at the masked positions only: (n, V)
         picked = batch["labels"] != -100  # (B, T)
         top = out.prediction_logits.topk(5, dim=-1).indices  # (n, 5)
@@ -172,6 +179,7 @@ def evaluate_classifier(model: torch.nn.Module, batches: Sequence[dict]) -> dict
     right = rows = 0
     loss_sum = squared = 0.0
     for batch in batches:
+        batch = to_device(batch, next(model.parameters()).device)
         out = model(**batch)
         labels = batch["labels"]
         if out.logits.shape[-1] == 1:
@@ -191,8 +199,8 @@ def evaluate_classifier(model: torch.nn.Module, batches: Sequence[dict]) -> dict
 
 def setup_distributed() -> tuple[int, int]:
     """(rank, world size). Under torchrun, joins the process group: nccl on CUDA, gloo on the CPU."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size > 1 and not dist.is_initialized():
+    launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ  # torchrun sets both, even for one process
+    if launched and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -215,10 +223,12 @@ class Trainer:
         self.out = Path(config.output_dir) if config.output_dir else None
         self.log = JsonlLog(self.out / "log.jsonl") if self.out and self.rank == 0 else None
         torch.manual_seed(config.seed)  # dropout's randomness; the checkpoint carries it on
-        if self.world_size > 1:  # averages the gradients over the processes during backward
+        self.device = next(model.parameters()).device  # batches follow the model: put it on a GPU first
+        if dist.is_initialized():  # under torchrun: DDP averages the gradients over the processes in backward
             from torch.nn.parallel import DistributedDataParallel
 
-            self.forward_model = DistributedDataParallel(model)
+            on_gpu = self.device.type == "cuda"
+            self.forward_model = DistributedDataParallel(model, device_ids=[self.device.index] if on_gpu else None)
         else:
             self.forward_model = model
 
@@ -231,7 +241,14 @@ class Trainer:
         self.model.train()
         losses = []
         bar = self._progress_bar()
+        started_at = time.perf_counter()
+        self.stopped_early = False
         while self.step < config.total_steps:
+            if config.max_seconds is not None and time.perf_counter() - started_at > config.max_seconds:
+                self.stopped_early = True  # the learning rate had not decayed to 0 yet; the log says so
+                if self.log:
+                    self.log.write({"step": self.step, "stopped": f"time budget of {config.max_seconds:.0f} s used"})
+                break
             started = time.perf_counter()
             loss, tokens = self.train_step(step_data(self.step))
             self.step += 1
@@ -266,6 +283,7 @@ class Trainer:
             group["lr"] = learning_rate_at(self.step, self.config)
         total, tokens = 0.0, 0
         for i, batch in enumerate(micro_batches):
+            batch = to_device(batch, self.device)
             last = i == len(micro_batches) - 1
             # DDP averages gradients at every backward; between micro-batches that traffic is wasted.
             sync = model.no_sync() if self.world_size > 1 and not last else contextlib.nullcontext()

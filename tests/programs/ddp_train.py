@@ -30,14 +30,18 @@ def main(out: str) -> None:
     config.num_labels = 3
     torch.manual_seed(0)
     model = minibert.BertForSequenceClassification(config)
+    if torch.cuda.is_available():  # under torchrun on GPUs: one GPU per process, nccl between them
+        model = model.to(f"cuda:{torch.cuda.current_device()}")
     g = torch.Generator().manual_seed(1)
     examples = [(torch.randint(1, 60, (10,), generator=g), torch.randint(0, 3, (), generator=g)) for _ in range(64)]
     data = StepData(examples, batch_size=8, collate=collate, seed=3, rank=rank, world_size=world)
     trainer = Trainer(model, TrainingConfig(total_steps=4, learning_rate=1e-3, warmup_steps=1, progress=False))
     trainer.train(data)
     if rank == 0:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
-    if world > 1:
+        if torch.distributed.is_initialized():
+            print(f"backend {torch.distributed.get_backend()}, {world} process(es)", flush=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, out)
+    if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
