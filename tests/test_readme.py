@@ -122,7 +122,8 @@ def test_every_block_is_run_or_skipped_with_a_reason():
 
 def normalise(text: str) -> str:
     """The output as seen from the repository root, without trailing spaces, ending in a newline."""
-    text = text.replace(f"{ROOT}/", "").replace(str(ROOT), ".")
+    venv = (ROOT / ".venv").resolve()  # the environment, also where .venv is a link to one elsewhere
+    text = text.replace(f"{venv}/", ".venv/").replace(f"{ROOT}/", "").replace(str(ROOT), ".")
     lines = [line.rstrip() for line in text.split("\n")]
     # A progress bar redraws its line with \r: a terminal shows the last drawing.
     lines = [line.rsplit("\r", 1)[-1].rstrip() if "\r" in line else line for line in lines]
