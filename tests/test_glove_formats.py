@@ -356,3 +356,129 @@ def test_load_passes_the_name_to_gensim_downloader(monkeypatch, gensim_test_glov
 def test_unknown_gensim_data_name_is_a_clear_error(offline_gensim_data):
     with pytest.raises(ValueError, match="'glove-nonexistent-7' is neither a file nor a gensim-data model name"):
         WordVectors.load("glove-nonexistent-7")
+
+
+# ----- gensim's loader options: binary, no_header, datatype, encoding, unicode_errors -------------------------------
+
+
+def test_no_header_loads_a_one_dimensional_glove_file_whose_first_line_looks_like_a_header(tmp_path):
+    path = _write(tmp_path / "years.txt", "2010 5\n2011 6\n1999 -7\n")  # words that are numbers, 1 dimension
+    with pytest.raises(FormatError):  # read as word2vec: a header of 2010 words of 5 dimensions
+        WordVectors.load(path)
+    for parser in PARSERS:
+        ours = WordVectors.load(path, no_header=True, parser=parser)
+        assert_same(ours, gensim_text(path))
+        assert ours.vectors.shape == (3, 1)
+
+
+@pytest.mark.parametrize("binary,no_header,expected", [(None, None, "glove"), (False, None, "glove"),
+                                                       (None, True, "glove"), (False, True, "glove")])
+def test_explicit_options_on_a_glove_file(gensim_test_glove, binary, no_header, expected):
+    assert formats.detect_format(gensim_test_glove, binary, no_header) == expected
+    assert_same(WordVectors.load(gensim_test_glove, binary=binary, no_header=no_header), gensim_text(gensim_test_glove))
+
+
+@pytest.mark.parametrize("binary,no_header", [(False, False), (None, False), (True, None), (True, False)])
+def test_options_that_promise_a_header_a_glove_file_lacks(gensim_test_glove, binary, no_header):
+    with pytest.raises(FormatError, match=r"line 1: expected the header 'COUNT DIMENSIONS' of a word2vec file, found "
+                                          r"'the 0.418 .*' \(a GloVe file has no header: no_header=True\)"):
+        WordVectors.load(gensim_test_glove, binary=binary, no_header=no_header)
+    with pytest.raises(ValueError):  # gensim fails too, less clearly
+        KeyedVectors.load_word2vec_format(gensim_test_glove, binary=bool(binary))
+
+
+def test_explicit_options_on_word2vec_files(reference, tmp_path):
+    text, binary = tmp_path / "v.txt", tmp_path / "v.bin"
+    reference.save_word2vec_format(text, binary=False)
+    reference.save_word2vec_format(binary, binary=True)
+    assert_same(WordVectors.load(text, binary=False, no_header=False), reference)
+    assert_same(WordVectors.load(binary, binary=True), reference)
+    assert_same(WordVectors.load_word2vec_format(binary, binary=True), reference)
+    store = tmp_path / "v.store"
+    WordVectors.from_gensim(reference).save(store)
+    with pytest.raises(ValueError, match="is a glove store: binary= and no_header= are for word2vec and GloVe files"):
+        WordVectors.load(store, binary=True)
+
+
+def test_load_word2vec_format_has_gensims_defaults(gensim_test_glove, reference, tmp_path):
+    with pytest.raises(FormatError, match="expected the header"):  # binary=False, no_header=False, as in gensim
+        WordVectors.load_word2vec_format(gensim_test_glove)
+    assert_same(WordVectors.load_word2vec_format(gensim_test_glove, no_header=True), gensim_text(gensim_test_glove))
+    path = tmp_path / "v.txt"
+    reference.save_word2vec_format(path)
+    assert_same(WordVectors.load_word2vec_format(path, limit=5), _first(reference, 5))
+    with pytest.raises(ValueError, match="glove keeps no word counts"):
+        WordVectors.load_word2vec_format(path, fvocab=str(tmp_path / "vocab.txt"))
+
+
+@pytest.mark.parametrize("datatype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("binary", [False, True])
+def test_datatype_like_gensim(tmp_path, datatype, binary):
+    rng = np.random.default_rng(3)
+    kv = KeyedVectors(7)
+    kv.add_vectors([f"w{i}" for i in range(30)], rng.standard_normal((30, 7)).astype(np.float32))
+    path = tmp_path / "v"
+    kv.save_word2vec_format(path, binary=binary)
+    ours = WordVectors.load_word2vec_format(path, binary=binary, datatype=datatype)
+    theirs = KeyedVectors.load_word2vec_format(path, binary=binary, datatype=datatype)
+    assert ours.vectors.dtype == theirs.vectors.dtype == datatype
+    assert np.array_equal(ours.vectors, theirs.vectors)
+    store = tmp_path / "v.store"
+    ours.save(store)  # the store keeps the dtype
+    assert WordVectors.load(store, datatype=datatype).vectors.dtype == datatype
+    assert np.array_equal(WordVectors.load(store, mmap=True, datatype=datatype).vectors, ours.vectors)
+    if datatype != np.float32:
+        with pytest.raises(ValueError, match=f"the store holds {np.dtype(datatype).name} vectors; mmap=True maps them "
+                                             f"as they are, so pass datatype=np.{np.dtype(datatype).name}"):
+            WordVectors.load(store, mmap=True)
+
+
+def test_float64_vectors_round_trip_through_text_and_store(tmp_path):
+    vectors = np.random.default_rng(5).standard_normal((4, 3))
+    store = WordVectors(["a", "b", "c", "d"], vectors, dtype=np.float64)
+    for fmt in ("store", "glove", "word2vec"):
+        store.save(tmp_path / f"v.{fmt}", format=fmt)
+        assert np.array_equal(WordVectors.load(tmp_path / f"v.{fmt}", datatype=np.float64).vectors, vectors)
+
+
+def test_encoding_like_gensim(tmp_path):
+    path = _write(tmp_path / "latin.txt", "1 2\nna\xefve 0.5 1.5\n", encoding="latin-1")
+    ours = WordVectors.load_word2vec_format(path, encoding="latin-1")
+    theirs = KeyedVectors.load_word2vec_format(path, encoding="latin-1")
+    assert ours.index_to_key == theirs.index_to_key == ["naïve"]
+    with pytest.raises(UnicodeDecodeError):
+        WordVectors.load_word2vec_format(path)
+
+
+@pytest.mark.parametrize("errors", ["replace", "ignore"])
+def test_unicode_errors_in_binary_words_like_gensim(tmp_path, errors):
+    path = tmp_path / "cut.bin"
+    path.write_bytes(b"2 2\n" + b"ab\xe3\x81 " + np.float32([1, 2]).tobytes() + b"cd " + np.float32([3, 4]).tobytes())
+    with pytest.raises(UnicodeDecodeError) as caught:
+        WordVectors.load(path)
+    assert str(caught.value).startswith(f"{path}, word 1 of 2 (byte 4): the word is not UTF-8")
+    ours = WordVectors.load(path, unicode_errors=errors)
+    theirs = KeyedVectors.load_word2vec_format(path, binary=True, unicode_errors=errors)
+    assert ours.index_to_key == theirs.index_to_key and np.array_equal(ours.vectors, theirs.vectors)
+
+
+def test_save_word2vec_format_takes_gensims_arguments(reference, tmp_path):
+    ours = WordVectors.from_gensim(reference)
+    for binary, header in ((False, True), (True, True), (False, False)):
+        path = tmp_path / f"v-{binary}-{header}"
+        ours.save_word2vec_format(path, binary=binary, write_header=header, prefix="pre_")
+        theirs = KeyedVectors.load_word2vec_format(path, binary=binary, no_header=not header)
+        assert theirs.index_to_key == ["pre_" + w for w in reference.index_to_key]
+        assert np.array_equal(theirs.vectors, reference.vectors)
+    # total_vec and append: gensim's way of writing one file in two parts
+    path = tmp_path / "two-parts.txt"
+    first, second = _first(reference, 10), WordVectors(reference.index_to_key[10:], reference.vectors[10:])
+    first.save_word2vec_format(path, total_vec=len(reference))
+    second.save_word2vec_format(path, write_header=False, append=True)
+    assert_same(WordVectors.load(path), reference)
+    assert_same(KeyedVectors.load_word2vec_format(path), reference)
+    with pytest.raises(ValueError, match="cannot store vocabulary with 'count': glove keeps no word counts"):
+        ours.save_word2vec_format(tmp_path / "x", fvocab=tmp_path / "vocab")
+    with pytest.raises(ValueError, match="a word2vec binary file needs its header"):
+        ours.save_word2vec_format(tmp_path / "x", binary=True, write_header=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["two-parts.txt", "v-False-False", "v-False-True", "v-True-True"]
