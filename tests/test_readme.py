@@ -19,15 +19,21 @@ The conventions of the expected output:
     ...                     a line of its own: any number of lines
     paths                   as from the repository root: the blocks run in a temporary folder, so
                             the repository's path in the output is cut to a relative one
+    a progress bar          its last drawing: what a terminal shows of a line redrawn with \r
     trailing spaces         ignored
 
 How each block runs: a fresh temporary folder holding `.venv` (a link to the repository's, so
 `source .venv/bin/activate` works) and `glove.6B.50d.txt` (a link to the file tests/conftest.py's
 `glove_txt` writes, the same vectors the README's own command writes, more slowly); PATH starts with
-.venv/bin; HF_HUB_OFFLINE=1 and an empty Hugging Face cache, so only the shipped model is there. The
-console commands of one block run in one bash, in order; each must exit 0 unless its line prints
+.venv/bin; HF_HUB_OFFLINE=1, an empty Hugging Face cache and an empty gensim-data folder, so only the
+shipped model and vectors are there; PYTHONPATH is the repository, as for a command run from its root.
+The console commands of one block run in one bash, in order; each must exit 0 unless its line prints
 `$?` itself. Python blocks run in this process, each in a fresh namespace, with the folder as the
-working directory.
+working directory. Where gensim-data can be reached, glove would fetch the lesson's vectors instead
+of the shipped ones, so the blocks that show the shipped ones are skipped there.
+
+The README also keeps two promises checked here: its Layout names every committed module, and the
+debugger's breakpoint line is the one it describes.
 """
 
 from __future__ import annotations
@@ -39,7 +45,6 @@ import io
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
