@@ -29,7 +29,9 @@ How each block runs: a fresh temporary folder holding `.venv` (a link to the rep
 shipped model and vectors are there; PYTHONPATH is the repository, as for a command run from its root.
 The console commands of one block run in one bash, in order; each must exit 0 unless its line prints
 `$?` itself. Python blocks run in this process, each in a fresh namespace, with the folder as the
-working directory. Where gensim-data can be reached, glove would fetch the lesson's vectors instead
+working directory. torch runs on one thread (OMP_NUM_THREADS=1, torch.set_num_threads(1)): the outputs
+are the ones two threads print, and on a busy machine two threads waiting for each other made the
+training examples ten times slower. Where gensim-data can be reached, glove would fetch the lesson's vectors instead
 of the shipped ones, so the blocks that show the shipped ones are skipped there.
 
 The README also keeps two promises checked here: its Layout names every committed module, and the
@@ -178,7 +180,7 @@ def environment(tmp_path_factory):
     empty = tmp_path_factory.mktemp("readme_caches")
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(empty / "hub"), "GENSIM_DATA_DIR": str(empty / "gensim-data"),
-           "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "80",
+           "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "80", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT)}  # as from the repository root: pdb finds minibert/bert/model.py
     for name in ("VIRTUAL_ENV", "HF_HOME"):
         env.pop(name, None)
@@ -285,10 +287,17 @@ def test_readme_block(block, folder, environment, monkeypatch):
         run_console(block, folder, environment)
         return
     monkeypatch.chdir(folder)
-    if ">>> " in block.text:
-        run_doctest(block)
-    else:
-        run_script(block)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if ">>> " in block.text:
+            run_doctest(block)
+        else:
+            run_script(block)
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------------------
