@@ -98,6 +98,8 @@ class BertConfig:
         try:
             self.id2label = {int(k): v for k, v in self.id2label.items()}
             self.label2id = {k: int(v) for k, v in self.label2id.items()}
+            if self.label2id == {"LABEL_0": 0, "LABEL_1": 1} and self.id2label != {0: "LABEL_0", 1: "LABEL_1"}:
+                self.label2id = {v: k for k, v in self.id2label.items()}  # id2label given alone: its inverse
         except (TypeError, ValueError):
             raise ConfigError(f"id2label must map class indices (0, 1, ...) to names, and label2id names to "
                               f"indices; got id2label={self.id2label!r}, label2id={self.label2id!r}") from None
