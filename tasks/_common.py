@@ -20,16 +20,24 @@ def using(name: str) -> None:
     print(f"model: {name}")
 
 
-def load_head_model(step: str, model_class, model, candidates):
-    """The step's model, with the line that names it; or None after one line that says the step is
-    skipped, which model it needs and the command that fetches it."""
+def load_head_model(step: str, model_class, model, candidates, standin: str | None = None):
+    """The step's model, with the line that names it. Without the lesson's own checkpoint, the
+    stand-in trained here (tasks/standins.py), labelled as such; without one, None after one line
+    that says the step is skipped, which model it needs and the command that fetches it."""
     from minibert.app.defaults import ModelUnavailable, load
 
     try:
         loaded = load(model_class, model, candidates, offline_default=False)
     except ModelUnavailable as err:
-        print(f"[{step} skipped] {err}")
-        return None
+        if standin is None:
+            print(f"[{step} skipped] {err}")
+            return None
+        from minibert.app.defaults import fetch_command
+
+        from .standins import load_standin
+
+        loaded = load_standin(standin, model_class)
+        print(f"[{candidates[0]} is not available here; fetch it with: {fetch_command(candidates[0])}]")
     using(loaded.name)
     return loaded
 

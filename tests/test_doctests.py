@@ -13,8 +13,9 @@ import pytest
 
 import glove
 import minibert
+import tasks
 
-PACKAGES = (minibert, glove)
+PACKAGES = (minibert, glove, tasks)
 
 
 def modules_with_examples() -> list[str]:

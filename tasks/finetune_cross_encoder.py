@@ -1,0 +1,221 @@
+"""Fine-tune all-MiniLM-L6-v2 into a cross-encoder that scores question-passage relevance.
+
+    python -m tasks.finetune_cross_encoder              # 3 minutes on 2 cores; --minutes to change
+
+The pairs come from the 100 Wikipedia articles that ship with gensim (tasks/corpus.py):
+  - a question is made from an article's title: "What is Anarchism?";
+  - its positives are that article's paragraphs that do not contain the title itself, so the model
+    cannot win by spotting the word, it has to know what the article is about;
+  - its negatives are paragraphs of other articles, drawn at random. (--hard-negatives draws half
+    of them among the paragraphs the base model finds closest to the question; measured on an H200,
+    1500 steps: held-out accuracy@1 0.60 against 0.71 without, so it is not the default.)
+A tenth of the articles, whole, are held out. Each held-out question is ranked against k = 10
+candidates: one positive and nine paragraphs of other held-out articles. The program prints
+accuracy@1 and MRR for the cross-encoder beside the baseline a cross-encoder must beat: the base
+model as a bi-encoder (sentence-transformers' mean pooling and cosine) on the same candidates.
+
+The model is BertForSequenceClassification with one logit on all-MiniLM-L6-v2's pooler, trained
+with binary cross-entropy (problem_type "multi_label_classification" with one label); its score is
+sigmoid(logit). By default only the top encoder layer, the pooler and the new head learn
+(--trainable-layers 1): three times faster per step on 2 cores, and the learned part is small
+enough to ship (tasks/standins.py). --trainable-layers 6 fine-tunes the whole encoder.
+It writes OUT/model, OUT/log.jsonl, OUT/loss.png and OUT/metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from minibert import BertForSequenceClassification, SentenceEncoder, Tokenizer
+from minibert.training.loop import StepData, Trainer, TrainingConfig
+
+from . import corpus
+from ._common import one_line_errors
+from .pretrain import shipped_tokenizer
+
+K = 10  # candidates per held-out question
+BATCH_SIZE = 16
+MAX_LENGTH = 128
+
+
+def question_for(title: str) -> str:
+    return f"What is {title}?"
+
+
+def usable(document: corpus.Document) -> list[str]:
+    """The paragraphs that do not name the article's title: the positives."""
+    title = document.title.lower()
+    return [p for p in document.paragraphs if title not in p.lower()]
+
+
+def articles() -> list[corpus.Document]:
+    """Articles with at least two usable paragraphs; lists and disambiguation pages are left out."""
+    keep = []
+    for doc in corpus.wikipedia_articles():
+        if "disambiguation" in doc.title or doc.title.startswith("List of") or len(doc.title) < 3:
+            continue
+        if len(usable(doc)) >= 2:
+            keep.append(doc)
+    return keep
+
+
+def training_pairs(docs: list[corpus.Document], rng: random.Random, encoder=None) -> list[tuple[str, str, float]]:
+    """(question, passage, label): every usable paragraph once as a positive, each with one negative
+    from another article, so the two labels are equally common.
+
+    With `encoder` (the base model as a bi-encoder), half the negatives are hard: one of the 20
+    paragraphs of other articles that the bi-encoder finds closest to the question. Those are the
+    cases a bi-encoder gets wrong, and what a cross-encoder, reading both texts together, can learn
+    to tell apart. The held-out candidates are not chosen this way: they stay random.
+    """
+    paragraphs = [(doc, p) for doc in docs for p in doc.paragraphs]
+    if encoder is not None:
+        vectors = encoder.encode([p for _, p in paragraphs], normalize=True)  # (P, H)
+        questions = encoder.encode([question_for(doc.title) for doc in docs], normalize=True)  # (D, H)
+    pairs = []
+    for d, doc in enumerate(docs):
+        others = [d2 for d2 in docs if d2 is not doc]
+        close = []
+        if encoder is not None:
+            similarity = vectors @ questions[d]  # (P,)
+            ranked = similarity.argsort(descending=True).tolist()
+            close = [paragraphs[i][1] for i in ranked if paragraphs[i][0] is not doc][:20]
+        for paragraph in usable(doc):
+            pairs.append((question_for(doc.title), paragraph, 1.0))
+            if close and rng.random() < 0.5:
+                pairs.append((question_for(doc.title), rng.choice(close), 0.0))
+            else:
+                pairs.append((question_for(doc.title), rng.choice(rng.choice(others).paragraphs), 0.0))
+    return pairs
+
+
+def ranking_tasks(docs: list[corpus.Document], rng: random.Random, per_article: int = 5):
+    """(question, candidates, index of the positive): one positive paragraph and K-1 from other articles."""
+    tasks = []
+    for doc in docs:
+        others = [p for d in docs if d is not doc for p in d.paragraphs]
+        for positive in rng.sample(usable(doc), min(per_article, len(usable(doc)))):
+            candidates = rng.sample(others, K - 1) + [positive]
+            rng.shuffle(candidates)
+            tasks.append((question_for(doc.title), candidates, candidates.index(positive)))
+    return tasks
+
+
+def rank_metrics(scores: list[torch.Tensor], answers: list[int]) -> dict[str, float]:
+    """accuracy@1 and mean reciprocal rank, from each task's scores (K,) and its positive's index."""
+    ranks = [int((s > s[i]).sum()) + 1 for s, i in zip(scores, answers)]
+    return {"accuracy_at_1": sum(r == 1 for r in ranks) / len(ranks), "mrr": sum(1 / r for r in ranks) / len(ranks)}
+
+
+@torch.no_grad()
+def cross_encoder_scores(model, tokenizer: Tokenizer, tasks) -> list[torch.Tensor]:
+    model.eval()
+    device = next(model.parameters()).device
+    scores = []
+    for question, candidates, _ in tasks:
+        batch = {k: v.to(device) for k, v in tokenizer([question] * len(candidates), candidates,
+                                                       max_length=MAX_LENGTH).items()}
+        scores.append(model(**batch).logits[:, 0].cpu())
+    return scores
+
+
+@torch.no_grad()
+def bi_encoder_scores(path: str, tasks) -> list[torch.Tensor]:
+    encoder = SentenceEncoder.from_pretrained(path)  # mean pooling and normalisation, as sentence-transformers
+    scores = []
+    for question, candidates, _ in tasks:
+        vectors = encoder.encode([question] + candidates, normalize=True)  # (1 + K, 384)
+        scores.append(vectors[1:] @ vectors[0])  # (K,) cosines
+    return scores
+
+
+def collate_for(tokenizer: Tokenizer):
+    def collate(rows, generators):
+        batch = tokenizer([r[0] for r in rows], [r[1] for r in rows], max_length=MAX_LENGTH)
+        batch["labels"] = torch.tensor([[r[2]] for r in rows])  # (B, 1): binary cross-entropy on one logit
+        return batch
+    return collate
+
+
+def freeze_below(model: BertForSequenceClassification, trainable_layers: int) -> None:
+    """Only the top `trainable_layers` encoder layers, the pooler and the classifier learn."""
+    layers = model.bert.encoder.layer
+    frozen = [model.bert.embeddings, *layers[:len(layers) - trainable_layers]]
+    for module in frozen:
+        for param in module.parameters():
+            param.requires_grad = False
+
+
+def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int | None = None, seed: int = 0,
+        progress: bool = True, trainable_layers: int = 1, learning_rate: float = 1e-4, device: str = "cpu",
+        hard_negatives: bool = False) -> dict:
+    tokenizer, path = shipped_tokenizer()
+    train_docs, held_docs = corpus.split_held_out(articles(), 0.1)
+    rng = random.Random(seed)
+    pairs = training_pairs(train_docs, rng, SentenceEncoder.from_pretrained(path) if hard_negatives else None)
+    tasks = ranking_tasks(held_docs, random.Random(seed + 1))
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification.from_pretrained(path, init_new_head=True, num_labels=1,
+                                                          problem_type="multi_label_classification")
+    model.config.extra["sentence_transformers"] = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
+    freeze_below(model, trainable_layers)
+    model.to(device)
+    data = StepData(pairs, BATCH_SIZE, collate_for(tokenizer), seed=seed)
+    config = TrainingConfig(learning_rate=learning_rate, total_steps=1, output_dir=str(out), seed=seed, progress=progress)
+    steps_given = steps is not None
+    if steps is None:
+        from .pretrain import steps_that_fit
+
+        steps = steps_that_fit(model, data, minutes * 60, config)
+    config.total_steps, config.warmup_steps = steps, max(1, steps // 10)
+    config.max_seconds = None if steps_given else minutes * 60  # a busy machine must not overrun the budget
+    print(f"fine-tuning a cross-encoder: {len(train_docs)} articles, {len(pairs)} pairs (half positive), "
+          f"{steps} steps of {BATCH_SIZE}; {len(held_docs)} articles held out, {len(tasks)} questions x {K} candidates")
+    started = time.perf_counter()
+    losses = Trainer(model, config, tokenizer=tokenizer).train(data)
+    steps = len(losses)  # fewer than planned if the time ran out
+    seconds = time.perf_counter() - started
+    ours = rank_metrics(cross_encoder_scores(model, tokenizer, tasks), [t[2] for t in tasks])
+    baseline = rank_metrics(bi_encoder_scores(path, tasks), [t[2] for t in tasks])
+    model.save_pretrained(out / "model", tokenizer=tokenizer)
+    report = {"steps": steps, "seconds": round(seconds), "trainable_layers": trainable_layers,
+              "hard_negatives": hard_negatives, "learning_rate": learning_rate,
+              "train_articles": len(train_docs), "pairs": len(pairs),
+              "held_out_articles": len(held_docs), "questions": len(tasks), "k": K,
+              "cross_encoder": ours, "bi_encoder_baseline": baseline,
+              "losses": {"first": losses[:5], "last": losses[-5:]}}
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"held out, {len(tasks)} questions x {K} candidates:")
+    print(f"  cross-encoder (trained here)      accuracy@1 {ours['accuracy_at_1']:.3f}   MRR {ours['mrr']:.3f}")
+    print(f"  bi-encoder cosine (base model)    accuracy@1 {baseline['accuracy_at_1']:.3f}   MRR {baseline['mrr']:.3f}")
+    print(f"trained {steps} steps in {seconds / 60:.1f} minutes; model: {out / 'model'}")
+    return report
+
+
+@one_line_errors
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=3.0, help="the training budget (default: 3)")
+    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
+    p.add_argument("--out", type=Path, default=Path("out/cross_encoder"), help="where to write (default: out/cross_encoder)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the pairs and the new head (default: 0)")
+    p.add_argument("--trainable-layers", type=int, default=1, choices=range(0, 7), metavar="0-6",
+                   help="how many top encoder layers learn, beside the pooler and head (default: 1; 6: all)")
+    p.add_argument("--device", default="cpu", help="cpu (default), or cuda on a machine with a GPU")
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="the peak learning rate (default: 1e-4)")
+    p.add_argument("--hard-negatives", action="store_true", help="half the negatives close to the question")
+    args = p.parse_args(argv)
+    if args.minutes <= 0 or (args.steps is not None and args.steps < 1):
+        p.error("--minutes and --steps must be positive")
+    run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers, device=args.device,
+        learning_rate=args.learning_rate, hard_negatives=args.hard_negatives)
+
+
+if __name__ == "__main__":
+    main()

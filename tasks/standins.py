@@ -1,0 +1,145 @@
+"""The lesson's stand-ins, trained here, for when its own checkpoints cannot be had.
+
+The lesson uses bert-base-uncased (masked LM, next sentence) and cross-encoder/ms-marco-MiniLM-L6-v2.
+Without a network neither can be downloaded, so steps 3-5 use models made by this project's own
+programs from text that ships offline (tasks/corpus.py), and say so on every line they print:
+
+  - masked LM and next sentence: new heads trained by `python -m tasks.pretrain --body minilm-frozen`
+    on top of a frozen all-MiniLM-L6-v2 (its decoder is MiniLM's own word-embedding matrix);
+  - cross-encoder: `python -m tasks.finetune_cross_encoder`, MiniLM's top layer, pooler and a
+    one-logit head trained on Wikipedia question-passage pairs.
+
+Only what was trained is kept, in tasks/standins/ (float16, 4.5 MB in all): the frozen rest is the
+shipped all-MiniLM-L6-v2, so the stand-ins load in about a second and the lesson never has to train.
+The .json beside each file says how it was trained and what it scored on held-out text. They were
+made on a rented GPU; rebuild them with
+
+    python -m tasks.standins --device cuda --steps-pretrain 2000 --steps-cross-encoder 1500
+    python -m tasks.standins --steps-pretrain 2000 --steps-cross-encoder 1500   # the same on a CPU: slow
+
+    >>> loaded = load_standin("masked-lm", BertForMaskedLM)
+    >>> loaded.name.startswith("stand-in: masked-LM and next-sentence heads trained here")
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from minibert import BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining, BertForSequenceClassification
+from minibert.app.defaults import Loaded
+
+FOLDER = Path(__file__).parent / "standins"
+# stand-in kind -> (file stem, the classes it can be loaded into, what the lesson would use)
+KINDS = {
+    "masked-lm": ("masked_lm_heads", (BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction),
+                  "bert-base-uncased"),
+    "cross-encoder": ("cross_encoder_top", (BertForSequenceClassification,), "cross-encoder/ms-marco-MiniLM-L6-v2"),
+}
+
+
+def description(kind: str) -> str:
+    """One line that says what the stand-in is, how it was made and how well it does."""
+    info = json.loads((FOLDER / f"{KINDS[kind][0]}.json").read_text())
+    how = f"{info['steps']} steps ({info['seconds']} s on {info['device']})"
+    if kind == "masked-lm":
+        held, base = info["held_out"], info["baselines"]
+        return (f"stand-in: masked-LM and next-sentence heads trained here, {how}, on {info['megabytes_of_text']:.1f} MB "
+                f"of Wikipedia and news text, on top of a frozen all-MiniLM-L6-v2 (held out: masked-LM top-1 "
+                f"{held['mlm_top1']:.2f} against {base['mlm_top1']:.2f} for the most frequent token; next sentence "
+                f"{held['nsp_accuracy']:.2f} against 0.50 for chance). The lesson's model is {KINDS[kind][2]}")
+    ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
+    return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (its top layer, pooler and a new head), "
+            f"{how}, on {info['pairs']} Wikipedia question-passage pairs (held out: accuracy@1 "
+            f"{ours['accuracy_at_1']:.2f}, below the {base['accuracy_at_1']:.2f} of the base model's cosine). "
+            f"The lesson's model is {KINDS[kind][2]}")
+
+
+def load_standin(kind: str, model_class) -> Loaded:
+    """all-MiniLM-L6-v2 with the stand-in's trained tensors put in place of its own or its new head's."""
+    from safetensors.torch import load_file
+
+    from .pretrain import shipped_tokenizer
+
+    stem, classes, _ = KINDS[kind]
+    if model_class not in classes:
+        raise ValueError(f"the {kind} stand-in loads into {', '.join(c.__name__ for c in classes)}, "
+                         f"not {model_class.__name__}")
+    tokenizer, path = shipped_tokenizer()
+    info = json.loads((FOLDER / f"{stem}.json").read_text())
+    changes = {"num_labels": 1, "problem_type": "multi_label_classification"} if kind == "cross-encoder" else {}
+    quiet = logging.getLogger("minibert")
+    level, quiet.level = quiet.level, logging.ERROR  # the new head is filled from the file right below
+    try:
+        model = model_class.from_pretrained(path, init_new_head=True, **changes)
+    finally:
+        quiet.setLevel(level)
+    trained = load_file(str(FOLDER / f"{stem}.safetensors"))
+    wanted = dict(model.named_parameters())
+    missing = [name for name in model.load_report.initialised if name not in trained]
+    if missing:
+        raise RuntimeError(f"{FOLDER / (stem + '.safetensors')} lacks {missing}")
+    with torch.no_grad():
+        for name, tensor in trained.items():
+            if name in wanted:  # a head of the pre-training file that this class does not have is skipped
+                wanted[name].copy_(tensor.float())
+    model.config.extra.update(info.get("config_extra", {}))
+    return Loaded(model.eval(), tokenizer, description(kind))
+
+
+def export(model, kind: str, report: dict, config_extra: dict | None = None) -> Path:
+    """Keep what training changed (the parameters that required a gradient), in float16, with its report."""
+    stem = KINDS[kind][0]
+    FOLDER.mkdir(exist_ok=True)
+    from safetensors.torch import save_file
+
+    trained = {name: p.detach().cpu().to(torch.float16).contiguous()
+               for name, p in model.named_parameters() if p.requires_grad}
+    save_file(trained, str(FOLDER / f"{stem}.safetensors"))
+    (FOLDER / f"{stem}.json").write_text(json.dumps({**report, "tensors": sorted(trained),
+                                                      "config_extra": config_extra or {}}, indent=2) + "\n")
+    return FOLDER / f"{stem}.safetensors"
+
+
+def build(minutes_pretrain: float = 4.0, minutes_cross_encoder: float = 3.0, out: Path = Path("out/standins"),
+          steps_pretrain: int | None = None, steps_cross_encoder: int | None = None, device: str = "cpu") -> None:
+    from . import finetune_cross_encoder, pretrain
+
+    report = pretrain.run("minilm-frozen", minutes_pretrain, out / "pretrain", steps=steps_pretrain, device=device)
+    report["device"] = device
+    model = BertForPreTraining.from_pretrained(out / "pretrain" / "model")
+    mark_trainable(model, ("cls.", "bert.pooler."))
+    export(model, "masked-lm", report)
+    report = finetune_cross_encoder.run(minutes_cross_encoder, out / "cross_encoder", steps=steps_cross_encoder,
+                                        device=device)
+    report["device"] = device
+    model = BertForSequenceClassification.from_pretrained(out / "cross_encoder" / "model")
+    mark_trainable(model, ("classifier.", "bert.pooler.", f"bert.encoder.layer.{model.config.num_hidden_layers - 1}."))
+    export(model, "cross-encoder", report,
+           config_extra={"sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Sigmoid"}})
+
+
+def mark_trainable(model, prefixes: tuple[str, ...]) -> None:
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith(prefixes)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="Train the lesson's stand-ins again and write tasks/standins/.")
+    p.add_argument("--minutes-pretrain", type=float, default=4.0, help="masked-LM and next-sentence heads (default 4)")
+    p.add_argument("--minutes-cross-encoder", type=float, default=3.0, help="the cross-encoder (default 3)")
+    p.add_argument("--steps-pretrain", type=int, default=None, help="a number of steps instead of minutes")
+    p.add_argument("--steps-cross-encoder", type=int, default=None, help="a number of steps instead of minutes")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    args = p.parse_args(argv)
+    build(args.minutes_pretrain, args.minutes_cross_encoder, steps_pretrain=args.steps_pretrain,
+          steps_cross_encoder=args.steps_cross_encoder, device=args.device)
+
+
+if __name__ == "__main__":
+    main()

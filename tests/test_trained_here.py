@@ -1,0 +1,93 @@
+"""The models trained here: each program runs end to end, and each stand-in the lesson uses beats its
+baseline on held-out text it never saw.
+
+The smoke runs use a tiny config for a few steps. The held-out checks use the stand-ins shipped in
+tasks/standins/, made by `python -m tasks.standins`; their margins were measured on those runs and
+are stated in the checks below, not picked to make a test pass.
+"""
+
+import json
+import random
+
+import pytest
+import torch
+
+from minibert import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification
+from tasks import corpus, finetune_cross_encoder, pretrain, standins
+
+
+def test_the_held_out_documents_are_never_trained_on():
+    documents = corpus.wikipedia_articles() + corpus.lee_documents()
+    train, held = corpus.split_held_out(documents, 0.1)
+    assert {d.title for d in train}.isdisjoint({d.title for d in held})
+    assert len(held) == 40 and len(train) + len(held) == len(documents)
+    train_paragraphs = {p for d in train for p in d.paragraphs}
+    assert not any(p in train_paragraphs for d in held for p in d.paragraphs)
+
+
+def test_pretrain_smoke_run_writes_everything_and_the_loss_falls(tmp_path):
+    report = pretrain.run("tiny", out=tmp_path, steps=12, learning_rate=1e-2, progress=False, max_documents=60,
+                          frequency_init=False)  # from random weights, so the first steps have much to learn
+    assert {"model", "log.jsonl", "loss.png", "metrics.json"} <= {p.name for p in tmp_path.iterdir()}
+    first, last = report["losses"]["first"], report["losses"]["last"]
+    assert sum(last) / len(last) < sum(first) / len(first) - 0.5, (first, last)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0 <= metrics["held_out"]["mlm_top1"] <= 1 and metrics["baselines"]["nsp_accuracy_chance"] == 0.5
+    from minibert import BertForPreTraining
+
+    assert BertForPreTraining.from_pretrained(tmp_path / "model").config.num_hidden_layers == 1
+
+
+def test_finetune_cross_encoder_smoke_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(finetune_cross_encoder, "K", 4)
+    report = finetune_cross_encoder.run(out=tmp_path, steps=6, progress=False, learning_rate=3e-4)
+    assert {"model", "log.jsonl", "loss.png", "metrics.json"} <= {p.name for p in tmp_path.iterdir()}
+    first, last = report["losses"]["first"], report["losses"]["last"]
+    assert last[-1] < first[0], (first, last)
+    assert 0 <= report["cross_encoder"]["mrr"] <= 1 and 0 <= report["bi_encoder_baseline"]["mrr"] <= 1
+
+
+def test_rank_metrics_by_hand():
+    scores = [torch.tensor([0.1, 0.9, 0.3]), torch.tensor([0.5, 0.2, 0.4])]
+    assert finetune_cross_encoder.rank_metrics(scores, [1, 2]) == {"accuracy_at_1": 0.5, "mrr": 0.75}
+
+
+# -- the stand-ins the lesson uses, on held-out text ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def held_out_pairs():
+    tokenizer, _ = pretrain.shipped_tokenizer()
+    _, held_batches, _, counts, _, _ = pretrain.build_data(tokenizer, seed=0)
+    return held_batches, counts
+
+
+def test_the_masked_lm_stand_in_beats_the_most_frequent_token(held_out_pairs):
+    """Measured when it was made (tasks/standins/masked_lm_heads.json): top-1 0.149 against 0.056 for
+    always the most frequent token, on a float16 copy of the body. The margin asked here, 0.07, is
+    three quarters of that measured gap; the shipped float32 body must still clear it."""
+    from minibert import BertForPreTraining
+    from minibert.training.loop import evaluate_pretraining
+
+    held_batches, counts = held_out_pairs
+    model = standins.load_standin("masked-lm", BertForPreTraining).model
+    metrics = evaluate_pretraining(model, held_batches)
+    base = pretrain.baselines(held_batches, counts.topk(5).indices.tolist())
+    assert metrics["mlm_top1"] >= base["mlm_top1"] + 0.07, (metrics, base)
+    assert metrics["mlm_top5"] >= base["mlm_top5"] + 0.05, (metrics, base)
+    # next sentence: 0.76 measured; chance is 0.50 and the majority label 0.50 on this set
+    assert metrics["nsp_accuracy"] >= 0.70, metrics
+
+
+def test_the_stand_ins_load_into_every_class_the_lesson_uses_and_say_what_they_are():
+    for kind, model_class in (("masked-lm", BertForMaskedLM), ("masked-lm", BertForNextSentencePrediction),
+                              ("cross-encoder", BertForSequenceClassification)):
+        loaded = standins.load_standin(kind, model_class)
+        assert loaded.name.startswith("stand-in:") and "The lesson's model is" in loaded.name
+        assert isinstance(loaded.model, model_class) and not loaded.model.training
+    with pytest.raises(ValueError, match="loads into BertForSequenceClassification"):
+        standins.load_standin("cross-encoder", BertForMaskedLM)
+
+
+def test_what_is_committed_stays_small():
+    sizes = sum(p.stat().st_size for p in standins.FOLDER.iterdir())
+    assert sizes < 5_000_000
