@@ -4,7 +4,8 @@ The folders are the table of contents; read them in this order:
 
     bert/      the model, read first: config.py, model.py, pretrained.py, tokenizer.py
     inside/    looking inside: trace.py (every intermediate, and a diff against transformers),
-               wordpiece.py (the tokenizer's rules in plain Python)
+               explore.py (an HTML page of the attention), wordpiece.py (the tokenizer's rules)
+    training/  pre-training data (masking, next-sentence pairs), the training loop, its log
     speed/     opt-in speed, tested against bert/: fast.py, encode.py
     app/       application code (the command line, the lesson's helpers): skip it on a first read
 
