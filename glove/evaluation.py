@@ -23,7 +23,10 @@ correlations.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -176,46 +179,84 @@ def _candidates(wv, rows, end: int, batch_size: int):
 
     For a batch of questions, matrix products score every word, a chunk of words at a time. Each question's
     6th best score in the first chunk (the commonest words) is a threshold that its six best words overall
-    reach, so only the few words at or above it (about 20 a question) are kept and sorted.
+    reach, so only the few words at or above it (about 20 a question) are kept and sorted. Batches run on
+    one thread per core (numpy lets go of the GIL), each with a single-threaded BLAS when threadpoolctl
+    can set that: many small threaded matrix products waste more time waiting for each other than they
+    save, above all on a busy machine.
     """
     batch_size = check_count("batch_size", batch_size, minimum=1)
     unit = wv.unit_vectors[:end]  # (N, D); rows of length 0 are NaN
-    k = _CANDIDATES
-    best = np.full((len(rows), k), -1, dtype=np.int64)
-    best_scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         queries = unit[rows[:, 1]] + unit[rows[:, 2]] - unit[rows[:, 0]]  # (Q, D): b - a + c, unit rows
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     dead = wv._dead_rows[wv._dead_rows < end]
-    for start in range(0, len(rows), batch_size):
-        q = queries[start : start + batch_size]  # (B, D)
-        inputs = rows[start : start + batch_size]  # (B, 3)
-        batch = np.broadcast_to(np.arange(len(q))[:, None], inputs.shape)  # (B, 3)
-        threshold = None
-        found = []  # (question, row, score) arrays, chunk by chunk
-        # The words in chunks of _CHUNK: each chunk's scores stay in the cache while they are searched.
-        for chunk_start in range(0, end, _CHUNK):
-            chunk_end = min(chunk_start + _CHUNK, end)
-            scores = q @ unit[chunk_start:chunk_end].T  # (B, C): the batch against a chunk of words
-            scores[:, dead[(dead >= chunk_start) & (dead < chunk_end)] - chunk_start] = -np.inf  # NaN otherwise
-            own = (inputs >= chunk_start) & (inputs < chunk_end)
-            scores[batch[own], inputs[own] - chunk_start] = -np.inf  # a question's words are no answer
-            if threshold is None:  # the first chunk, the commonest words: each question's 6th best there
-                threshold = (-np.partition(-scores, k - 1, axis=1)[:, k - 1] if scores.shape[1] > k
-                             else np.full(len(q), -np.inf, dtype=np.float32))  # (B,)
-            hits = np.flatnonzero(scores >= threshold[:, None])  # a few per question (flat: far faster than 2-D)
-            questions, words = np.divmod(hits, scores.shape[1])
-            found.append((questions, words + chunk_start, scores.ravel()[hits]))
-        questions, words, hit_scores = (np.concatenate(parts) for parts in zip(*found))
-        # Best first within each question: sort by (question, -score, row).
-        order = np.lexsort((words, -hit_scores, questions))
-        questions, words, hit_scores = questions[order], words[order], hit_scores[order]
-        first = np.searchsorted(questions, np.arange(len(q)))  # where each question's hits start
-        rank = np.arange(len(questions)) - first[questions]  # 0 for a question's best hit
-        keep = rank < k
-        best[start + questions[keep], rank[keep]] = words[keep]
-        best_scores[start + questions[keep], rank[keep]] = hit_scores[keep]
+    starts = range(0, len(rows), batch_size)
+
+    def one_batch(start):
+        return _batch_candidates(unit, dead, queries[start : start + batch_size], rows[start : start + batch_size])
+
+    best = np.full((len(rows), _CANDIDATES), -1, dtype=np.int64)
+    best_scores = np.full((len(rows), _CANDIDATES), -np.inf, dtype=np.float32)
+    with _one_blas_thread() as limited:
+        workers = min(len(starts), _cores()) if limited else 1
+        with ThreadPoolExecutor(workers) as pool:
+            for start, (batch_best, batch_scores) in zip(starts, pool.map(one_batch, starts)):
+                best[start : start + len(batch_best)] = batch_best
+                best_scores[start : start + len(batch_best)] = batch_scores
     return best, best_scores
+
+
+def _batch_candidates(unit, dead, q, inputs):
+    """The six best rows (B, 6) and their scores (B, 6) for one batch of questions (B, D), whose own
+    words are `inputs` (B, 3); see _candidates."""
+    k = _CANDIDATES
+    batch = np.broadcast_to(np.arange(len(q))[:, None], inputs.shape)  # (B, 3)
+    threshold = None
+    found = []  # (question, row, score) arrays, chunk by chunk
+    # The words in chunks of _CHUNK: each chunk's scores stay in the cache while they are searched.
+    for chunk_start in range(0, len(unit), _CHUNK):
+        chunk_end = min(chunk_start + _CHUNK, len(unit))
+        scores = q @ unit[chunk_start:chunk_end].T  # (B, C): the batch against a chunk of words
+        scores[:, dead[(dead >= chunk_start) & (dead < chunk_end)] - chunk_start] = -np.inf  # NaN otherwise
+        own = (inputs >= chunk_start) & (inputs < chunk_end)
+        scores[batch[own], inputs[own] - chunk_start] = -np.inf  # a question's words are no answer
+        if threshold is None:  # the first chunk, the commonest words: each question's 6th best there
+            threshold = (-np.partition(-scores, k - 1, axis=1)[:, k - 1] if scores.shape[1] > k
+                         else np.full(len(q), -np.inf, dtype=np.float32))  # (B,)
+        hits = np.flatnonzero(scores >= threshold[:, None])  # a few per question (flat: far faster than 2-D)
+        questions, words = np.divmod(hits, scores.shape[1])
+        found.append((questions, words + chunk_start, scores.ravel()[hits]))
+    questions, words, hit_scores = (np.concatenate(parts) for parts in zip(*found))
+    # Best first within each question: sort by (question, -score, row).
+    order = np.lexsort((words, -hit_scores, questions))
+    questions, words, hit_scores = questions[order], words[order], hit_scores[order]
+    first = np.searchsorted(questions, np.arange(len(q)))  # where each question's hits start
+    rank = np.arange(len(questions)) - first[questions]  # 0 for a question's best hit
+    keep = rank < k
+    best = np.full((len(q), k), -1, dtype=np.int64)
+    best_scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best[questions[keep], rank[keep]] = words[keep]
+    best_scores[questions[keep], rank[keep]] = hit_scores[keep]
+    return best, best_scores
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS limited to one thread while the block runs (yields True), if threadpoolctl is installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield False
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield True
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (Linux)
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def evaluate_word_pairs(wv, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000, case_insensitive=True,

@@ -80,7 +80,7 @@ class WordVectors:
             warnings.warn(
                 f"{source}: {len(self.duplicates)} duplicate words ignored (the first of each is kept), "
                 f"e.g. {self.duplicates[:5]}",
-                stacklevel=4,
+                stacklevel=3,
             )
             keep = np.array(sorted(key_to_index.values()))
             words, vectors = [words[i] for i in keep], vectors[keep]
@@ -242,8 +242,6 @@ class WordVectors:
         if default is not None:
             return default
         raise UnknownWordError(key, len(self))
-
-    _index = get_index
 
     def has_index_for(self, key) -> bool:
         """Whether `key` names a row (a word, or a row number)."""

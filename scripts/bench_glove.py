@@ -153,12 +153,12 @@ def main():
         questions_file, pairs_file = datapath("questions-words.txt"), datapath("wordsim353.tsv")
         restrict = args.eval_restrict
         print(f"analogy evaluation, restrict_vocab={restrict}: gensim (one question at a time) ...", flush=True)
-        t_eval_gensim, theirs = timed(lambda: kv.evaluate_word_analogies(questions_file, restrict_vocab=restrict))
+        t_eval_gensim, their_eval = timed(lambda: kv.evaluate_word_analogies(questions_file, restrict_vocab=restrict))
         print("analogy evaluation: glove (in batches) ...", flush=True)
-        t_eval, ours = timed(lambda: store.evaluate_word_analogies(questions_file, restrict_vocab=restrict))
-        same_analogies = ours[0] == theirs[0] and all(
+        t_eval, our_eval = timed(lambda: store.evaluate_word_analogies(questions_file, restrict_vocab=restrict))
+        same_analogies = our_eval[0] == their_eval[0] and all(
             a["section"] == b["section"] and a["correct"] == b["correct"] and a["incorrect"] == b["incorrect"]
-            for a, b in zip(ours[1], theirs[1]))
+            for a, b in zip(our_eval[1], their_eval[1]))
         rows.append((f"evaluate_word_analogies, questions-words.txt, restrict_vocab={restrict:,}", t_eval, t_eval_gensim))
         t_pairs_gensim, their_pairs = timed(lambda: kv.evaluate_word_pairs(pairs_file), repeat=3)
         t_pairs, our_pairs = timed(lambda: store.evaluate_word_pairs(pairs_file), repeat=3)
@@ -180,10 +180,10 @@ def main():
     print(f"Batched analogies agree with gensim's loop on {agree} of {len(questions)} answers; "
           f"the unit rows they use take {_seconds(t_unit)} to build, once.")
     print()
-    total = ours[1][-1]
+    total = our_eval[1][-1]
     print(f"Analogy evaluation: {'the same' if same_analogies else 'NOT the same'} figures as gensim, question by "
           f"question: {len(total['correct'])} of {len(total['correct']) + len(total['incorrect'])} right, score "
-          f"{ours[0]!r} (gensim {theirs[0]!r}). Word pairs: {'the same' if same_pairs else 'NOT the same'} figures: "
+          f"{our_eval[0]!r} (gensim {their_eval[0]!r}). Word pairs: {'the same' if same_pairs else 'NOT the same'} figures: "
           f"Pearson {our_pairs[0].statistic!r}, Spearman {our_pairs[1].statistic!r}, {our_pairs[2]}% unknown pairs.")
     print()
     print("| loading the text file | peak RSS growth | the store's objects | peak / objects | peak / vectors array |")
