@@ -137,7 +137,7 @@ def steps_that_fit(model, data: StepData, seconds: float, config: TrainingConfig
 def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretrain"), steps: int | None = None,
         seed: int = 0, learning_rate: float | None = None, progress: bool = True,
         max_documents: int | None = None, device: str = "cpu", frequency_init: bool = True) -> dict:
-    rank, world = setup_distributed()
+    rank, world = setup_distributed(device)
     tokenizer, tokenizer_path = shipped_tokenizer()
     train_pairs, held_batches, megabytes, counts, n_train, n_held = build_data(tokenizer, seed, max_documents)
     frequent = counts.topk(5).indices.tolist()

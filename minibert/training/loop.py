@@ -14,7 +14,7 @@ DistributedDataParallel averages the gradients; only rank 0 writes files.
 
     torchrun --nproc_per_node=2 -m tasks.pretrain ...      (gloo on CPU, nccl on CUDA)
 
-tests/test_training.py runs it: the resume, the torchrun equivalence and the bad-input cases.
+tests/test_training_loop.py runs it: the resume, the torchrun equivalence and the bad-input cases.
 """
 
 from __future__ import annotations
@@ -197,12 +197,14 @@ def evaluate_classifier(model: torch.nn.Module, batches: Sequence[dict]) -> dict
 # Processes: torchrun sets RANK and WORLD_SIZE; one process needs none of it.
 # ---------------------------------------------------------------------------------------------
 
-def setup_distributed() -> tuple[int, int]:
-    """(rank, world size). Under torchrun, joins the process group: nccl on CUDA, gloo on the CPU."""
+def setup_distributed(device: str = "cuda" if torch.cuda.is_available() else "cpu") -> tuple[int, int]:
+    """(rank, world size). Under torchrun, joins the process group: nccl when the model will be on
+    GPUs (`device` "cuda", one per process), gloo when it stays on the CPU."""
     launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ  # torchrun sets both, even for one process
     if launched and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-        if torch.cuda.is_available():
+        on_gpu = str(device).startswith("cuda")
+        dist.init_process_group(backend="nccl" if on_gpu else "gloo")
+        if on_gpu:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
