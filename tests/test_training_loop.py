@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import minibert
+from conftest import assert_close
 from minibert.training.data import MaskedPairBatches, make_pairs
 from minibert.training.log import read_log
 from minibert.training.loop import (StepData, Trainer, TrainingConfig, TrainingError, evaluate_classifier,
@@ -77,7 +78,8 @@ def test_resume_gives_the_uninterrupted_losses(tmp_path):
     assert resumed.step == 3
     rest = resumed.train(data)
     assert len(straight) == 6 and len(rest) == 3
-    assert max(abs(a - b) for a, b in zip(straight[3:], rest)) <= 1e-6
+    assert_close("losses after resume", torch.tensor(rest), torch.tensor(straight[3:]), atol=1e-6,
+                 kind="resume vs uninterrupted (losses)")
     assert straight[0] != straight[1], "the losses move"
 
     log = read_log(tmp_path / "a" / "log.jsonl")
@@ -110,7 +112,7 @@ def test_gradient_accumulation_equals_the_larger_batch():
                                       progress=False)).train(data)
         weights.append(model.state_dict())
     for name in weights[0]:
-        assert (weights[0][name] - weights[1][name]).abs().max() <= 1e-6, name
+        assert_close(name, weights[1][name], weights[0][name], atol=1e-6, kind="accumulation 2 x 4 vs 8 (weights)")
 
 
 def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
@@ -125,8 +127,8 @@ def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
     assert a.keys() == b.keys()
-    worst = max((a[k] - b[k]).abs().max().item() for k in a)
-    assert worst <= 1e-6, f"DDP weights differ from one process by {worst:.3g}"
+    for k in a:
+        assert_close(k, b[k], a[k], atol=1e-6, kind="torchrun 2 x b vs 1 x 2b (weights)")
     torch.manual_seed(0)
     untrained = minibert.BertForSequenceClassification(minibert.BertConfig(
         vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
