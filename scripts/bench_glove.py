@@ -184,7 +184,8 @@ def main():
     print(f"Analogy evaluation: {'the same' if same_analogies else 'NOT the same'} figures as gensim, question by "
           f"question: {len(total['correct'])} of {len(total['correct']) + len(total['incorrect'])} right, score "
           f"{our_eval[0]!r} (gensim {their_eval[0]!r}). Word pairs: {'the same' if same_pairs else 'NOT the same'} figures: "
-          f"Pearson {our_pairs[0].statistic!r}, Spearman {our_pairs[1].statistic!r}, {our_pairs[2]}% unknown pairs.")
+          f"Pearson {float(our_pairs[0].statistic)!r}, Spearman {float(our_pairs[1].statistic)!r}, "
+          f"{our_pairs[2]}% unknown pairs.")
     print()
     print("| loading the text file | peak RSS growth | the store's objects | peak / objects | peak / vectors array |")
     print("| --- | ---: | ---: | ---: | ---: |")
