@@ -152,7 +152,8 @@ def _create_temporary(target: Path, existing: os.stat_result | None) -> tuple[in
             continue
         except OSError as err:
             raise _named(err, f"cannot save {target} (creating a temporary file in {target.parent})") from None
-    if existing is not None:  # keep the replaced file's mode, and its owner where we may (as root)
+    # Keep the replaced file's mode, and its owner where we may (as root). POSIX only.
+    if existing is not None and hasattr(os, "fchown"):
         try:
             os.fchmod(fd, stat.S_IMODE(existing.st_mode))
             if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
