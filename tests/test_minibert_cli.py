@@ -151,15 +151,21 @@ def test_a_base_model_has_no_masked_lm_head(capsys, minilm_dir):
 
 # -- the lesson's steps 3-6 -----------------------------------------------------------------------
 
-def test_head_steps_say_what_they_need_offline(capsys, empty_hub_cache):
+def test_head_steps_offline_use_labelled_stand_ins(capsys, empty_hub_cache):
+    """Without the lesson's checkpoints, steps 3-5 say which model they lack and how to fetch it, then
+    run on the stand-in trained here, whose line says what it is: never passed off as the lesson's."""
     masked_lm.run()
     next_sentence.run()
     cross_encoder.run()
     out = capsys.readouterr().out
-    assert "[masked LM skipped] needs google-bert/bert-base-uncased" in out
-    assert "[next sentence skipped] needs google-bert/bert-base-uncased" in out
-    assert "[cross-encoder skipped] needs cross-encoder/ms-marco-MiniLM-L6-v2" in out
+    assert out.count("[google-bert/bert-base-uncased is not available here; fetch it with:") == 2
+    assert out.count("[cross-encoder/ms-marco-MiniLM-L6-v2 is not available here; fetch it with:") == 1
     assert out.count("-m minibert download") == 3
+    assert out.count("model: stand-in: masked-LM and next-sentence heads trained here") == 2
+    assert out.count("The lesson's model is bert-base-uncased") == 2
+    assert "model: stand-in: a cross-encoder fine-tuned here" in out
+    assert "The lesson's model is cross-encoder/ms-marco-MiniLM-L6-v2" in out
+    assert "[MASK] #1:" in out and "P(B follows A)" in out and "Paris is the capital of France." in out
 
 
 def test_head_steps_on_random_checkpoints(capsys, mlm_folder, nsp_folder, ce_folder):
