@@ -14,19 +14,13 @@ import pytest
 import torch
 
 import minibert
+from test_parity_random import MODELS
 from conftest import assert_close
 from hf_checkpoints import make_hf_model, random_inputs, save_current
 
 KIND = "conventions vs transformers"
 
-HEADS = [
-    ("BertModel", 2),
-    ("BertForPreTraining", 2),
-    ("BertForMaskedLM", 2),
-    ("BertForNextSentencePrediction", 2),
-    ("BertForSequenceClassification", 1),
-    ("BertForSequenceClassification", 3),
-]
+HEADS = MODELS  # every class, with the parity tests' label counts
 HEAD_IDS = [f"{c}-{n}" for c, n in HEADS]
 WITH_MLM_HEAD = ("BertForPreTraining", "BertForMaskedLM")
 

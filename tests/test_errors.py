@@ -536,12 +536,26 @@ def test_which_weights_file_is_read_is_logged(tmp_path, tiny, caplog):
 
 # -- threads ------------------------------------------------------------------------------------------
 
-def test_tokenizer_and_model_from_eight_threads_equal_sequential_calls(minilm_dir):
-    """Each call used to switch truncation and padding on the shared backend; with 4 threads and
-    different max_length values that gave wrong lengths and errors. Now nothing shared is changed."""
+def run_in_threads(work, n: int) -> None:
+    """work(0) .. work(n - 1), each on its own thread, switching threads as often as Python allows."""
     import sys
     import threading
 
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def test_tokenizer_and_model_from_eight_threads_equal_sequential_calls(minilm_dir):
+    """Each call used to switch truncation and padding on the shared backend; with 4 threads and
+    different max_length values that gave wrong lengths and errors. Now nothing shared is changed."""
     tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
     model = minibert.BertModel.from_pretrained(minilm_dir)
     texts = [("The bat flew out of the cave at night. " * (i % 5 + 1)).strip() for i in range(16)]
@@ -562,16 +576,7 @@ def test_tokenizer_and_model_from_eight_threads_equal_sequential_calls(minilm_di
         except Exception as err:  # collected, so the assertion below shows it
             errors.append(repr(err))
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_in_threads(work, 8)
     assert errors == []
     for i, batch in enumerate(expected):
         for key in batch:
@@ -584,9 +589,6 @@ def test_tokenizer_from_eight_threads_each_with_its_own_max_length(minilm_dir):
     """12,000 calls, 8 threads, 8 different max_length values, threads switching as often as Python
     allows. The former wrapper, which switched truncation on the shared backend, got 27 of them
     wrong in this very test (measured once, here); the answers must now all equal sequential calls."""
-    import sys
-    import threading
-
     tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
     texts = [("The bat flew out of the cave at night. " * (k + 2)).strip() for k in range(8)]
     limits = [6, 10, 16, 24, 32, 48, 64, None]
@@ -602,14 +604,5 @@ def test_tokenizer_from_eight_threads_each_with_its_own_max_length(minilm_dir):
             except Exception as err:
                 errors.append(repr(err))
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_in_threads(work, 8)
     assert errors == [] and wrong == []
