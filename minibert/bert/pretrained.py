@@ -585,12 +585,12 @@ def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    seen: set[int] = set()
+    stored: set[int] = set()  # the memory addresses already written
     tensors = {}
     for name, tensor in model.state_dict().items():
-        if id(tensor) in seen or tensor.data_ptr() in seen:
-            continue  # the second name of a tied tensor
-        seen.update((id(tensor), tensor.data_ptr()))
+        if tensor.data_ptr() in stored:
+            continue  # the second name of a tied tensor: the same memory, written once
+        stored.add(tensor.data_ptr())
         tensors[name] = tensor.detach().contiguous()
     config = model.config.to_dict()
     config["architectures"] = [type(model).__name__]

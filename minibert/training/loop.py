@@ -222,6 +222,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.learning_rate,
                                            betas=config.adam_betas, eps=config.adam_epsilon)
         self.step = 0
+        self.stopped_early = False  # set by train() when the time budget, not total_steps, ended the run
         self.out = Path(config.output_dir) if config.output_dir else None
         self.log = JsonlLog(self.out / "log.jsonl") if self.out and self.rank == 0 else None
         torch.manual_seed(config.seed)  # dropout's randomness; the checkpoint carries it on
@@ -244,7 +245,6 @@ class Trainer:
         losses = []
         bar = self._progress_bar()
         started_at = time.perf_counter()
-        self.stopped_early = False
         while self.step < config.total_steps:
             if config.max_seconds is not None and time.perf_counter() - started_at > config.max_seconds:
                 self.stopped_early = True  # the learning rate had not decayed to 0 yet; the log says so
