@@ -34,7 +34,8 @@ import torch
 
 from minibert import BertConfig, BertForPreTraining, Tokenizer
 from minibert.training.data import MaskedPairBatches, make_pairs, tokenize_documents
-from minibert.training.loop import StepData, Trainer, TrainingConfig, evaluate_pretraining, setup_distributed
+from minibert.training.loop import (StepData, Trainer, TrainingConfig, evaluate_pretraining, setup_distributed,
+                                    teardown_distributed)
 
 from . import corpus
 from ._common import one_line_errors
@@ -146,7 +147,7 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
                     rank=rank, world_size=world)
     masked_only = _MaskedOnly(data)  # the vocabulary projection only where a token was masked
     lr = learning_rate or (1e-3 if body == "small" else 5e-3)
-    config = TrainingConfig(learning_rate=lr, warmup_steps=0, total_steps=1, output_dir=str(out) if rank == 0 else None,
+    config = TrainingConfig(learning_rate=lr, warmup_steps=0, total_steps=1, output_dir=str(out),
                             seed=seed, progress=progress)
     steps_given = steps is not None
     if steps is None:
@@ -166,6 +167,7 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
     seconds = time.perf_counter() - started
     steps = len(losses)  # fewer than planned when the time budget ran out first
     if rank != 0:
+        teardown_distributed()  # waits for rank 0's evaluation and save
         return {}
     held_out = evaluate_pretraining(model, held_batches)
     base = baselines(held_batches, frequent)
@@ -181,6 +183,7 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
     print(f"  next sentence    {held_out['nsp_accuracy']:.3f}   (chance: 0.500)")
     print(f"trained {steps} steps in {seconds / 60:.1f} minutes; model: {out / 'model'}; log: {out / 'log.jsonl'}; "
           f"curve: {out / 'loss.png'}")
+    teardown_distributed()
     return report
 
 

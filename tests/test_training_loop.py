@@ -2,6 +2,7 @@
 weights, checkpoints are never half-written, and bad runs stop with a clear error."""
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -117,11 +118,11 @@ def test_gradient_accumulation_equals_the_larger_batch():
 
 def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     program = ROOT / "tests" / "programs" / "ddp_train.py"
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, str(program), str(tmp_path / "one.safetensors")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                           str(program), str(tmp_path / "two.safetensors")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert two.returncode == 0, two.stderr[-3000:]
@@ -134,6 +135,32 @@ def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tmp_path)
         vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
         max_position_embeddings=16)).state_dict()
     assert any(not torch.equal(a[k], untrained[k]) for k in a if k in untrained), "training changed the weights"
+
+
+def test_a_time_budget_under_torchrun_stops_every_process_at_the_same_step(tmp_path):
+    """Rank 0 alone runs out of time. If it stopped alone, rank 1 would wait in DDP's gradient
+    exchange (or at the final save) until the timeout."""
+    program = ROOT / "tests" / "programs" / "ddp_train.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+                          str(program), str(tmp_path / "w.safetensors"), "--rank0-out-of-time"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(line for line in run.stdout.splitlines() if line.startswith("rank ")) == \
+        ["rank 0: 0 steps", "rank 1: 0 steps"], run.stdout
+
+
+def test_torchrun_runs_the_pretraining_program(tmp_path):
+    """The README's `torchrun --nproc_per_node=2 -m tasks.pretrain`, on the tiny body for a few steps."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+                          "-m", "tasks.pretrain", "--body", "tiny", "--steps", "3", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "held out:" in run.stdout and run.stdout.count("held out:") == 1, run.stdout  # rank 0 alone reports
+    assert (tmp_path / "model" / "config.json").is_file() and (tmp_path / "model" / "model.safetensors").is_file()
+    steps = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps if "loss" in s] == [1, 2, 3]
 
 
 def test_a_killed_save_never_leaves_half_a_checkpoint(tmp_path, monkeypatch):

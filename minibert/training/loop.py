@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -52,7 +53,8 @@ class TrainingConfig:
     max_grad_norm: float = 1.0  # clip the gradients' global L2 norm to this
     eval_every: int = 0  # evaluate every N steps (0: only at the end, if an evaluation is given)
     save_every: int = 0  # checkpoint every N steps (0: only at the end); needs output_dir
-    output_dir: str | None = None  # log.jsonl, loss.png, checkpoint/ and the final model go here
+    output_dir: str | None = None  # log.jsonl, loss.png, checkpoint/ and the final model go here; under
+    # torchrun give every process the same config: only rank 0 writes, but all of them meet at each save
     seed: int = 0
     progress: bool = True  # a tqdm bar with the loss, the learning rate and tokens per second
     max_seconds: float | None = None  # stop early, after the step that passes this wall-clock budget
@@ -209,6 +211,17 @@ def setup_distributed(device: str = "cuda" if torch.cuda.is_available() else "cp
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
+def teardown_distributed() -> None:
+    """Leave the process group, all processes together, after the last Trainer.train(). Without the
+    barrier a process that finished first tears gloo down while another still saves; and a DDP
+    wrapper still alive at that point can abort the process at exit ("terminate called without an
+    active exception"), failing the whole torchrun. Does nothing outside torchrun."""
+    if dist.is_initialized():
+        gc.collect()  # DDP wrappers dropped by Trainer.train() but held in reference cycles
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 # ---------------------------------------------------------------------------------------------
 # The trainer.
 # ---------------------------------------------------------------------------------------------
@@ -227,29 +240,47 @@ class Trainer:
         self.log = JsonlLog(self.out / "log.jsonl") if self.out and self.rank == 0 else None
         torch.manual_seed(config.seed)  # dropout's randomness; the checkpoint carries it on
         self.device = next(model.parameters()).device  # batches follow the model: put it on a GPU first
-        if dist.is_initialized():  # under torchrun: DDP averages the gradients over the processes in backward
-            from torch.nn.parallel import DistributedDataParallel
+        self._ddp = None  # under torchrun, DistributedDataParallel around the model while it trains
 
-            on_gpu = self.device.type == "cuda"
-            self.forward_model = DistributedDataParallel(model, device_ids=[self.device.index] if on_gpu else None)
-        else:
-            self.forward_model = model
+    @contextlib.contextmanager
+    def _data_parallel(self):
+        """Under torchrun, wrap the model in DDP, which averages the gradients over the processes in
+        backward, for as long as training runs; then drop the wrapper. A wrapper left alive past
+        teardown_distributed() can abort the process as Python exits."""
+        if self.world_size == 1 or self._ddp is not None:
+            yield
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        on_gpu = self.device.type == "cuda"
+        self._ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if on_gpu else None)
+        try:
+            yield
+        finally:
+            self._ddp = None
 
     # -- the loop ----------------------------------------------------------------------------
 
     def train(self, step_data: Callable[[int], list[dict]]) -> list[float]:
         """Run from the current step to total_steps; returns each step's loss (the mean over this
         process's micro-batches)."""
+        with self._data_parallel():
+            return self._train(step_data)
+
+    def _train(self, step_data: Callable[[int], list[dict]]) -> list[float]:
         config = self.config
         self.model.train()
         losses = []
         bar = self._progress_bar()
         started_at = time.perf_counter()
+        budgeted = self._any_process(config.max_seconds is not None)
         while self.step < config.total_steps:
-            if config.max_seconds is not None and time.perf_counter() - started_at > config.max_seconds:
+            out_of_time = config.max_seconds is not None and time.perf_counter() - started_at > config.max_seconds
+            if budgeted and self._any_process(out_of_time):
                 self.stopped_early = True  # the learning rate had not decayed to 0 yet; the log says so
                 if self.log:
-                    self.log.write({"step": self.step, "stopped": f"time budget of {config.max_seconds:.0f} s used"})
+                    budget = f"{config.max_seconds:.0f} s" if config.max_seconds is not None else "another process's"
+                    self.log.write({"step": self.step, "stopped": f"time budget ({budget}) used"})
                 break
             started = time.perf_counter()
             loss, tokens = self.train_step(step_data(self.step))
@@ -278,9 +309,24 @@ class Trainer:
         self.model.eval()
         return losses
 
+    def _any_process(self, flag: bool) -> bool:
+        """`flag` from this process, or'ed over all processes under torchrun. The processes must decide
+        together when to stop: one that stopped alone would leave the others waiting in DDP's
+        gradient exchange for ever."""
+        if self.world_size == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def train_step(self, micro_batches: list[dict]) -> tuple[float, int]:
         """One optimizer step over the micro-batches: forward, loss, backward, clip, step, schedule."""
-        model, optimizer = self.forward_model, self.optimizer
+        with self._data_parallel():
+            return self._train_step(micro_batches)
+
+    def _train_step(self, micro_batches: list[dict]) -> tuple[float, int]:
+        model = self._ddp if self._ddp is not None else self.model
+        optimizer = self.optimizer
         for group in optimizer.param_groups:  # 6. schedule: this step's learning rate
             group["lr"] = learning_rate_at(self.step, self.config)
         total, tokens = 0.0, 0
