@@ -4,4 +4,5 @@
     log.py      a JSONL line per step, and the loss curve as a PNG
     loop.py     AdamW, the warm-up/decay schedule, the step (forward, loss, backward, clip, step,
                 schedule), evaluation, atomic checkpoints, resume, and torchrun (DDP)
+    lowrank.py  low-rank updates (LoRA): fine-tune through two thin matrices per weight, then merge
 """
