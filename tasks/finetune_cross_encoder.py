@@ -2,24 +2,33 @@
 
     python -m tasks.finetune_cross_encoder              # 3 minutes on 2 cores; --minutes to change
 
-The pairs come from the 100 Wikipedia articles that ship with gensim (tasks/corpus.py):
-  - a question is made from an article's title: "What is Anarchism?";
-  - its positives are that article's paragraphs that do not contain the title itself, so the model
-    cannot win by spotting the word, it has to know what the article is about;
-  - its negatives are paragraphs of other articles, drawn at random. (--hard-negatives draws half
-    of them among the paragraphs the base model finds closest to the question; measured on an H200,
-    1500 steps: held-out accuracy@1 0.60 against 0.71 without, so it is not the default.)
-A tenth of the articles, whole, are held out. Each held-out question is ranked against k = 10
-candidates: one positive and nine paragraphs of other held-out articles. The program prints
-accuracy@1 and MRR for the cross-encoder beside the baseline a cross-encoder must beat: the base
-model as a bi-encoder (sentence-transformers' mean pooling and cosine) on the same candidates.
+The pairs come from the 100 Wikipedia articles that ship with gensim (tasks/corpus.py). Each
+article's title becomes questions in a few forms ("What is Anarchism?", "Tell me about Anarchism.",
+...), with two kinds of positive:
+  - the article's paragraphs that do not contain the title itself, so the model cannot win by
+    spotting the word: it has to know what the article is about;
+  - up to five single sentences of the article that do name it ("Anarchism is a political
+    philosophy ..."): a short answer that names what was asked about, as in the lesson's step 5.
+Each positive gets one negative of the same kind (a paragraph, or one sentence) from another
+article, drawn at random, so the two labels are equally common and length says nothing.
+(--hard-negatives draws half the paragraph negatives among those the base model finds closest to
+the question; measured on an H200, 1500 steps, top layer only: held-out accuracy@1 0.60 against
+0.71 without, so it is not the default.)
+A tenth of the articles, whole, are held out. Each held-out question, "What is <title>?", is ranked
+against k = 10 candidates: one positive paragraph (not naming the title) and nine paragraphs of
+other held-out articles. The program prints accuracy@1 and MRR for the cross-encoder beside the
+baseline a cross-encoder must beat: the base model as a bi-encoder (sentence-transformers' mean
+pooling and cosine) on the same candidates.
 
 The model is BertForSequenceClassification with one logit on all-MiniLM-L6-v2's pooler, trained
 with binary cross-entropy (problem_type "multi_label_classification" with one label); its score is
-sigmoid(logit). By default only the top encoder layer, the pooler and the new head learn
-(--trainable-layers 1): three times faster per step on 2 cores, and the learned part is small
-enough to ship (tasks/standins.py). --trainable-layers 6 fine-tunes the whole encoder.
-It writes OUT/model, OUT/log.jsonl, OUT/loss.png and OUT/metrics.json.
+sigmoid(logit). What learns, besides the pooler and the new head:
+  --trainable-layers N   the top N encoder layers, fully (default 1; 6 is the whole encoder);
+  --low-rank R           instead, every layer through low-rank updates of rank R
+                         (minibert/training/lowrank.py), merged into the weights at the end. The
+                         updates alone are small enough to ship: tasks/standins.py keeps them.
+It writes OUT/model (a plain checkpoint), OUT/log.jsonl, OUT/loss.png and OUT/metrics.json; with
+--low-rank also OUT/low_rank.safetensors, the factors, pooler and head before merging.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import torch
 
 from minibert import BertForSequenceClassification, SentenceEncoder, Tokenizer
 from minibert.training.loop import StepData, Trainer, TrainingConfig
+from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
 from ._common import one_line_errors
@@ -44,8 +54,19 @@ BATCH_SIZE = 16
 MAX_LENGTH = 128
 
 
-def question_for(title: str) -> str:
-    return f"What is {title}?"
+QUESTION_FORMS = ("What is {}?", "Tell me about {}.", "What do you know about {}?", "Where can I read about {}?")
+SENTENCES_PER_ARTICLE = 5
+
+
+def question_for(title: str, form: int = 0) -> str:
+    return QUESTION_FORMS[form].format(title)
+
+
+def naming_sentences(document: corpus.Document) -> list[str]:
+    """The article's sentences that name its title, short enough to be an answer."""
+    title = document.title.lower()
+    found = [s for p in document.paragraphs for s in corpus.sentences(p) if title in s.lower() and 30 <= len(s) <= 300]
+    return found[:SENTENCES_PER_ARTICLE]
 
 
 def usable(document: corpus.Document) -> list[str]:
@@ -66,8 +87,9 @@ def articles() -> list[corpus.Document]:
 
 
 def training_pairs(docs: list[corpus.Document], rng: random.Random, encoder=None) -> list[tuple[str, str, float]]:
-    """(question, passage, label): every usable paragraph once as a positive, each with one negative
-    from another article, so the two labels are equally common.
+    """(question, passage, label): every usable paragraph and every naming sentence once as a
+    positive, each with one negative of its own kind from another article, so the two labels are
+    equally common. The question's form is drawn at random for each pair.
 
     With `encoder` (the base model as a bi-encoder), half the negatives are hard: one of the 20
     paragraphs of other articles that the bi-encoder finds closest to the question. Those are the
@@ -86,16 +108,23 @@ def training_pairs(docs: list[corpus.Document], rng: random.Random, encoder=None
             similarity = vectors @ questions[d]  # (P,)
             ranked = similarity.argsort(descending=True).tolist()
             close = [paragraphs[i][1] for i in ranked if paragraphs[i][0] is not doc][:20]
+        def ask() -> str:
+            return question_for(doc.title, rng.randrange(len(QUESTION_FORMS)))
+
         for paragraph in usable(doc):
-            pairs.append((question_for(doc.title), paragraph, 1.0))
+            pairs.append((ask(), paragraph, 1.0))
             if close and rng.random() < 0.5:
-                pairs.append((question_for(doc.title), rng.choice(close), 0.0))
+                pairs.append((ask(), rng.choice(close), 0.0))
             else:
-                pairs.append((question_for(doc.title), rng.choice(rng.choice(others).paragraphs), 0.0))
+                pairs.append((ask(), rng.choice(rng.choice(others).paragraphs), 0.0))
+        for sentence in naming_sentences(doc):
+            pairs.append((ask(), sentence, 1.0))
+            other = rng.choice(others)
+            pairs.append((ask(), rng.choice(corpus.sentences(rng.choice(other.paragraphs))), 0.0))
     return pairs
 
 
-def ranking_tasks(docs: list[corpus.Document], rng: random.Random, per_article: int = 5):
+def ranking_tasks(docs: list[corpus.Document], rng: random.Random, per_article: int = 10):
     """(question, candidates, index of the positive): one positive paragraph and K-1 from other articles."""
     tasks = []
     for doc in docs:
@@ -154,7 +183,9 @@ def freeze_below(model: BertForSequenceClassification, trainable_layers: int) ->
 
 def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int | None = None, seed: int = 0,
         progress: bool = True, trainable_layers: int = 1, learning_rate: float = 1e-4, device: str = "cpu",
-        hard_negatives: bool = False) -> dict:
+        hard_negatives: bool = False, low_rank: int | None = None, max_minutes: float | None = None) -> dict:
+    """Train and evaluate; returns the report written to OUT/metrics.json. `steps` plans the schedule
+    for that many steps instead of fitting it to `minutes`; `max_minutes` then still caps the time."""
     tokenizer, path = shipped_tokenizer()
     train_docs, held_docs = corpus.split_held_out(articles(), 0.1)
     rng = random.Random(seed)
@@ -164,7 +195,10 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
     model = BertForSequenceClassification.from_pretrained(path, init_new_head=True, num_labels=1,
                                                           problem_type="multi_label_classification")
     model.config.extra["sentence_transformers"] = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
-    freeze_below(model, trainable_layers)
+    if low_rank:
+        add_low_rank(model, rank=low_rank)  # freezes the embeddings and the encoder's own weights
+    else:
+        freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(pairs, BATCH_SIZE, collate_for(tokenizer), seed=seed)
     config = TrainingConfig(learning_rate=learning_rate, total_steps=1, output_dir=str(out), seed=seed, progress=progress)
@@ -174,17 +208,29 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
 
         steps = steps_that_fit(model, data, minutes * 60, config)
     config.total_steps, config.warmup_steps = steps, max(1, steps // 10)
-    config.max_seconds = None if steps_given else minutes * 60  # a busy machine must not overrun the budget
-    print(f"fine-tuning a cross-encoder: {len(train_docs)} articles, {len(pairs)} pairs (half positive), "
+    # a busy machine must not overrun the budget
+    config.max_seconds = minutes * 60 if not steps_given else (max_minutes * 60 if max_minutes else None)
+    learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else f"the top {trainable_layers} layer(s)"
+    print(f"fine-tuning a cross-encoder ({learns}, the pooler and a new head): {len(train_docs)} articles, "
+          f"{len(pairs)} pairs (half positive), "
           f"{steps} steps of {BATCH_SIZE}; {len(held_docs)} articles held out, {len(tasks)} questions x {K} candidates")
     started = time.perf_counter()
     losses = Trainer(model, config, tokenizer=tokenizer).train(data)
     steps = len(losses)  # fewer than planned if the time ran out
     seconds = time.perf_counter() - started
+    if low_rank:  # keep what was learned, then fold the updates in: a plain BERT from here on
+        from safetensors.torch import save_file
+
+        kept = {**low_rank_factors(model), **{name: p.detach() for name, p in model.named_parameters()
+                                             if p.requires_grad and not name.endswith(("lora_A", "lora_B"))}}
+        save_file({k: v.cpu().contiguous() for k, v in kept.items()}, str(out / "low_rank.safetensors"),
+                  metadata={"rank": str(low_rank), "alpha": str(2.0 * low_rank)})
+        merge_low_rank(model)
     ours = rank_metrics(cross_encoder_scores(model, tokenizer, tasks), [t[2] for t in tasks])
     baseline = rank_metrics(bi_encoder_scores(path, tasks), [t[2] for t in tasks])
     model.save_pretrained(out / "model", tokenizer=tokenizer)
-    report = {"steps": steps, "seconds": round(seconds), "trainable_layers": trainable_layers,
+    report = {"steps": steps, "seconds": round(seconds),
+              **({"low_rank": low_rank} if low_rank else {"trainable_layers": trainable_layers}),
               "hard_negatives": hard_negatives, "learning_rate": learning_rate,
               "train_articles": len(train_docs), "pairs": len(pairs),
               "held_out_articles": len(held_docs), "questions": len(tasks), "k": K,
@@ -207,14 +253,18 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the pairs and the new head (default: 0)")
     p.add_argument("--trainable-layers", type=int, default=1, choices=range(0, 7), metavar="0-6",
                    help="how many top encoder layers learn, beside the pooler and head (default: 1; 6: all)")
+    p.add_argument("--low-rank", type=int, default=None, metavar="R",
+                   help="train every layer through low-rank updates of rank R instead (e.g. 16)")
     p.add_argument("--device", default="cpu", help="cpu (default), or cuda on a machine with a GPU")
     p.add_argument("--learning-rate", type=float, default=1e-4, help="the peak learning rate (default: 1e-4)")
     p.add_argument("--hard-negatives", action="store_true", help="half the negatives close to the question")
     args = p.parse_args(argv)
     if args.minutes <= 0 or (args.steps is not None and args.steps < 1):
         p.error("--minutes and --steps must be positive")
+    if args.low_rank is not None and not 1 <= args.low_rank <= 384:
+        p.error(f"--low-rank must be from 1 to 384 (MiniLM's width), not {args.low_rank}")
     run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers, device=args.device,
-        learning_rate=args.learning_rate, hard_negatives=args.hard_negatives)
+        learning_rate=args.learning_rate, hard_negatives=args.hard_negatives, low_rank=args.low_rank)
 
 
 if __name__ == "__main__":
