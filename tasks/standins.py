@@ -6,16 +6,18 @@ programs from text that ships offline (tasks/corpus.py), and say so on every lin
 
   - masked LM and next sentence: new heads trained by `python -m tasks.pretrain --body minilm-frozen`
     on top of a frozen all-MiniLM-L6-v2 (its decoder is MiniLM's own word-embedding matrix);
-  - cross-encoder: `python -m tasks.finetune_cross_encoder`, MiniLM's top layer, pooler and a
-    one-logit head trained on Wikipedia question-passage pairs.
+  - cross-encoder: `python -m tasks.finetune_cross_encoder --low-rank 16`: low-rank updates to
+    every layer of MiniLM (minibert/training/lowrank.py), its pooler and a one-logit head, trained
+    on Wikipedia question-passage pairs.
 
-Only what was trained is kept, in tasks/standins/ (float16, 4.5 MB in all): the frozen rest is the
+Only what was trained is kept, in tasks/standins/ (float16, about 2.3 MB in all): the rest is the
 shipped all-MiniLM-L6-v2, so the stand-ins load in about a second and the lesson never has to train.
+The cross-encoder is rebuilt by adding each update, (alpha / r) * B @ A, to MiniLM's weight.
 The .json beside each file says how it was trained and what it scored on held-out text. They were
 made on a rented GPU; rebuild them with
 
-    python -m tasks.standins --device cuda --steps-pretrain 2000 --steps-cross-encoder 1500
-    python -m tasks.standins --steps-pretrain 2000 --steps-cross-encoder 1500   # the same on a CPU: slow
+    python -m tasks.standins --device cuda --steps-pretrain 2000 --steps-cross-encoder 3000
+    python -m tasks.standins --steps-pretrain 2000 --steps-cross-encoder 3000   # the same on a CPU: slow
 
     >>> loaded = load_standin("masked-lm", BertForMaskedLM)
     >>> loaded.name.startswith("stand-in: masked-LM and next-sentence heads trained here")
@@ -33,13 +35,15 @@ import torch
 
 from minibert import BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining, BertForSequenceClassification
 from minibert.app.defaults import Loaded
+from minibert.training.lowrank import apply_low_rank
 
 FOLDER = Path(__file__).parent / "standins"
+LOW_RANK, CROSS_ENCODER_LR = 16, 2e-4  # the cross-encoder's rank and peak learning rate (scripts/sweep_cross_encoder.py)
 # stand-in kind -> (file stem, the classes it can be loaded into, what the lesson would use)
 KINDS = {
     "masked-lm": ("masked_lm_heads", (BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction),
                   "bert-base-uncased"),
-    "cross-encoder": ("cross_encoder_top", (BertForSequenceClassification,), "cross-encoder/ms-marco-MiniLM-L6-v2"),
+    "cross-encoder": ("cross_encoder_low_rank", (BertForSequenceClassification,), "cross-encoder/ms-marco-MiniLM-L6-v2"),
 }
 
 
@@ -54,10 +58,11 @@ def description(kind: str) -> str:
                 f"{held['mlm_top1']:.2f} against {base['mlm_top1']:.2f} for the most frequent token; next sentence "
                 f"{held['nsp_accuracy']:.2f} against 0.50 for chance). The lesson's model is {KINDS[kind][2]}")
     ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
-    return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (its top layer, pooler and a new head), "
-            f"{how}, on {info['pairs']} Wikipedia question-passage pairs (held out: accuracy@1 "
-            f"{ours['accuracy_at_1']:.2f}, below the {base['accuracy_at_1']:.2f} of the base model's cosine). "
-            f"The lesson's model is {KINDS[kind][2]}")
+    against = "above" if ours["accuracy_at_1"] > base["accuracy_at_1"] else "not above"
+    return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates to "
+            f"every layer, its pooler and a new head), {how}, on {info['pairs']} Wikipedia question-passage pairs "
+            f"(held out: accuracy@1 {ours['accuracy_at_1']:.2f}, {against} the {base['accuracy_at_1']:.2f} of the "
+            f"base model's cosine). The lesson's model is {KINDS[kind][2]}")
 
 
 def load_standin(kind: str, model_class) -> Loaded:
@@ -80,6 +85,10 @@ def load_standin(kind: str, model_class) -> Loaded:
     finally:
         quiet.setLevel(level)
     trained = load_file(str(FOLDER / f"{stem}.safetensors"))
+    factors = {k: v for k, v in trained.items() if k.endswith((".lora_A", ".lora_B"))}
+    if factors:  # W <- W + (alpha / r) B @ A: the fine-tuned weights, rebuilt from MiniLM's
+        apply_low_rank(model, factors, info["low_rank_alpha"] / info["low_rank"])
+        trained = {k: v for k, v in trained.items() if k not in factors}
     wanted = dict(model.named_parameters())
     missing = [name for name in model.load_report.initialised if name not in trained]
     if missing:
@@ -92,41 +101,52 @@ def load_standin(kind: str, model_class) -> Loaded:
     return Loaded(model.eval(), tokenizer, description(kind))
 
 
-def export(model, kind: str, report: dict, config_extra: dict | None = None) -> Path:
-    """Keep what training changed (the parameters that required a gradient), in float16, with its report."""
-    stem = KINDS[kind][0]
-    FOLDER.mkdir(exist_ok=True)
+def export(tensors: dict[str, torch.Tensor], kind: str, report: dict, config_extra: dict | None = None) -> Path:
+    """Keep what training changed, in float16, with its report beside it."""
     from safetensors.torch import save_file
 
-    trained = {name: p.detach().cpu().to(torch.float16).contiguous()
-               for name, p in model.named_parameters() if p.requires_grad}
-    save_file(trained, str(FOLDER / f"{stem}.safetensors"))
-    (FOLDER / f"{stem}.json").write_text(json.dumps({**report, "tensors": sorted(trained),
+    stem = KINDS[kind][0]
+    FOLDER.mkdir(exist_ok=True)
+    kept = {name: t.detach().cpu().to(torch.float16).contiguous() for name, t in tensors.items()}
+    save_file(kept, str(FOLDER / f"{stem}.safetensors"))
+    (FOLDER / f"{stem}.json").write_text(json.dumps({**report, "tensors": sorted(kept),
                                                       "config_extra": config_extra or {}}, indent=2) + "\n")
     return FOLDER / f"{stem}.safetensors"
 
 
+def export_masked_lm(run: Path, device: str) -> Path:
+    """From a `tasks.pretrain --body minilm-frozen` run folder: the heads (and pooler) it trained."""
+    report = {**json.loads((run / "metrics.json").read_text()), "device": device}
+    model = BertForPreTraining.from_pretrained(run / "model")
+    return export({n: p for n, p in model.named_parameters() if n.startswith(("cls.", "bert.pooler."))},
+                  "masked-lm", report)
+
+
+def export_cross_encoder(run: Path, device: str) -> Path:
+    """From a `tasks.finetune_cross_encoder --low-rank R` run folder: its low-rank factors, pooler and head."""
+    from safetensors import safe_open
+
+    report = {**json.loads((run / "metrics.json").read_text()), "device": device}
+    with safe_open(str(run / "low_rank.safetensors"), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = f.metadata()
+    report["low_rank"], report["low_rank_alpha"] = int(meta["rank"]), float(meta["alpha"])
+    return export(tensors, "cross-encoder", report,
+                  config_extra={"sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Sigmoid"}})
+
+
 def build(minutes_pretrain: float = 4.0, minutes_cross_encoder: float = 3.0, out: Path = Path("out/standins"),
-          steps_pretrain: int | None = None, steps_cross_encoder: int | None = None, device: str = "cpu") -> None:
+          steps_pretrain: int | None = None, steps_cross_encoder: int | None = None, device: str = "cpu",
+          only: str | None = None) -> None:
     from . import finetune_cross_encoder, pretrain
 
-    report = pretrain.run("minilm-frozen", minutes_pretrain, out / "pretrain", steps=steps_pretrain, device=device)
-    report["device"] = device
-    model = BertForPreTraining.from_pretrained(out / "pretrain" / "model")
-    mark_trainable(model, ("cls.", "bert.pooler."))
-    export(model, "masked-lm", report)
-    report = finetune_cross_encoder.run(minutes_cross_encoder, out / "cross_encoder", steps=steps_cross_encoder,
-                                        device=device)
-    report["device"] = device
-    model = BertForSequenceClassification.from_pretrained(out / "cross_encoder" / "model")
-    mark_trainable(model, ("classifier.", "bert.pooler.", f"bert.encoder.layer.{model.config.num_hidden_layers - 1}."))
-    export(model, "cross-encoder", report,
-           config_extra={"sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Sigmoid"}})
-
-
-def mark_trainable(model, prefixes: tuple[str, ...]) -> None:
-    for name, param in model.named_parameters():
-        param.requires_grad = name.startswith(prefixes)
+    if only in (None, "masked-lm"):
+        pretrain.run("minilm-frozen", minutes_pretrain, out / "pretrain", steps=steps_pretrain, device=device)
+        export_masked_lm(out / "pretrain", device)
+    if only in (None, "cross-encoder"):
+        finetune_cross_encoder.run(minutes_cross_encoder, out / "cross_encoder", steps=steps_cross_encoder,
+                                   device=device, low_rank=LOW_RANK, learning_rate=CROSS_ENCODER_LR)
+        export_cross_encoder(out / "cross_encoder", device)
 
 
 def main(argv=None) -> None:
@@ -136,9 +156,16 @@ def main(argv=None) -> None:
     p.add_argument("--steps-pretrain", type=int, default=None, help="a number of steps instead of minutes")
     p.add_argument("--steps-cross-encoder", type=int, default=None, help="a number of steps instead of minutes")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--only", choices=tuple(KINDS), help="train one stand-in, and keep the other as it is")
+    p.add_argument("--cross-encoder-from", type=Path, metavar="RUN",
+                   help="train nothing: keep the cross-encoder of a finished `finetune_cross_encoder --low-rank` "
+                        "run folder (--device then says where it ran)")
     args = p.parse_args(argv)
+    if args.cross_encoder_from:
+        print(export_cross_encoder(args.cross_encoder_from, args.device))
+        return
     build(args.minutes_pretrain, args.minutes_cross_encoder, steps_pretrain=args.steps_pretrain,
-          steps_cross_encoder=args.steps_cross_encoder, device=args.device)
+          steps_cross_encoder=args.steps_cross_encoder, device=args.device, only=args.only)
 
 
 if __name__ == "__main__":

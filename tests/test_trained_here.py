@@ -47,6 +47,30 @@ def test_finetune_cross_encoder_smoke_run(tmp_path, monkeypatch):
     assert 0 <= report["cross_encoder"]["mrr"] <= 1 and 0 <= report["bi_encoder_baseline"]["mrr"] <= 1
 
 
+def test_finetune_cross_encoder_low_rank_smoke_run_keeps_factors_that_rebuild_its_model(tmp_path, monkeypatch):
+    """The stand-in's recipe (--low-rank), for a few steps: the loss falls, and the factors, pooler and
+    head it keeps, added to the pre-trained MiniLM, give back the merged model it saved."""
+    from safetensors import safe_open
+
+    from minibert.training.lowrank import apply_low_rank
+
+    monkeypatch.setattr(finetune_cross_encoder, "K", 4)
+    report = finetune_cross_encoder.run(out=tmp_path, steps=6, progress=False, learning_rate=1e-3, low_rank=4)
+    first, last = report["losses"]["first"], report["losses"]["last"]
+    assert last[-1] < first[0], (first, last)
+    with safe_open(str(tmp_path / "low_rank.safetensors"), "pt") as f:
+        kept, meta = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    factors = {k: v for k, v in kept.items() if "lora_" in k}
+    assert len(factors) == 2 * 6 * 6 and meta == {"rank": "4", "alpha": "8.0"}
+    _, path = pretrain.shipped_tokenizer()
+    rebuilt = BertForSequenceClassification.from_pretrained(path, init_new_head=True, num_labels=1)
+    apply_low_rank(rebuilt, factors, float(meta["alpha"]) / int(meta["rank"]))
+    rebuilt.load_state_dict({**rebuilt.state_dict(), **{k: v for k, v in kept.items() if "lora_" not in k}})
+    saved = BertForSequenceClassification.from_pretrained(tmp_path / "model")
+    for name, tensor in saved.state_dict().items():
+        assert torch.allclose(rebuilt.state_dict()[name], tensor, rtol=0, atol=1e-6), name
+
+
 def test_rank_metrics_by_hand():
     scores = [torch.tensor([0.1, 0.9, 0.3]), torch.tensor([0.5, 0.2, 0.4])]
     assert finetune_cross_encoder.rank_metrics(scores, [1, 2]) == {"accuracy_at_1": 0.5, "mrr": 0.75}
@@ -91,3 +115,30 @@ def test_the_stand_ins_load_into_every_class_the_lesson_uses_and_say_what_they_a
 def test_what_is_committed_stays_small():
     sizes = sum(p.stat().st_size for p in standins.FOLDER.iterdir())
     assert sizes < 5_000_000
+
+
+def test_the_cross_encoder_stand_in_beats_the_bi_encoder_on_held_out_questions():
+    """Measured when it was made (tasks/standins/cross_encoder_low_rank.json, and again here on the
+    shipped float32 body): accuracy@1 0.854 against 0.744 for the base model's cosine, MRR 0.913
+    against 0.836, over 82 held-out questions x 10 candidates. The margins asked, 0.05 and 0.04,
+    are about half the measured gaps (0.110 and 0.077); 0.05 is 4 of the 82 questions."""
+    _, held = corpus.split_held_out(finetune_cross_encoder.articles(), 0.1)
+    tasks = finetune_cross_encoder.ranking_tasks(held, random.Random(1))  # the run's own held-out questions
+    answers = [t[2] for t in tasks]
+    loaded = standins.load_standin("cross-encoder", BertForSequenceClassification)
+    ours = finetune_cross_encoder.rank_metrics(finetune_cross_encoder.cross_encoder_scores(
+        loaded.model, loaded.tokenizer, tasks), answers)
+    _, path = pretrain.shipped_tokenizer()
+    base = finetune_cross_encoder.rank_metrics(finetune_cross_encoder.bi_encoder_scores(path, tasks), answers)
+    assert len(tasks) == 82
+    assert ours["accuracy_at_1"] >= base["accuracy_at_1"] + 0.05, (ours, base)
+    assert ours["mrr"] >= base["mrr"] + 0.04, (ours, base)
+
+
+def test_the_cross_encoder_stand_in_ranks_the_lessons_paris_answer_first():
+    from minibert.app.pipelines import rerank
+    from tasks import step5_cross_encoder
+
+    loaded = standins.load_standin("cross-encoder", BertForSequenceClassification)
+    ranked = rerank(loaded.model, loaded.tokenizer, step5_cross_encoder.QUESTION, step5_cross_encoder.ANSWERS)
+    assert ranked[0][0] == "Paris is the capital of France.", ranked
