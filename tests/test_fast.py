@@ -240,3 +240,44 @@ def test_tied_decoder_after_loading(tmp_path):
     folder = save_current(make_hf_model("BertForMaskedLM"), tmp_path / "mlm")
     model = minibert.BertForMaskedLM.from_pretrained(folder)
     assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+
+
+# -- mixed precision: bfloat16 matrix multiplications, float32 elsewhere ---------------------------------
+
+def generated_corpus(vocab_file, size: int, seed: int = 0) -> list[str]:
+    """Sentences of whole vocabulary words, 3 to 100 words, most of them short (log-normal around 14)."""
+    import math
+    import random
+
+    words = [w for w in vocab_file.read_text(encoding="utf-8").split("\n") if w.isalpha() and w.isascii()]
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(min(100, max(3, round(rng.lognormvariate(math.log(14), 0.7))))))
+            + "." for _ in range(size)]
+
+
+def test_bfloat16_sentence_embeddings_stay_within_1e_4_of_cosine_of_float32_sentence_transformers(minilm_dir):
+    """The bf16 tier's promise: min cosine >= 0.9999 against sentence-transformers in float32, over 200
+    sentences of mixed lengths. Measured: 0.99997 for the mixed path; a model entirely in bfloat16
+    (from_pretrained(dtype=torch.bfloat16)) reached only 0.9963 on 300 such sentences."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = generated_corpus(minilm_dir / "vocab.txt", 200)
+    reference = torch.from_numpy(SentenceTransformer(str(minilm_dir), device="cpu").encode(texts, batch_size=32))
+    encoder = SentenceEncoder.from_pretrained(minilm_dir, dtype=torch.bfloat16)
+    ours = encoder.encode(texts, batch_size=32)
+    assert ours.dtype == torch.float32 and ours.shape == reference.shape
+    cosines = torch.nn.functional.cosine_similarity(ours, reference, dim=1)
+    assert cosines.min() >= 0.9999, f"min cosine {cosines.min():.6f} at {texts[int(cosines.argmin())]!r}"
+    layer = encoder.model.layer[0]
+    assert layer.qkv.weight.dtype == layer.output.weight.dtype == torch.bfloat16
+    assert layer.attention_norm.weight.dtype == encoder.model.embeddings.word_embeddings.weight.dtype == torch.float32
+
+
+def test_mixed_precision_is_refused_where_it_cannot_hold(minilm_dir, model):
+    with pytest.raises(ValueError, match="needs fast=True"):
+        SentenceEncoder.from_pretrained(minilm_dir, fast=False, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="bfloat16 or torch.float16"):
+        FastBertModel.from_model(model, matmul_dtype=torch.int8)
+    with pytest.raises(ValueError, match="needs the model in float32"):
+        FastBertModel.from_model(minibert.BertModel.from_pretrained(minilm_dir, dtype=torch.bfloat16),
+                                 matmul_dtype=torch.bfloat16)
