@@ -112,6 +112,39 @@ def test_fast_compiled_matches_readable(model, tokenizer):
         assert_close(f"{label} compiled pooler_output", ours.pooler_output, readable.pooler_output, kind="fast path")
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_fast_frozen_matches_transformers_and_keeps_each_models_own_weights(minilm_dir, model, tokenizer, hf_models):
+    """The exact tier: compile="frozen" folds the weights into the compiled code as constants. Within
+    1e-5 of transformers eager; and a second model of the same shapes with other weights must get its
+    own compiled code, not the first model's constants (torch.compile keys its cache on the code)."""
+    frozen = FastBertModel.from_model(model, compile="frozen")
+    other = minibert.BertModel.from_pretrained(minilm_dir)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(1.01)
+    frozen_other = FastBertModel.from_model(other, compile="frozen")
+    for label, batch in batches(tokenizer):
+        mask = batch["attention_mask"]
+        with torch.no_grad():
+            expected = hf_models["eager"](**batch).last_hidden_state
+            ours, theirs = frozen(**batch).last_hidden_state, frozen_other(**batch).last_hidden_state
+            readable_other = other(**batch).last_hidden_state
+        assert_close(f"{label} frozen vs transformers", real_tokens(ours, mask), real_tokens(expected, mask),
+                     kind="fast path")
+        assert_close(f"{label} second frozen model", real_tokens(theirs, mask), real_tokens(readable_other, mask),
+                     kind="fast path")
+    # Frozen means folded in: changing the weights afterwards no longer reaches the compiled model
+    # (which is why the docstring says to build it again). This shows that freezing took place.
+    batch = tokenizer(SENTENCES)
+    with torch.no_grad():
+        before = frozen_other(**batch).last_hidden_state
+        other.encoder.layer[0].intermediate.dense.weight.mul_(2.0)
+        assert torch.equal(frozen_other(**batch).last_hidden_state, before)
+        assert not torch.allclose(other(**batch).last_hidden_state, before, atol=1e-3)
+    with pytest.raises(ValueError, match='"frozen"'):
+        FastBertModel.from_model(model, compile="fastest")
+
+
 def test_fast_shares_weights_and_fuses_qkv(model, fast):
     layer, fast_layer = model.encoder.layer[0], fast.layer[0]
     assert fast.embeddings is model.embeddings and fast.pooler is model.pooler

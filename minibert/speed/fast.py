@@ -19,6 +19,10 @@ What differs from model.py, and why it is faster:
   3. a batch without padding gets no mask at all, instead of a mask of zeros added to every score.
   4. residual sums are made in place, which saves a fresh (B, T, H) buffer per sub-layer.
   5. optionally (`compile=True`), torch.compile fuses the element-wise steps and plans the buffers.
+  6. optionally (`compile="frozen"`), torch.compile also *freezes* the weights: it treats them as
+     constants, packs each matrix once into oneDNN's blocked layout, and fuses the bias and GELU
+     into the matrix multiplication. The weights must not change afterwards: build it again if
+     they do. Still float32, and still within 1e-5 of model.py.
 It is for inference only: there is no dropout. scripts/bench.py measures it against transformers.
 
 Mixed precision (`matmul_dtype=torch.bfloat16`): the matrix multiplications, nearly all of the
@@ -33,11 +37,23 @@ only 0.9963 cosine against float32 on tests/test_fast.py's corpus, where the mix
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..bert.model import BaseModelOutput, BertLayer, BertModel, activation, additive_mask, prepare_inputs
+
+
+def freezing(on: bool):
+    """Inductor freezes the graphs it compiles while this is on. Its option must be set in the config
+    around the compiling call; `torch.compile(options={"freezing": True})` was ignored (torch 2.13)."""
+    if not on:
+        return contextlib.nullcontext()
+    import torch._inductor.config
+
+    return torch._inductor.config.patch(freezing=True)
 
 
 class FastBertLayer(nn.Module):
@@ -123,7 +139,7 @@ class FastBertModel(nn.Module):
     reuses its buffers instead of asking the OS for fresh memory (page faults) at every step.
     """
 
-    def __init__(self, model: BertModel, compile: bool = False, matmul_dtype: torch.dtype | None = None):
+    def __init__(self, model: BertModel, compile: bool | str = False, matmul_dtype: torch.dtype | None = None):
         super().__init__()
         if not isinstance(model, BertModel):
             raise TypeError(f"FastBertModel.from_model expects a BertModel, got {type(model).__name__}; "
@@ -139,11 +155,19 @@ class FastBertModel(nn.Module):
         self.embeddings = model.embeddings
         self.layer = nn.ModuleList(FastBertLayer(layer, matmul_dtype) for layer in model.encoder.layer)
         self.pooler = model.pooler  # None for a model without one
-        # dynamic=True: one compiled graph for every batch size and length, not one per shape.
-        self.run = torch.compile(self.run_layers, dynamic=True) if compile else self.run_layers
+        if compile not in (False, True, "frozen"):
+            raise ValueError(f'compile must be False, True or "frozen", not {compile!r}')
+        self.frozen = compile == "frozen"
+        if compile:
+            # dynamic=True: one compiled graph for every batch size and length, not one per shape.
+            # A frozen graph holds this model's weights as constants. tests/test_fast.py checks that a
+            # second model of the same shapes gets graphs of its own, not this model's constants.
+            self.run = torch.compile(self.run_layers, dynamic=True)
+        else:
+            self.run = self.run_layers
 
     @classmethod
-    def from_model(cls, model: BertModel, compile: bool = False,
+    def from_model(cls, model: BertModel, compile: bool | str = False,
                    matmul_dtype: torch.dtype | None = None) -> "FastBertModel":
         """`matmul_dtype=torch.bfloat16`: mixed precision, as the module docstring says."""
         return cls(model, compile=compile, matmul_dtype=matmul_dtype).eval()
@@ -167,8 +191,9 @@ class FastBertModel(nn.Module):
         mask = None  # nothing padded: attend everywhere, and skip adding a mask
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = additive_mask(inputs.attention_mask, self.embeddings.word_embeddings.weight.dtype)  # (B, 1, 1, T)
-        hidden_states, pooled, all_hidden = self.run(inputs.input_ids, inputs.token_type_ids, inputs.position_ids,
-                                                     mask, output_hidden_states)
+        with freezing(self.frozen), torch.no_grad() if self.frozen else contextlib.nullcontext():
+            hidden_states, pooled, all_hidden = self.run(inputs.input_ids, inputs.token_type_ids,
+                                                         inputs.position_ids, mask, output_hidden_states)
         return BaseModelOutput(last_hidden_state=hidden_states, pooler_output=pooled, hidden_states=all_hidden)
 
     def run_layers(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, position_ids: torch.Tensor,
