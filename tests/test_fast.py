@@ -307,7 +307,7 @@ def test_bfloat16_sentence_embeddings_stay_within_1e_4_of_cosine_of_float32_sent
 
 
 def test_mixed_precision_is_refused_where_it_cannot_hold(minilm_dir, model):
-    with pytest.raises(ValueError, match="needs fast=True"):
+    with pytest.raises(ValueError, match="they need fast=True"):
         SentenceEncoder.from_pretrained(minilm_dir, fast=False, dtype=torch.bfloat16)
     with pytest.raises(ValueError, match="bfloat16 or torch.float16"):
         FastBertModel.from_model(model, matmul_dtype=torch.int8)

@@ -362,7 +362,8 @@ class SentenceEncoder:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, fast: bool = True,
-                        revision: str | None = None, dtype: torch.dtype | None = None) -> "SentenceEncoder":
+                        revision: str | None = None, dtype: torch.dtype | None = None,
+                        compile: bool | str = False) -> "SentenceEncoder":
         """Load the model, the tokenizer and the pipeline from a checkpoint folder or a Hub repo id.
 
         A checkpoint without modules.json (a plain BERT) keeps the plain defaults: mean pooling,
@@ -371,6 +372,7 @@ class SentenceEncoder:
         `dtype=torch.bfloat16` (or float16) runs the fast path in mixed precision: its matrix
         multiplications in that dtype, its residual stream, norms and softmax in float32 (see
         speed/fast.py); the embeddings come out float32, within 1e-4 of cosine of float32's.
+        `compile` is the fast path's: True, or "frozen" (the weights folded into the compiled code).
 
         Raises:
             CheckpointError: a sentence-transformers file this encoder cannot follow; the message
@@ -380,13 +382,13 @@ class SentenceEncoder:
         from ..bert.model import BertModel
 
         low = dtype not in (None, torch.float32)
-        if low and not fast:
-            raise ValueError(f"dtype={dtype} runs the fast path in mixed precision; it needs fast=True")
+        if (low or compile) and not fast:
+            raise ValueError(f"dtype={dtype} and compile={compile!r} are options of the fast path; they need fast=True")
         model = BertModel.from_pretrained(name_or_path, revision=revision)
         source = CheckpointSource.resolve(name_or_path, revision)
         pipeline = SentencePipeline.from_checkpoint(source, model.config)
         if fast:
-            model = FastBertModel.from_model(model, matmul_dtype=dtype if low else None)
+            model = FastBertModel.from_model(model, compile=compile, matmul_dtype=dtype if low else None)
         return cls(model, Tokenizer.from_pretrained(name_or_path, revision=revision), pipeline)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None,
