@@ -44,7 +44,8 @@ def main(out: str, rank0_out_of_time: bool = False) -> None:
         config.max_seconds = 0.0 if rank == 0 else None
     trainer = Trainer(model, config)
     losses = trainer.train(data)
-    print(f"rank {rank}: {len(losses)} steps", flush=True)
+    sys.stdout.write(f"rank {rank}: {len(losses)} steps\n")  # one write: the other process shares the pipe
+    sys.stdout.flush()
     if rank == 0:
         if torch.distributed.is_initialized():
             print(f"backend {torch.distributed.get_backend()}, {world} process(es)", flush=True)
