@@ -314,3 +314,22 @@ def test_mixed_precision_is_refused_where_it_cannot_hold(minilm_dir, model):
     with pytest.raises(ValueError, match="needs the model in float32"):
         FastBertModel.from_model(minibert.BertModel.from_pretrained(minilm_dir, dtype=torch.bfloat16),
                                  matmul_dtype=torch.bfloat16)
+
+
+def test_int8_sentence_encoder_stays_within_0_99_of_cosine_of_float32_sentence_transformers(minilm_dir):
+    """SentenceEncoder.from_pretrained(int8=True): speed/quantize.py behind the usual entry point
+    (tests/test_quantize.py tests the quantization itself)."""
+    from sentence_transformers import SentenceTransformer
+
+    from minibert.speed.quantize import Int8Linear
+
+    texts = generated_corpus(minilm_dir / "vocab.txt", 60, seed=1)
+    reference = torch.from_numpy(SentenceTransformer(str(minilm_dir), device="cpu").encode(texts, batch_size=32))
+    encoder = SentenceEncoder.from_pretrained(minilm_dir, int8=True)
+    assert isinstance(encoder.model.layer[0].output, Int8Linear)
+    cosines = torch.nn.functional.cosine_similarity(encoder.encode(texts), reference, dim=1)
+    assert cosines.min() >= 0.99, f"min cosine {cosines.min():.5f}"
+    with pytest.raises(ValueError, match="they need fast=True"):
+        SentenceEncoder.from_pretrained(minilm_dir, fast=False, int8=True)
+    with pytest.raises(ValueError, match="takes neither a dtype nor compile"):
+        SentenceEncoder.from_pretrained(minilm_dir, int8=True, dtype=torch.bfloat16)

@@ -1,5 +1,7 @@
 """Opt-in speed. The readable model in bert/ is the reference; everything here is tested against it.
 
     encode.py      sentence embeddings in length-sorted batches, as sentence-transformers computes them
-    fast.py        the same forward pass on fused kernels (Q|K|V in one matmul, scaled_dot_product_attention)
+    fast.py        the same forward pass on fused kernels (Q|K|V in one matmul, scaled_dot_product_attention),
+                   optionally frozen (compile="frozen") or in mixed precision (bfloat16 matmuls)
+    quantize.py    int8 Linear layers: per-channel weights, per-token activations, outliers in float
 """

@@ -363,7 +363,7 @@ class SentenceEncoder:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, fast: bool = True,
                         revision: str | None = None, dtype: torch.dtype | None = None,
-                        compile: bool | str = False) -> "SentenceEncoder":
+                        compile: bool | str = False, int8: bool = False) -> "SentenceEncoder":
         """Load the model, the tokenizer and the pipeline from a checkpoint folder or a Hub repo id.
 
         A checkpoint without modules.json (a plain BERT) keeps the plain defaults: mean pooling,
@@ -373,6 +373,8 @@ class SentenceEncoder:
         multiplications in that dtype, its residual stream, norms and softmax in float32 (see
         speed/fast.py); the embeddings come out float32, within 1e-4 of cosine of float32's.
         `compile` is the fast path's: True, or "frozen" (the weights folded into the compiled code).
+        `int8=True` runs the fast path's Linear layers in int8 (speed/quantize.py): min cosine 0.99
+        against float32 is what its tests ask.
 
         Raises:
             CheckpointError: a sentence-transformers file this encoder cannot follow; the message
@@ -382,13 +384,20 @@ class SentenceEncoder:
         from ..bert.model import BertModel
 
         low = dtype not in (None, torch.float32)
-        if (low or compile) and not fast:
-            raise ValueError(f"dtype={dtype} and compile={compile!r} are options of the fast path; they need fast=True")
+        if (low or compile or int8) and not fast:
+            raise ValueError(f"dtype={dtype}, compile={compile!r} and int8={int8} are options of the fast path; "
+                             "they need fast=True")
+        if int8 and (low or compile):
+            raise ValueError("int8=True takes neither a dtype nor compile: its Linear layers are int8, the rest float32")
         model = BertModel.from_pretrained(name_or_path, revision=revision)
         source = CheckpointSource.resolve(name_or_path, revision)
         pipeline = SentencePipeline.from_checkpoint(source, model.config)
         if fast:
             model = FastBertModel.from_model(model, compile=compile, matmul_dtype=dtype if low else None)
+            if int8:
+                from .quantize import quantize_dynamic_int8
+
+                model = quantize_dynamic_int8(model)
         return cls(model, Tokenizer.from_pretrained(name_or_path, revision=revision), pipeline)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None,
