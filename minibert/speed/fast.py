@@ -38,6 +38,7 @@ only 0.9963 cosine against float32 on tests/test_fast.py's corpus, where the mix
 from __future__ import annotations
 
 import contextlib
+import types
 
 import torch
 import torch.nn.functional as F
@@ -160,9 +161,12 @@ class FastBertModel(nn.Module):
         self.frozen = compile == "frozen"
         if compile:
             # dynamic=True: one compiled graph for every batch size and length, not one per shape.
-            # A frozen graph holds this model's weights as constants. tests/test_fast.py checks that a
-            # second model of the same shapes gets graphs of its own, not this model's constants.
-            self.run = torch.compile(self.run_layers, dynamic=True)
+            # torch.compile files its graphs under the function's code, and gives up compiling a code
+            # after a few graphs (its recompile limit), silently running it uncompiled from then on:
+            # every FastBertModel built in one process would count against run_layers' limit. So each
+            # model compiles its own copy of the code, under a name of its own.
+            code = FastBertModel.run_layers.__code__.replace(co_name=f"run_layers_{id(self):x}")
+            self.run = torch.compile(types.MethodType(types.FunctionType(code, globals()), self), dynamic=True)
         else:
             self.run = self.run_layers
 
