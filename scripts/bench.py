@@ -68,14 +68,17 @@ def ms(stat: Stat) -> str:
     return f"{stat.median * 1e3:.1f} ({stat.min * 1e3:.1f}-{stat.max * 1e3:.1f})"
 
 
-def time_in_turn(paths: dict, repeats: int, warmup: int = 2) -> dict[str, Stat]:
-    """Time each path once per round, `repeats` rounds."""
+def time_in_turn(paths: dict, repeats: int, warmup: int = 2, pause: float = 0.0) -> dict[str, Stat]:
+    """Time each path once per round, `repeats` rounds, after `warmup` untimed rounds. `pause` seconds
+    of sleep before each timed call let the previous path's worker threads go idle first."""
     for _ in range(warmup):
         for run in paths.values():
             run()
     seconds = {name: [] for name in paths}
     for _ in range(repeats):
         for name, run in paths.items():
+            if pause:
+                time.sleep(pause)
             start = time.perf_counter()
             run()
             seconds[name].append(time.perf_counter() - start)

@@ -405,20 +405,10 @@ def convert_ctranslate2(setup: Setup) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def time_in_turn(paths: dict[str, Callable], repeats: int, warmup: int = 1) -> dict[str, bench.Stat]:
-    """Each path once per round, `repeats` rounds, after `warmup` untimed rounds. A pause of 0.1 s before
-    each call lets the previous engine's threads go to sleep: ONNX Runtime's keep spinning for some tens
-    of milliseconds after a run, and measured here, they doubled the next engine's time at 1x12."""
-    for _ in range(warmup):
-        for run in paths.values():
-            run()
-    seconds = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, run in paths.items():
-            time.sleep(0.1)
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
-    return {name: bench.Stat(s) for name, s in seconds.items()}
+    """bench.time_in_turn with a pause of 0.1 s before each call, so the previous engine's threads go
+    to sleep first: ONNX Runtime's keep spinning for some tens of milliseconds after a run, and
+    measured here, they doubled the next engine's time at 1x12."""
+    return bench.time_in_turn(paths, repeats, warmup=warmup, pause=0.1)
 
 
 def accuracy(found: torch.Tensor, reference: torch.Tensor) -> tuple[float, float]:

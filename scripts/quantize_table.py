@@ -24,8 +24,7 @@ import argparse
 import math
 import os
 import random
-import statistics
-import time
+import sys
 import warnings
 from pathlib import Path
 
@@ -34,6 +33,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (scripts/bench.py: time_in_turn, the paths taking turns in rounds)
 
 
 def mixed_corpus(vocab_file: Path, size: int, seed: int = 0) -> list[str]:
@@ -99,19 +101,6 @@ def accuracy(model, fast, tokenizer, texts: list[str]) -> list[tuple[str, float,
     return rows
 
 
-def time_in_turn(paths: dict, rounds: int) -> dict[str, list[float]]:
-    """Seconds per call of each path, one call each per round, after one warm-up call each."""
-    for run in paths.values():
-        run()
-    seconds = {name: [] for name in paths}
-    for _ in range(rounds):
-        for name, run in paths.items():
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
-
-
 def matmul_speed(model, tokens: int, rounds: int) -> list[tuple[str, float, float, float]]:
     """(shape, float ms, Int8Linear ms, _int_mm ms) for each Linear shape of an encoder layer."""
     from minibert.speed.fast import FastBertModel
@@ -128,15 +117,15 @@ def matmul_speed(model, tokens: int, rounds: int) -> list[tuple[str, float, floa
         x_int8, _ = quantize_per_token(x)
         weight_t = int8.weight_int8.t()  # (K, N)
         with torch.inference_mode():
-            seconds = time_in_turn({"float": lambda: F.linear(x, linear.weight, linear.bias),
-                                    "int8": lambda: int8(x),
-                                    "int_mm": lambda: int8_matmul(x_int8, weight_t)}, rounds)
+            seconds = bench.time_in_turn({"float": lambda: F.linear(x, linear.weight, linear.bias),
+                                          "int8": lambda: int8(x),
+                                          "int_mm": lambda: int8_matmul(x_int8, weight_t)}, rounds, warmup=1)
         shape = f"{name}: ({tokens}, {linear.in_features}) x ({linear.in_features}, {linear.out_features})"
-        rows.append((shape, *(statistics.median(seconds[k]) * 1e3 for k in ("float", "int8", "int_mm"))))
+        rows.append((shape, *(seconds[k].median * 1e3 for k in ("float", "int8", "int_mm"))))
     return rows
 
 
-def corpus_speed(model, tokenizer, texts: list[str], rounds: int) -> dict[str, list[float]]:
+def corpus_speed(model, tokenizer, texts: list[str], rounds: int) -> dict[str, "bench.Stat"]:
     from minibert.speed.encode import encode
     from minibert.speed.fast import FastBertModel
     from minibert.speed.quantize import quantize_dynamic_int8
@@ -145,7 +134,8 @@ def corpus_speed(model, tokenizer, texts: list[str], rounds: int) -> dict[str, l
     models = {"float32 fast path": fast, "int8 fast path": quantize_dynamic_int8(fast),
               "int8 fast path, no outlier split": quantize_dynamic_int8(fast, outlier_threshold=None)}
     with torch.inference_mode():
-        return time_in_turn({name: (lambda m=m: encode(m, tokenizer, texts)) for name, m in models.items()}, rounds)
+        return bench.time_in_turn({name: (lambda m=m: encode(m, tokenizer, texts)) for name, m in models.items()},
+                                  rounds, warmup=1)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -207,10 +197,9 @@ def main(argv=None) -> None:
         out += section
 
         seconds = corpus_speed(model, tokenizer, texts, args.rounds)
-        base = statistics.median(seconds["float32 fast path"])
-        rows = [[name, f"{statistics.median(s):.2f} ({min(s):.2f}-{max(s):.2f})",
-                 f"{len(texts) / statistics.median(s):.0f}", f"{base / statistics.median(s):.2f}"]
-                for name, s in seconds.items()]
+        base = seconds["float32 fast path"].median
+        rows = [[name, f"{s.median:.2f} ({s.min:.2f}-{s.max:.2f})", f"{len(texts) / s.median:.0f}",
+                 f"{base / s.median:.2f}"] for name, s in seconds.items()]
         section = [f"## Corpus throughput, encode in batches of 32 ({args.rounds} rounds)", "",
                    markdown_table(["path", "seconds, median (min-max)", "texts/s", "speed-up over float32"], rows),
                    "", f"load average at the end {os.getloadavg()[0]:.1f}", ""]
