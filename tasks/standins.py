@@ -37,6 +37,8 @@ from minibert import BertForMaskedLM, BertForNextSentencePrediction, BertForPreT
 from minibert.app.defaults import Loaded
 from minibert.training.lowrank import apply_low_rank
 
+from ._common import one_line_errors
+
 FOLDER = Path(__file__).parent / "standins"
 LOW_RANK, CROSS_ENCODER_LR = 16, 2e-4  # the cross-encoder's rank and peak learning rate (scripts/sweep_cross_encoder.py)
 # stand-in kind -> (file stem, the classes it can be loaded into, what the lesson would use)
@@ -149,6 +151,7 @@ def build(minutes_pretrain: float = 4.0, minutes_cross_encoder: float = 3.0, out
         export_cross_encoder(out / "cross_encoder", device)
 
 
+@one_line_errors
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Train the lesson's stand-ins again and write tasks/standins/.")
     p.add_argument("--minutes-pretrain", type=float, default=4.0, help="masked-LM and next-sentence heads (default 4)")
@@ -162,6 +165,11 @@ def main(argv=None) -> None:
                         "run folder (--device then says where it ran)")
     args = p.parse_args(argv)
     if args.cross_encoder_from:
+        missing = [name for name in ("metrics.json", "low_rank.safetensors")
+                   if not (args.cross_encoder_from / name).is_file()]
+        if missing:
+            p.error(f"--cross-encoder-from {args.cross_encoder_from} lacks {' and '.join(missing)}: give the "
+                    "--out folder of a finished `python -m tasks.finetune_cross_encoder --low-rank R` run")
         print(export_cross_encoder(args.cross_encoder_from, args.device))
         return
     build(args.minutes_pretrain, args.minutes_cross_encoder, steps_pretrain=args.steps_pretrain,

@@ -142,3 +142,15 @@ def test_the_cross_encoder_stand_in_ranks_the_lessons_paris_answer_first():
     loaded = standins.load_standin("cross-encoder", BertForSequenceClassification)
     ranked = rerank(loaded.model, loaded.tokenizer, step5_cross_encoder.QUESTION, step5_cross_encoder.ANSWERS)
     assert ranked[0][0] == "Paris is the capital of France.", ranked
+
+
+def test_bad_values_for_the_new_options_end_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        finetune_cross_encoder.main(["--low-rank", "0"])
+    assert exit_.value.code == 2 and "--low-rank must be from 1 to 384" in capsys.readouterr().err
+    shipped = {p.name: p.read_bytes() for p in standins.FOLDER.iterdir()}
+    with pytest.raises(SystemExit) as exit_:
+        standins.main(["--cross-encoder-from", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "lacks metrics.json and low_rank.safetensors" in err, err
+    assert {p.name: p.read_bytes() for p in standins.FOLDER.iterdir()} == shipped  # nothing was written

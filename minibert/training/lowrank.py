@@ -51,8 +51,7 @@ class LowRankLinear(nn.Linear):
             raise ValueError(f"the rank of a low-rank update must be at least 1, not {rank}")
         if rank > min(base.in_features, base.out_features):
             raise ValueError(f"rank {rank} is not low for a {base.out_features} x {base.in_features} weight")
-        super().__init__(base.in_features, base.out_features, bias=base.bias is not None,
-                         device=base.weight.device, dtype=base.weight.dtype)
+        super().__init__(base.in_features, base.out_features, bias=base.bias is not None, device="meta")  # shapes only
         self.weight, self.bias = base.weight, base.bias  # the very same tensors, frozen below
         self.weight.requires_grad_(False)
         if self.bias is not None:
