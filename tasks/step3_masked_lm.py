@@ -2,8 +2,9 @@
 
     python -m tasks.step3_masked_lm [--model FOLDER_OR_REPO] [--text "The capital of France is [MASK]."]
 
-Needs a checkpoint with the masked-LM head (bert-base-uncased); all-MiniLM-L6-v2 has none, so
-offline this step prints the one line that says what to fetch.
+Needs a checkpoint with the masked-LM head (bert-base-uncased); all-MiniLM-L6-v2 has none. Where
+bert-base-uncased cannot be had, the step runs on the stand-in trained here (tasks/standins/, made by
+tasks/standins.py), and every line it prints says so and what to fetch.
 """
 
 from minibert import BertForMaskedLM

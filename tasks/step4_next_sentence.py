@@ -2,8 +2,8 @@
 
     python -m tasks.step4_next_sentence [--model FOLDER_OR_REPO]
 
-Needs a checkpoint with the next-sentence head (bert-base-uncased); offline this step prints the
-one line that says what to fetch.
+Needs a checkpoint with the next-sentence head (bert-base-uncased). Where it cannot be had, the
+step runs on the stand-in trained here (tasks/standins/), and every line it prints says so.
 """
 
 from minibert import BertForNextSentencePrediction

@@ -3,7 +3,8 @@
     python -m tasks.step5_cross_encoder [--model FOLDER_OR_REPO]
 
 Needs cross-encoder/ms-marco-MiniLM-L-6-v2 (a fine-tuned BertForSequenceClassification with one
-label); offline this step prints the one line that says what to fetch.
+label). Where it cannot be had, the step runs on the cross-encoder fine-tuned here from
+all-MiniLM-L6-v2 (tasks/standins/), and every line it prints says so.
 """
 
 from minibert import BertForSequenceClassification
