@@ -126,7 +126,7 @@ def build_model(body: str, tokenizer_path: str, seed: int, counts: torch.Tensor 
 def steps_that_fit(model, data: StepData, seconds: float, config: TrainingConfig) -> int:
     """How many optimizer steps fit in `seconds`, from the time of two steps of a throwaway copy."""
     trial = Trainer(copy.deepcopy(model), TrainingConfig(**{**config.__dict__, "output_dir": None, "progress": False,
-                                                          "total_steps": 3}))
+                                                          "total_steps": 3, "save_every": 0, "eval_every": 0}))
     trial.train_step(data(0))  # the first step pays for allocations
     start = time.perf_counter()
     trial.train_step(data(1))

@@ -193,6 +193,22 @@ def test_a_killed_save_never_leaves_half_a_checkpoint(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "log.jsonl", "loss.png"]
 
 
+def test_a_run_killed_between_the_two_renames_of_a_save_resumes_from_the_previous_checkpoint(tmp_path):
+    """save_checkpoint renames checkpoint/ to .checkpoint.old/, then the new one to checkpoint/. Killed
+    in between, the run leaves only .checkpoint.old/: resume and the next save must find it there."""
+    pairs = pretraining_data()
+    out = tmp_path / "run"
+    Trainer(new_model(), TrainingConfig(total_steps=2, learning_rate=1e-3, output_dir=str(out), progress=False)
+            ).train(step_data(pairs))
+    (out / "checkpoint").rename(out / ".checkpoint.old")  # the state such a kill leaves
+    again = Trainer(new_model(), TrainingConfig(total_steps=4, learning_rate=1e-3, output_dir=str(out), progress=False))
+    again.resume(out / "checkpoint")
+    assert again.step == 2
+    again.train(step_data(pairs))
+    assert torch.load(out / "checkpoint" / "training_state.pt", weights_only=True)["step"] == 4
+    assert not (out / ".checkpoint.old").exists()
+
+
 def test_a_loss_that_becomes_nan_stops_the_run_and_names_the_step(tmp_path):
     pairs = pretraining_data()
     model = new_model()
@@ -225,6 +241,12 @@ def test_resume_from_a_checkpoint_of_another_config(tmp_path):
 def test_bad_training_settings():
     with pytest.raises(ValueError, match="total_steps must be a positive integer, got 0"):
         TrainingConfig(total_steps=0)
+    with pytest.raises(ValueError, match="save_every=2 needs output_dir"):  # was: checkpoints silently not written
+        TrainingConfig(save_every=2)
+    with pytest.raises(ValueError, match=r"eval_every=2 needs an evaluation: Trainer\(model, config, evaluate=...\)"):
+        Trainer(new_model(), TrainingConfig(eval_every=2, progress=False))  # was: TypeError at the first evaluation
+    with pytest.raises(ValueError, match="evaluate_classifier needs at least one batch"):  # was: NameError
+        evaluate_classifier(new_model(), [])
     with pytest.raises(ValueError, match="learning_rate must be a positive number"):
         TrainingConfig(learning_rate=float("nan"))
     with pytest.raises(ValueError, match="batch_size 6 must divide evenly into 4 micro-batches"):

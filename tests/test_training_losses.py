@@ -82,10 +82,12 @@ def test_loss_and_gradients_match_transformers(tmp_path, config_name, class_name
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("class_name,num_labels,problem_type,kind", HEADS[:3], ids=IDS[:3])
+@pytest.mark.parametrize("class_name,num_labels,problem_type,kind", HEADS, ids=IDS)
 def test_loss_and_gradients_in_every_layout(tmp_path, layout, class_name, num_labels, problem_type, kind):
     reference = make_hf_model(class_name, num_labels=num_labels)
-    model = getattr(minibert, class_name).from_pretrained(write_layout(reference, layout, tmp_path))
+    reference.config.problem_type = problem_type
+    model = getattr(minibert, class_name).from_pretrained(write_layout(reference, layout, tmp_path),
+                                                          problem_type=problem_type)
     inputs = random_inputs(reference.config, seed=3)
     check_loss_and_gradients(model, reference, inputs, make_labels(kind, inputs, reference.config, num_labels))
 

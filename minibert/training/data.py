@@ -117,6 +117,19 @@ def make_pairs(documents: Sequence[Sequence[Sequence[int]]], max_seq_length: int
     is a span from a random other document (label 1) and the chunk's unused sentences are put back.
     One deviation from Google's script: a chunk of a single sentence that draws "actually next" is
     split inside the sentence, instead of being forced to a random B, so the labels stay 50/50.
+
+    Three tiny documents of token ids; max_seq_length 10 leaves 7 tokens for A and B:
+
+    >>> documents = [[[1, 2, 3], [4, 5], [6, 7, 8]], [[11, 12], [13, 14, 15]], [[21, 22, 23], [24]]]
+    >>> for pair in make_pairs(documents, max_seq_length=10, rng=random.Random(1)):
+    ...     print(pair.tokens_a, pair.tokens_b, "random" if pair.is_random_next else "next")
+    [1, 2, 3] [5, 6, 7, 8] next
+    [11, 12] [13, 14, 15] next
+    [21, 22, 23] [13, 14, 15] random
+    [24] [4, 5, 6, 7, 8] random
+
+    The first pair was 8 tokens, one too many, so truncate_pair took one from the longer segment, B.
+    Each random B comes from another document than its A.
     """
     usable = [doc for doc in documents if sum(len(s) for s in doc) >= 2]
     if len(usable) < 2:
@@ -173,7 +186,13 @@ def random_span(documents, avoid: int, length: int, rng: random.Random) -> list[
 
 
 def truncate_pair(tokens_a: list[int], tokens_b: list[int], max_tokens: int, rng: random.Random) -> None:
-    """Trim the longer segment, one token at a time, from its front or back at random, until both fit."""
+    """Trim the longer segment, one token at a time, from its front or back at random, until both fit.
+
+    >>> a, b = [1, 2, 3, 4, 5], [6, 7]
+    >>> truncate_pair(a, b, max_tokens=5, rng=random.Random(0))  # in place
+    >>> a, b
+    ([1, 2, 3], [6, 7])
+    """
     while len(tokens_a) + len(tokens_b) > max_tokens:
         longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
         del longer[0 if rng.random() < 0.5 else -1]

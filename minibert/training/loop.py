@@ -70,6 +70,9 @@ class TrainingConfig:
                 raise ValueError(f"TrainingConfig.{name} must be an integer >= 0, got {value!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"TrainingConfig.learning_rate must be a positive number, got {self.learning_rate!r}")
+        if self.save_every and self.output_dir is None:
+            raise ValueError(f"TrainingConfig.save_every={self.save_every} needs output_dir: "
+                             "checkpoints are written there")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,6 +179,8 @@ def evaluate_pretraining(model: torch.nn.Module, batches: Sequence[dict]) -> dic
 @torch.no_grad()
 def evaluate_classifier(model: torch.nn.Module, batches: Sequence[dict]) -> dict[str, float]:
     """Accuracy (one label per row) or mean squared error (one output, a regression), and the loss."""
+    if not batches:
+        raise ValueError("evaluate_classifier needs at least one batch; got none")
     was_training = model.training
     model.eval()
     right = rows = 0
@@ -222,6 +227,17 @@ def teardown_distributed() -> None:
         dist.destroy_process_group()
 
 
+def find_checkpoint(checkpoint: Path) -> Path:
+    """`checkpoint` as given; but where a run was killed between save_checkpoint's two renames, the
+    folder `checkpoint/` is missing and the previous one, complete, is `.checkpoint.old` beside it:
+    it is renamed back, and returned."""
+    old = checkpoint.parent / ".checkpoint.old"
+    if checkpoint.name == "checkpoint" and not checkpoint.exists() and (old / "training_state.pt").is_file():
+        with contextlib.suppress(OSError):  # another process of the same run may have just done it
+            old.rename(checkpoint)
+    return checkpoint
+
+
 # ---------------------------------------------------------------------------------------------
 # The trainer.
 # ---------------------------------------------------------------------------------------------
@@ -229,6 +245,9 @@ def teardown_distributed() -> None:
 class Trainer:
     def __init__(self, model: torch.nn.Module, config: TrainingConfig,
                  evaluate: Callable[[torch.nn.Module], dict] | None = None, tokenizer=None):
+        if config.eval_every and evaluate is None:
+            raise ValueError(f"TrainingConfig.eval_every={config.eval_every} needs an evaluation: "
+                             "Trainer(model, config, evaluate=...), e.g. evaluate_pretraining on held-out batches")
         self.config, self.evaluate_fn, self.tokenizer = config, evaluate, tokenizer
         self.rank, self.world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
         self.model = model  # the model itself, to save and evaluate
@@ -359,11 +378,14 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         """`output_dir/checkpoint/`: the model (Hugging Face layout), the optimizer, the step and the
         random-number states. Written into a temporary folder, then swapped in by renaming, so a run
-        killed at any moment leaves the previous checkpoint or the new one, never half of one."""
+        killed at any moment leaves the previous checkpoint or the new one, never half of one. (A folder
+        cannot be swapped in one step: for an instant between the two renames the previous checkpoint
+        is `.checkpoint.old`; find_checkpoint puts it back where a run killed in that instant left it.)"""
         if self.out is None:
             return None
         if self.rank == 0:
-            final, tmp, old = self.out / "checkpoint", self.out / f".checkpoint.tmp-{os.getpid()}", self.out / ".checkpoint.old"
+            final = find_checkpoint(self.out / "checkpoint")
+            tmp, old = self.out / f".checkpoint.tmp-{os.getpid()}", self.out / ".checkpoint.old"
             for stale in self.out.glob(".checkpoint.tmp-*"):  # left by a run killed while saving
                 shutil.rmtree(stale, ignore_errors=True)
             self.model.save_pretrained(tmp, tokenizer=self.tokenizer)
@@ -392,7 +414,7 @@ class Trainer:
 
         from ..bert.config import BertConfig
 
-        checkpoint = Path(checkpoint)
+        checkpoint = find_checkpoint(Path(checkpoint))
         state_path = checkpoint / "training_state.pt"
         if not state_path.is_file():
             raise TrainingError(f"{checkpoint} is not a training checkpoint: it has no training_state.pt")
@@ -426,7 +448,7 @@ class Trainer:
         return tqdm(total=self.config.total_steps, initial=self.step, desc="training", unit="step")
 
     def _last_checkpoint_note(self) -> str:
-        checkpoint = self.out / "checkpoint" if self.out else None
+        checkpoint = find_checkpoint(self.out / "checkpoint") if self.out else None
         if checkpoint and checkpoint.exists():
             return f"The last good checkpoint, kept as it was, is {checkpoint}."
         return "No checkpoint was written before it."
