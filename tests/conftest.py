@@ -4,7 +4,10 @@ No test may touch the network. HF_HUB_OFFLINE is forced on here, before anything
 huggingface_hub, so a cache miss fails at once instead of spending ~25 s in retries.
 """
 
+import contextlib
 import os
+import shutil
+import subprocess
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -168,3 +171,21 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("parity: largest absolute error per comparison kind")
         for kind in sorted(PARITY_ERRORS):
             terminalreporter.write_line(f"{kind}: {PARITY_ERRORS[kind]:.3g} over {PARITY_COUNTS[kind]} tensors")
+
+
+@contextlib.contextmanager
+def read_only_folder(folder: Path):
+    """`folder` made unwritable: mode 0555, or for root (whom modes do not stop) the immutable attribute."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("running as root without chattr +i: no folder here is read-only to this process")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)

@@ -340,11 +340,26 @@ def test_a_config_too_big_for_this_machine_is_refused_before_building(tmp_path, 
     assert len(message) < 1000
 
 
-def test_a_long_list_of_missing_tensors_stays_readable(tmp_path, tiny):
+def test_a_config_with_more_layers_than_the_weights_is_refused_before_building(tmp_path, tiny, monkeypatch):
+    """20,000 layers of a small width fit in memory, so the size check lets them through; building them
+    all took 21 s and 1.3 GB before strict loading refused the checkpoint. They are not built now."""
     folder = copy_checkpoint(tiny, tmp_path / "deep")
     config = json.loads((folder / "config.json").read_text())
-    config["num_hidden_layers"] = 40
+    config["num_hidden_layers"] = 20000
     (folder / "config.json").write_text(json.dumps(config))
+    built = []
+    real_init = minibert.bert.model.BertLayer.__init__
+    monkeypatch.setattr(minibert.bert.model.BertLayer, "__init__",
+                        lambda self, *a, **k: (built.append(1), real_init(self, *a, **k))[1])
+    with pytest.raises(minibert.ConfigError, match=r"config.json: num_hidden_layers=20000, but the weights hold 2 "
+                                                   r"layers \(encoder.layer.0 to encoder.layer.1\)"):
+        minibert.BertModel.from_pretrained(folder)
+    assert built == []
+
+
+def test_a_long_list_of_missing_tensors_stays_readable(tmp_path, tiny):
+    state = {k: v for k, v in current_state(tiny).items() if "encoder.layer" not in k}  # every layer missing
+    folder = save_safetensors(state, minibert.BertConfig.from_json_file(tiny / "config.json"), tmp_path / "bare")
     with pytest.raises(minibert.CheckpointError) as err:
         minibert.BertModel.from_pretrained(folder)
     assert "... and " in str(err.value) and len(str(err.value).splitlines()) < 30
@@ -376,9 +391,24 @@ def test_narrow_integer_ids_give_the_int64_answer(tiny_model, dtype):
         assert torch.equal(tiny_model(ids.to(dtype)).last_hidden_state, tiny_model(ids).last_hidden_state)
 
 
+@pytest.mark.parametrize("dtype,ids", [(torch.uint8, [101, 200, 255, 102]), (torch.int8, [101, 7, 127, 102]),
+                                       (torch.int16, [101, 2000, 30000, 102])])
+def test_narrow_integer_ids_in_a_real_vocabulary(minilm_dir, dtype, ids):
+    """The range check once compared ids with vocab_size in the ids' own dtype: 30522 as uint8 is 58,
+    so uint8 id 101 was called "outside the vocabulary [0, 30522)" (the tiny model's 99 hid it)."""
+    model = minibert.BertModel.from_pretrained(minilm_dir)
+    wide = torch.tensor([ids])
+    with torch.no_grad():
+        assert torch.equal(model(wide.to(dtype)).last_hidden_state, model(wide).last_hidden_state)
+        assert torch.equal(model(wide, position_ids=torch.arange(4, dtype=torch.uint8)[None]).last_hidden_state,
+                           model(wide).last_hidden_state)
+
+
 def test_a_zero_length_sequence(tiny_model):
     with pytest.raises(ValueError, match=r"input_ids has no tokens \(shape \(2, 0\)\)"):
         tiny_model(torch.zeros(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"inputs_embeds has no tokens \(shape \(2, 0, 32\)\)"):  # was: IndexError
+        tiny_model(inputs_embeds=torch.zeros(2, 0, 32))
 
 
 def test_float_token_types(tiny_model):
@@ -583,6 +613,25 @@ def test_tokenizer_and_model_from_eight_threads_equal_sequential_calls(minilm_di
             assert torch.equal(results[i][key], batch[key]), (i, key)
     for i in range(16):
         assert torch.equal(results[("model", i)], expected_out[i])
+
+
+def test_encode_from_four_threads_equals_sequential_calls(minilm_dir):
+    """encode() from 4 threads failed 14 times in 120 while the tokenizer switched its shared backend."""
+    encoder = minibert.SentenceEncoder.from_pretrained(minilm_dir)
+    texts = [("The bat flew out of the cave at night. " * (k + 1)).strip() for k in range(6)]
+    expected = [encoder.encode(texts[k % 6:k % 6 + 3]) for k in range(120)]
+    results, errors = {}, []
+
+    def work(worker: int):
+        for i in range(worker, 120, 4):
+            try:
+                results[i] = encoder.encode(texts[i % 6:i % 6 + 3])
+            except Exception as err:
+                errors.append(repr(err))
+
+    run_in_threads(work, 4)
+    assert errors == []
+    assert all(torch.equal(torch.as_tensor(results[i]), torch.as_tensor(expected[i])) for i in range(120))
 
 
 def test_tokenizer_from_eight_threads_each_with_its_own_max_length(minilm_dir):

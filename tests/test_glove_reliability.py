@@ -4,7 +4,6 @@ Every malformed file is built here, in a temporary folder. Each error is checked
 words of its message: the file, the line (or record, or header field), the shape or the word.
 """
 
-import contextlib
 import json
 import os
 import re
@@ -27,6 +26,8 @@ from glove import atomic, formats
 from glove.__main__ import main as glove_main
 from glove.formats import EncodingError, TruncatedFileError
 
+from conftest import read_only_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,24 +39,6 @@ def small(gensim_test_glove):
 
 def with_rows(store, extra_words, extra_rows):
     return WordVectors(store.index_to_key + list(extra_words), np.vstack([store.vectors, extra_rows]))
-
-
-@contextlib.contextmanager
-def read_only_folder(folder: Path):
-    """`folder` made unwritable: mode 0555, or for root (whom modes do not stop) the immutable attribute."""
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        try:
-            yield
-        finally:
-            folder.chmod(0o755)
-        return
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
-        pytest.skip("running as root without chattr +i: no folder here is read-only to this process")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 # ----- 1. rows of length 0 are never answers, in single and batched queries --------------------------------

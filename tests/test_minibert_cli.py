@@ -10,6 +10,7 @@ import re
 import pytest
 import torch
 
+from conftest import read_only_folder
 from hf_checkpoints import hf_tokenizer_for, save_lesson_checkpoint
 from minibert.app.cli import main
 from tasks import step3_masked_lm as masked_lm, step4_next_sentence as next_sentence, step5_cross_encoder as cross_encoder, step6_attention as attention
@@ -510,6 +511,18 @@ def test_output_into_a_missing_folder_is_one_line(capsys, tmp_path, minilm_dir, 
     code, _, err = run_cli(capsys, "attention", "He swung the bat.", "-o", str(path), "--model", str(minilm_dir))
     assert code == 1 and f"cannot write {path}: " + why.format(path.parent) in err
     assert_one_error_line(err, "attention")
+
+
+def test_output_into_a_read_only_folder_is_one_line(capsys, tmp_path, minilm_dir):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    with read_only_folder(folder):
+        for flag, name in (("-o", "x.png"), ("--html", "x.html")):
+            code, _, err = run_cli(capsys, "attention", "He swung the bat.", flag, str(folder / name),
+                                   "--model", str(minilm_dir))
+            assert code == 1 and f"cannot write {folder / name}: " in err
+            assert_one_error_line(err, "attention")
+        assert list(folder.iterdir()) == []
 
 
 def test_download_points_word_vectors_to_glove(capsys):

@@ -379,17 +379,21 @@ def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, 
         if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
             raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
         B, T = input_ids.shape
-        if T == 0:
-            raise ValueError(f"input_ids has no tokens (shape {tuple(input_ids.shape)}); "
-                             "a BERT input has at least [CLS] and [SEP]")
+        # The comparisons are made in Python ints: in the ids' own dtype a vocabulary of 30522 would
+        # wrap around (as uint8 it is 58), and every id would look out of range.
         if input_ids.numel() and can_read_values(input_ids) and (
-                input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-            bad = ((input_ids < 0) | (input_ids >= config.vocab_size)).nonzero()[0].tolist()
+                int(input_ids.min()) < 0 or int(input_ids.max()) >= config.vocab_size):
+            wide = input_ids.long()
+            bad = ((wide < 0) | (wide >= config.vocab_size)).nonzero()[0].tolist()
             raise ValueError(
                 f"input_ids[{bad[0]}, {bad[1]}] = {input_ids[bad[0], bad[1]].item()} is outside the "
                 f"vocabulary [0, {config.vocab_size})"
             )
     given = "input_ids" if input_ids is not None else "inputs_embeds"
+    if T == 0:
+        shape = tuple((input_ids if input_ids is not None else inputs_embeds).shape)
+        raise ValueError(f"{given} has no tokens (shape {shape}); "
+                         "a BERT input has at least [CLS] and [SEP]")
     if T > config.max_position_embeddings:
         raise ValueError(
             f"{given} has {T} tokens, more than max_position_embeddings="
@@ -410,7 +414,7 @@ def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, 
             raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
         if not tensor.numel() or not can_read_values(tensor):
             continue
-        if limit is not None and (tensor.min() < 0 or tensor.max() >= limit):
+        if limit is not None and (int(tensor.min()) < 0 or int(tensor.max()) >= limit):  # ints: no wrap-around
             raise ValueError(f"{name} holds values outside [0, {limit}): min {tensor.min().item()}, "
                              f"max {tensor.max().item()}")
         if limit is None and ((tensor != 0) & (tensor != 1)).any():  # NaN, 0.5, 2 or -1 would bend the mask
