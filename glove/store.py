@@ -102,6 +102,7 @@ class WordVectors:
             raise ValueError(f"vectors must have shape ({len(self.index_to_key)}, D) for the "
                              f"{len(self.index_to_key)} words, not {value.shape}")
         self._vectors = value.view(np.ndarray)  # a plain array, also over a memmap: results stay plain arrays
+        self._mapped = None  # new rows: whatever file they came from, it is the loader's to say (it sets this after)
         self._forget_norms()
 
     @cached_property
@@ -304,8 +305,9 @@ class WordVectors:
         return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
 
     def distance(self, w1, w2) -> float:
-        """Cosine distance of two words: 1 - similarity."""
-        return 1 - self.similarity(w1, w2)
+        """Cosine distance of two words: 1 - similarity, rounded to float32 as gensim's is (its similarity
+        is a float32, and 1 minus it stays one)."""
+        return float(np.float32(1) - np.float32(self.similarity(w1, w2)))
 
     @staticmethod
     def cosine_similarities(vector_1, vectors_all) -> np.ndarray:
@@ -705,8 +707,13 @@ class WordVectors:
         self._forget_norms()
         self.norms = new_norms
 
-    def vectors_for_all(self, keys) -> WordVectors:
-        """A new store holding the given words that are here (each once, in the order given)."""
+    def vectors_for_all(self, keys, allow_inference: bool = True, copy_vecattrs: bool = False) -> WordVectors:
+        """A new store holding the given words that are here (each once, in the order given).
+
+        gensim's two other arguments are taken, and have nothing to do here: `allow_inference` lets
+        FastText make up vectors for unknown words (a plain store has none to make), and
+        `copy_vecattrs` copies per-word attributes such as counts, which this store does not keep.
+        """
         known = list(dict.fromkeys(key for key in keys if key in self))
         return WordVectors(known, self.vectors[[self.get_index(key) for key in known]], source=self.source,
                            dtype=self.vectors.dtype)

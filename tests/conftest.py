@@ -155,9 +155,13 @@ PARITY_COUNTS: dict[str, int] = {}
 
 def assert_close(name: str, ours, reference, atol: float = 1e-5, kind: str = "parity") -> float:
     """Assert max |ours - reference| <= atol for two tensors of the same shape; record the error."""
+    import numpy as np
     import torch
 
-    ours, reference = torch.as_tensor(ours).detach(), torch.as_tensor(reference).detach()
+    # Numbers that are not tensors go through numpy, which keeps their precision: torch.as_tensor on a
+    # list of Python floats would make float32 of them, and hide differences below float32's resolution.
+    ours, reference = (x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+                       for x in (ours, reference))
     assert ours.shape == reference.shape, f"{name}: shape {tuple(ours.shape)} != reference {tuple(reference.shape)}"
     error = (ours.double() - reference.double()).abs().max().item() if ours.numel() else 0.0
     PARITY_ERRORS[kind] = max(PARITY_ERRORS.get(kind, 0.0), error)

@@ -1,8 +1,7 @@
 """evaluate_word_analogies and evaluate_word_pairs give gensim's figures, to the question and to the last bit.
 
 On GloVe 6B 50d with gensim's own questions-words.txt and wordsim353.tsv. gensim's analogy evaluation of
-the whole file takes about 165 s here (restrict_vocab=300000, its default) and 31 s (30000), too long for
-the suite: its figures are recorded below, with the command that recorded them, and gensim runs live on
+the whole file takes 150-165 s here (restrict_vocab=300000, its default), too long for the suite: its figures are recorded below, with the command that recorded them, and gensim runs live on
 parts of the file and on small vocabularies built to test the rules (case variants, exact ties).
 """
 

@@ -86,6 +86,8 @@ def test_vectors_for_all_list(euclidean):
     assert len(subset) == 3 == len(theirs.vectors_for_all(words))
     assert np.array_equal(subset["conflict"], theirs["conflict"])
     assert subset.index_to_key == theirs.vectors_for_all(words).index_to_key
+    same = ours.vectors_for_all(words, allow_inference=False, copy_vecattrs=True)  # gensim's keywords are taken
+    assert same.index_to_key == theirs.vectors_for_all(words, allow_inference=False, copy_vecattrs=True).index_to_key
 
 
 def test_most_similar_topn(euclidean):
@@ -441,6 +443,10 @@ def test_memory_mapped_vectors_say_they_are_read_only(euclidean, tmp_path):
     cow.vectors[0] = 0
     cow.unit_normalize_all()
     assert np.array_equal(WordVectors.load(path).vectors, ours.vectors)
+    again = WordVectors.load(path, mmap=True)
+    again.vectors = np.array(again.vectors)  # a writable copy replaces the mapped rows: nothing is read-only now
+    again.unit_normalize_all()
+    assert np.allclose(np.linalg.norm(again.vectors, axis=1), 1, atol=1e-6)
 
 
 def test_add_vectors_follows_gensim_where_it_is_sane():
@@ -572,7 +578,8 @@ def test_unit_normalize_all_matches_gensim_on_glove_6b(glove_6b_50d_files):
 # ----- what was not ported, and why ----------------------------------------------------------------------------------
 
 NOT_PORTED = {
-    "test_keyedvectors.py::test_vectors_for_all_with_copy_vecattrs": "per-word attributes (word counts): glove keeps none",
+    "test_keyedvectors.py::test_vectors_for_all_with_copy_vecattrs": "per-word attributes (word counts): glove keeps "
+                                                                     "none (the keyword is taken, and copies nothing)",
     "test_keyedvectors.py::test_vectors_for_all_without_copy_vecattrs": "per-word attributes (word counts)",
     "test_keyedvectors.py::test_load_model_and_vocab_file_*": "the vocabulary file (fvocab) holds word counts; the "
                                                               "decoding half of these tests is ported above",
