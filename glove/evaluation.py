@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from glove.formats import EncodingError, FormatError, check_count
+from .formats import EncodingError, FormatError, check_count
 
 _CANDIDATES = 6  # gensim looks at the best 5 words; one more shows whether the 5th is a near-tie
 _TIE_MARGIN = 3e-5  # > the rounding of a cosine of unit 50-d float32 vectors, by gensim's path plus by ours
@@ -264,7 +264,7 @@ def evaluate_word_pairs(wv, pairs, delimiter="\t", encoding="utf8", restrict_voc
     """(pearson, spearman, oov_ratio) for a word-pair file, exactly as gensim's KeyedVectors.evaluate_word_pairs."""
     from scipy import stats
 
-    from glove.store import _unitvec
+    from .store import unitvec
 
     restrict_vocab = check_count("restrict_vocab", restrict_vocab, allow_none=True)
     ok_vocab = _ok_vocab(wv, restrict_vocab, case_insensitive)
@@ -287,7 +287,7 @@ def evaluate_word_pairs(wv, pairs, delimiter="\t", encoding="utf8", restrict_voc
                 continue
             gold.append(sim)
             # gensim's similarity, on the rows the lookup gives: a numpy float32, as gensim hands to scipy.
-            model.append(np.dot(_unitvec(wv.vectors[ok_vocab[a]]), _unitvec(wv.vectors[ok_vocab[b]])))
+            model.append(np.dot(unitvec(wv.vectors[ok_vocab[a]]), unitvec(wv.vectors[ok_vocab[b]])))
     if skipped:
         warnings.warn(f"{pairs}: {len(skipped)} lines that are not 'word1{delimiter}word2{delimiter}score' were "
                       f"skipped (lines {skipped[:5]}{' ...' if len(skipped) > 5 else ''})", stacklevel=3)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glove.atomic import atomic_write
+from .atomic import atomic_write
 
 # The store's own format starts with this line. 0x93 never starts UTF-8 text, so no text file is mistaken
 # for a store. After it: one JSON line, the words joined by "\n", zero padding up to a multiple of 64

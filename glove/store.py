@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from glove import formats
-from glove.formats import check_count
+from . import formats
+from .formats import check_count
 
 _KEY_TYPES = (str, int, np.integer)  # what can name a row: a word, or the row's index
 
@@ -129,7 +129,7 @@ class WordVectors:
         Raises FileNotFoundError; FormatError (a ValueError) for a malformed file, naming the file and the
         line: TruncatedFileError (also an EOFError), EncodingError (also a UnicodeDecodeError).
         """
-        if not os.path.exists(path) and _looks_like_gensim_data_name(str(path)):
+        if not os.path.exists(path) and looks_like_gensim_data_name(str(path)):
             return cls._load_gensim_data(str(path), limit)
         return cls._load_file(path, limit, mmap, parser, binary=binary, no_header=no_header, datatype=datatype,
                               unicode_errors=unicode_errors, encoding=encoding)
@@ -302,7 +302,7 @@ class WordVectors:
 
     def similarity(self, w1, w2) -> float:
         """Cosine similarity of two words, as gensim: dot(unitvec(w1), unitvec(w2)); a zero vector gives 0."""
-        return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
+        return float(np.dot(unitvec(self[w1]), unitvec(self[w2])))
 
     def distance(self, w1, w2) -> float:
         """Cosine distance of two words: 1 - similarity, rounded to float32 as gensim's is (its similarity
@@ -341,7 +341,7 @@ class WordVectors:
             warnings.warn(f"n_similarity ignores words not in the vocabulary: {missing}", stacklevel=2)
         mean1 = self.get_mean_vector(ws1, pre_normalize=False)
         mean2 = self.get_mean_vector(ws2, pre_normalize=False)
-        return float(np.dot(_unitvec(mean1), _unitvec(mean2)))
+        return float(np.dot(unitvec(mean1), unitvec(mean2)))
 
     def get_mean_vector(self, keys, weights=None, pre_normalize: bool = True, post_normalize: bool = False,
                         ignore_missing: bool = True) -> np.ndarray:
@@ -372,7 +372,7 @@ class WordVectors:
         if total_weight > 0:
             mean = mean / total_weight
         if post_normalize:
-            mean = _unitvec(mean).astype(np.float32)
+            mean = unitvec(mean).astype(np.float32)
         return mean
 
     def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None, restrict_vocab=None,
@@ -429,7 +429,7 @@ class WordVectors:
         if not np.any(mean):
             raise ValueError("the query adds up to a zero vector (a word both positive and negative, or weights "
                              "that cancel): it has no direction to rank words by")
-        return _unitvec(mean).astype(np.float32), inputs
+        return unitvec(mean).astype(np.float32), inputs
 
     def _query_vector(self, vector) -> np.ndarray:
         """A vector given in a query: exactly (D,), and finite."""
@@ -536,7 +536,7 @@ class WordVectors:
         for row in vectors:  # gensim's get_mean_vector of the rows, in float32
             mean += np.float32(1) * row
         mean = mean / np.float32(len(known))
-        mean = _unitvec(mean).astype(np.float32)  # (D,)
+        mean = unitvec(mean).astype(np.float32)  # (D,)
         return sorted(zip((vectors @ mean).tolist(), known), reverse=True)
 
     def doesnt_match(self, words) -> str:
@@ -728,7 +728,7 @@ class WordVectors:
         "section", "correct" and "incorrect" (lists of (a, b, c, expected), upper-cased when
         `case_insensitive`), then a "Total accuracy" section. See `glove.evaluation`.
         """
-        from glove.evaluation import evaluate_word_analogies
+        from .evaluation import evaluate_word_analogies
 
         return evaluate_word_analogies(self, analogies, restrict_vocab, case_insensitive, dummy4unknown,
                                        similarity_function)
@@ -740,7 +740,7 @@ class WordVectors:
         Returns (pearson, spearman, oov_ratio) as gensim does: scipy's results (statistic, p-value) and the
         percentage of pairs with a word not in the first `restrict_vocab` words. See `glove.evaluation`.
         """
-        from glove.evaluation import evaluate_word_pairs
+        from .evaluation import evaluate_word_pairs
 
         return evaluate_word_pairs(self, pairs, delimiter, encoding, restrict_vocab, case_insensitive, dummy4unknown)
 
@@ -779,7 +779,7 @@ class WordVectors:
         return path
 
 
-def _unitvec(vector: np.ndarray) -> np.ndarray:
+def unitvec(vector: np.ndarray) -> np.ndarray:
     """gensim's matutils.unitvec for a dense vector: the float64 length by BLAS's dnrm2, the vector times
     1 / length, back in its own dtype; a vector of length 0 (or NaN) comes back unchanged."""
     vector = np.asarray(vector)
@@ -840,6 +840,6 @@ def _as_list(value) -> list:
     return list(value)
 
 
-def _looks_like_gensim_data_name(name: str) -> bool:
+def looks_like_gensim_data_name(name: str) -> bool:
     """gensim-data names are like "glove-wiki-gigaword-100": no folder, no file extension."""
     return os.sep not in name and "/" not in name and not os.path.splitext(name)[1]

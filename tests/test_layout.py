@@ -41,12 +41,39 @@ def test_the_model_files_sort_in_reading_order():
     assert documented.index("config.py") < documented.index("model.py") < documented.index("pretrained.py")
 
 
-def test_every_forward_has_type_hints():
-    import minibert.speed.fast as fast_module
+def test_one_import_convention_in_both_packages():
+    """Inside minibert/ and glove/, a module imports its siblings relatively (`from .store import ...`), and
+    never a sibling's private `_name`: a helper another module needs is part of its module's surface."""
+    import ast
 
+    found = []
+    for package in ("minibert", "glove"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                        and node.module.split(".")[0] == package:
+                    found.append(f"{where}: absolute self-import from {node.module}")
+                if isinstance(node, ast.Import) and any(a.name.split(".")[0] == package for a in node.names):
+                    found.append(f"{where}: absolute self-import")
+                if isinstance(node, ast.ImportFrom) and node.level > 0:
+                    found += [f"{where}: imports the private {a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert found == []
+
+
+def test_every_forward_has_type_hints():
+    import importlib
+    import pkgutil
+
+    modules = [importlib.import_module(info.name)
+               for info in pkgutil.walk_packages(minibert.__path__, "minibert.") if not info.ispkg]
+    assert model_module in modules and len(modules) > 10
     untyped = []
-    for module in (model_module, fast_module):
+    for module in modules:
         for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__:
+                continue
             if issubclass(cls, torch.nn.Module) and "forward" in cls.__dict__:
                 signature = inspect.signature(cls.forward)
                 params = [p for p in signature.parameters.values() if p.name != "self"]
@@ -89,3 +116,26 @@ def test_attention_probabilities_are_not_kept_unless_asked_for():
             hook.remove()
     assert alive_at_last_layer == [0, 2]
     assert len(out.attentions) == 3
+
+
+def test_the_fast_path_keeps_no_layer_output_unless_asked_for():
+    """While the last layer runs, the earlier layers' (B, T, H) outputs must already be freed, unless
+    output_hidden_states=True asked for them (it once kept them all, whatever was asked)."""
+    fast = minibert.FastBertModel.from_model(tiny_model())
+    ids = torch.randint(0, 50, (2, 9))
+    refs: list[weakref.ref] = []
+    alive_at_last_layer: list[int] = []
+    hooks = [layer.register_forward_hook(lambda module, inputs, output: refs.append(weakref.ref(output)))
+             for layer in fast.layer]
+    hooks.append(fast.layer[-1].register_forward_pre_hook(
+        lambda module, inputs: alive_at_last_layer.append(sum(ref() is not None for ref in refs))))
+    try:
+        with torch.no_grad():
+            fast(ids)
+            refs.clear()
+            out = fast(ids, output_hidden_states=True)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert alive_at_last_layer == [1, 2]  # the last input only; with hidden states, every earlier output
+    assert len(out.hidden_states) == 4

@@ -109,7 +109,7 @@ def cmd_similarity(args) -> None:
     b, pieces_b = word_vector(loaded.model, loaded.tokenizer, args.sentence_b, args.word)
     _warn_if_cut(args, loaded.tokenizer, "sentence A", args.sentence_a)
     _warn_if_cut(args, loaded.tokenizer, "sentence B", args.sentence_b)
-    for pieces in (pieces_a, pieces_b):
+    for pieces in dict.fromkeys((tuple(pieces_a), tuple(pieces_b))):  # the same pieces are said once
         if len(pieces) > 1:
             print(f"'{args.word}' is split into {' '.join(pieces)}: its vector is the mean of the {len(pieces)} pieces")
     print(f"cosine('{args.word}' in A, '{args.word}' in B) = {cosine(a, b):.4f}")
@@ -237,6 +237,7 @@ def cmd_diff(args) -> int:
     reference = transformers.BertModel.from_pretrained(path, attn_implementation="eager").float().eval()
     rows = diff(loaded.model, reference, loaded.tokenizer(args.text, args.pair), atol=args.atol)
     print(format_rows(rows, args.atol))
+    _warn_if_cut(args, loaded.tokenizer, "the text", args.text, args.pair)
     return 1 if first_divergence(rows) else 0
 
 

@@ -101,13 +101,16 @@ def _probing_first(name_or_path):
 
 
 def fetch_command(name: str) -> str:
-    """The exact command, with this Python, that downloads `name` (e.g. .venv/bin/python -m minibert ...)."""
+    """The exact command that downloads `name`: `.venv/bin/minibert download NAME`, the script installed
+    beside the Python that runs this (or, where there is none, that Python with -m minibert)."""
     python = Path(sys.executable)
+    script = python.with_name("minibert")
+    command = script if script.exists() else python
     try:
-        python = python.relative_to(Path.cwd())
+        command = command.relative_to(Path.cwd())
     except ValueError:
         pass
-    return f"{python} -m minibert download {name}"
+    return f"{command} download {name}" if command.name == "minibert" else f"{command} -m minibert download {name}"
 
 
 def load(model_class, name_or_path: str | None, candidates: tuple[str, ...], offline_default: bool) -> Loaded:

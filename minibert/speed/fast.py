@@ -205,9 +205,10 @@ class FastBertModel(nn.Module):
                    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
         """Embeddings, every layer, pooler: the tensor work of forward, which torch.compile may take."""
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
-        all_hidden = [hidden_states]
+        all_hidden = [hidden_states] if output_hidden_states else None  # else each layer's output is freed in turn
         for layer in self.layer:
             hidden_states = layer(hidden_states, mask)  # (B, T, H)
-            all_hidden.append(hidden_states)
+            if all_hidden is not None:
+                all_hidden.append(hidden_states)
         pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
-        return hidden_states, pooled, tuple(all_hidden) if output_hidden_states else None
+        return hidden_states, pooled, tuple(all_hidden) if all_hidden is not None else None
