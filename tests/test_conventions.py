@@ -6,6 +6,7 @@ asked, that a batch gives each row's own result, that save and load lose nothing
 model surface (num_parameters, resize_token_embeddings, ...) behaves. Here each of those checks
 runs on minibert and compares with transformers: the same random checkpoint, written by
 transformers' save_pretrained, loaded by both; eager attention, eval mode, dropout off.
+torch.export, jit.trace, compile(fullgraph=True), the meta device and ONNX: tests/test_export.py.
 """
 
 import json
@@ -516,3 +517,12 @@ def test_model_surface(tmp_path, class_name, num_labels):
         assert_close("output embeddings", ours_out.weight, theirs_out.weight, atol=0.0, kind="weights (exact)")
     # Parameter names are transformers' (buffers aside), so a state dict moves between the two.
     assert sorted(dict(model.named_parameters())) == sorted(dict(reference.named_parameters()))
+    # New word embeddings: after transformers' tie_weights() both models read them, in and out. (minibert
+    # ties at once; transformers' decoder keeps the old matrix until tie_weights().)
+    new = torch.nn.Embedding(*ours_in.weight.shape)
+    model.set_input_embeddings(new)
+    reference.set_input_embeddings(new)
+    reference.tie_weights()
+    assert model.get_input_embeddings() is reference.get_input_embeddings() is new
+    if ours_out is not None:
+        assert model.get_output_embeddings().weight is reference.get_output_embeddings().weight is new.weight

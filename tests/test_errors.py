@@ -274,7 +274,7 @@ def test_non_floating_weights_are_refused(tmp_path, tiny, dtype):
         minibert.BertModel.from_pretrained(write_state(tmp_path / "ints", state, tiny))
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_weights_are_refused_unless_asked(tmp_path, tiny, value):
     state = current_state(tiny)
     state["pooler.dense.bias"][3] = value
@@ -283,6 +283,15 @@ def test_non_finite_weights_are_refused_unless_asked(tmp_path, tiny, value):
         minibert.BertModel.from_pretrained(folder)
     model = minibert.BertModel.from_pretrained(folder, allow_non_finite=True)
     assert not torch.isfinite(model.pooler.dense.bias).all()
+
+
+def test_huge_but_finite_weights_load(tmp_path, tiny):
+    """The check first sums each tensor (a NaN or infinity makes the sum so); these finite values
+    overflow the float32 sum to infinity, and must not be refused for it."""
+    state = current_state(tiny)
+    state["pooler.dense.bias"][:4] = 3e38
+    model = minibert.BertModel.from_pretrained(write_state(tmp_path / "huge", state, tiny))
+    assert torch.equal(model.pooler.dense.bias[:4], torch.full((4,), 3e38))
 
 
 # -- configs of the wrong type or range ---------------------------------------------------------------
