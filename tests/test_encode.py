@@ -126,6 +126,18 @@ def test_encode_matches_sentence_transformers(case, path, encoders, reference, l
     assert torch.allclose(ours.norm(dim=1), torch.ones(len(texts)))
 
 
+@pytest.mark.parametrize("case", ["short", "mixed", "long"])
+def test_encode_on_onednn_matches_sentence_transformers_to_1e_5(case, minilm_dir, encoders, reference, long_texts):
+    """onednn=True (the exact tier's speed, speed/fast.py item 5) sums its products in another order than
+    the torch kernels sentence-transformers runs: the fast path's 1e-5, not encode's default 1e-6."""
+    encoder = SentenceEncoder.from_pretrained(minilm_dir, onednn=True)
+    texts = {"short": SHORT, "mixed": mixed_texts(), "long": long_texts}[case]
+    ours = encoder.encode(texts, batch_size=2 if case == "long" else 4)
+    assert_close(f"{case} texts (fast, oneDNN)", ours, reference.encode(texts, convert_to_tensor=True), atol=1e-5,
+                 kind="encode on oneDNN vs sentence-transformers")
+    assert all(len(layer.packed) == 4 for layer in encoder.model.layer)
+
+
 def test_long_texts_are_cut_at_max_seq_length(encoders, reference, long_texts):
     expected = reference.encode(long_texts, convert_to_tensor=True)
     at_512 = encoders["fast"].encode(long_texts, max_length=512)  # the model's limit, as before this fix

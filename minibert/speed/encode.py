@@ -363,7 +363,7 @@ class SentenceEncoder:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, fast: bool = True,
                         revision: str | None = None, dtype: torch.dtype | None = None,
-                        compile: bool | str = False, int8: bool = False) -> "SentenceEncoder":
+                        compile: bool | str = False, int8: bool = False, onednn: bool = False) -> "SentenceEncoder":
         """Load the model, the tokenizer and the pipeline from a checkpoint folder or a Hub repo id.
 
         A checkpoint without modules.json (a plain BERT) keeps the plain defaults: mean pooling,
@@ -375,6 +375,9 @@ class SentenceEncoder:
         `compile` is the fast path's: True, or "frozen" (the weights folded into the compiled code).
         `int8=True` runs the fast path's Linear layers in int8 (speed/quantize.py): min cosine 0.99
         against float32 is what its tests ask.
+        `onednn=True` runs the fast path's projections as oneDNN's packed, fused products (speed/fast.py,
+        item 5): about twice as fast on this CPU, within 1e-5 of transformers but no longer on the very
+        kernels sentence-transformers runs, so off by default (then encode agrees with it to 1e-6).
 
         Raises:
             CheckpointError: a sentence-transformers file this encoder cannot follow; the message
@@ -384,16 +387,17 @@ class SentenceEncoder:
         from ..bert.model import BertModel
 
         low = dtype not in (None, torch.float32)
-        if (low or compile or int8) and not fast:
-            raise ValueError(f"dtype={dtype}, compile={compile!r} and int8={int8} are options of the fast path; "
-                             "they need fast=True")
+        if (low or compile or int8 or onednn) and not fast:
+            raise ValueError(f"dtype={dtype}, compile={compile!r}, int8={int8} and onednn={onednn} are options of "
+                             "the fast path; they need fast=True")
         if int8 and (low or compile):
             raise ValueError("int8=True takes neither a dtype nor compile: its Linear layers are int8, the rest float32")
         model = BertModel.from_pretrained(name_or_path, revision=revision)
         source = CheckpointSource.resolve(name_or_path, revision)
         pipeline = SentencePipeline.from_checkpoint(source, model.config)
         if fast:
-            model = FastBertModel.from_model(model, compile=compile, matmul_dtype=dtype if low else None)
+            model = FastBertModel.from_model(model, compile=compile, matmul_dtype=dtype if low else None,
+                                             onednn=onednn)
             if int8:
                 from .quantize import quantize_dynamic_int8
 
