@@ -21,8 +21,8 @@ What differs from model.py, and why it is faster:
   5. on the CPU, each projection multiplies with oneDNN on a weight laid out once for it ("packed")
      and adds what follows it in the same pass: the bias, GELU after the feed-forward's first
      projection, the residual after the two output projections. torch's nn.Linear goes through MKL,
-     which on this AMD CPU (Zen 5, 2 threads) multiplied a (4096, 384) by a (384, 1536) matrix at
-     about 200 GFLOP/s, where oneDNN's packed kernel reached about 470, near the two cores' peak.
+     which on this AMD CPU (Zen 5, 2 threads) multiplied the layer's products, 4096 rows each, at
+     210-220 GFLOP/s, where oneDNN's packed kernel reached 480-510 (scripts/bench_gemm.py).
      The packed copies are made on the first call and kept: build the fast model again after
      changing weights. `onednn=False` keeps torch's own kernels: then every number, padding rows
      included, is transformers sdpa's to the bit.
