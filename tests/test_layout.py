@@ -90,31 +90,37 @@ def tiny_model():
     return minibert.BertModel(config).eval()
 
 
+def alive_when_the_last_layer_starts(watched, last_layer, kept, runs):
+    """Run each of `runs` in turn; as `last_layer` starts, count how many of the tensors `kept(output)`
+    picked from the `watched` modules' outputs (in this run) are still alive. Returns (counts, outputs)."""
+    refs: list[weakref.ref] = []
+    counts: list[int] = []
+    hooks = [module.register_forward_hook(lambda module, inputs, output: refs.append(weakref.ref(kept(output))))
+             for module in watched]
+    hooks.append(last_layer.register_forward_pre_hook(
+        lambda module, inputs: counts.append(sum(ref() is not None for ref in refs))))
+    outputs = []
+    try:
+        with torch.no_grad():
+            for run in runs:
+                refs.clear()
+                outputs.append(run())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return counts, outputs
+
+
 def test_attention_probabilities_are_not_kept_unless_asked_for():
     """While the last layer runs, the earlier layers' (B, nh, T, T) probabilities must already be
     freed, unless output_attentions=True asked for them."""
     model = tiny_model()
     ids = torch.randint(0, 50, (2, 9))
-    probs_refs: list[weakref.ref] = []
-    alive_at_last_layer: list[int] = []
-
-    def remember(module, inputs, output):
-        probs_refs.append(weakref.ref(output[1].probs))  # this layer's (B, nh, T, T), from AttentionSteps
-
-    def count_alive(module, inputs):
-        alive_at_last_layer.append(sum(ref() is not None for ref in probs_refs))
-
-    hooks = [layer.attention.self.register_forward_hook(remember) for layer in model.encoder.layer]
-    hooks.append(model.encoder.layer[-1].register_forward_pre_hook(count_alive))
-    try:
-        with torch.no_grad():
-            model(ids)
-            probs_refs.clear()
-            out = model(ids, output_attentions=True)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    assert alive_at_last_layer == [0, 2]
+    counts, (_, out) = alive_when_the_last_layer_starts(
+        [layer.attention.self for layer in model.encoder.layer], model.encoder.layer[-1],
+        lambda output: output[1].probs,  # this layer's (B, nh, T, T), from AttentionSteps
+        [lambda: model(ids), lambda: model(ids, output_attentions=True)])
+    assert counts == [0, 2]
     assert len(out.attentions) == 3
 
 
@@ -123,19 +129,8 @@ def test_the_fast_path_keeps_no_layer_output_unless_asked_for():
     output_hidden_states=True asked for them (it once kept them all, whatever was asked)."""
     fast = minibert.FastBertModel.from_model(tiny_model())
     ids = torch.randint(0, 50, (2, 9))
-    refs: list[weakref.ref] = []
-    alive_at_last_layer: list[int] = []
-    hooks = [layer.register_forward_hook(lambda module, inputs, output: refs.append(weakref.ref(output)))
-             for layer in fast.layer]
-    hooks.append(fast.layer[-1].register_forward_pre_hook(
-        lambda module, inputs: alive_at_last_layer.append(sum(ref() is not None for ref in refs))))
-    try:
-        with torch.no_grad():
-            fast(ids)
-            refs.clear()
-            out = fast(ids, output_hidden_states=True)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    assert alive_at_last_layer == [1, 2]  # the last input only; with hidden states, every earlier output
+    counts, (_, out) = alive_when_the_last_layer_starts(
+        fast.layer, fast.layer[-1], lambda output: output,
+        [lambda: fast(ids), lambda: fast(ids, output_hidden_states=True)])
+    assert counts == [1, 2]  # the last input only; with hidden states, every earlier output
     assert len(out.hidden_states) == 4
