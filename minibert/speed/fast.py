@@ -22,7 +22,7 @@ What differs from model.py, and why it is faster:
      and adds what follows it in the same pass: the bias, GELU after the feed-forward's first
      projection, the residual after the two output projections. torch's nn.Linear goes through MKL,
      which on this AMD CPU (Zen 5, 2 threads) multiplied the layer's products, 4096 rows each, at
-     210-220 GFLOP/s, where oneDNN's packed kernel reached 480-510 (scripts/bench_gemm.py).
+     about 210 GFLOP/s, where oneDNN's packed kernel reached 470-510 (scripts/bench_gemm.py).
      The packed copies are made on the first call and kept (for all-MiniLM-L6-v2, 42 MB: a second
      copy of its Linear weights); build the fast model again after changing weights. `onednn=False`
      keeps torch's own kernels: then every number, padding rows included, is transformers sdpa's to
@@ -47,7 +47,6 @@ only 0.9963 cosine against float32 on tests/test_fast.py's corpus, where the mix
 from __future__ import annotations
 
 import contextlib
-import copy
 import types
 
 import torch
@@ -67,13 +66,18 @@ def freezing(on: bool):
     return torch._inductor.config.patch(freezing=True)
 
 
+# The activations oneDNN computes in the same pass as the product: (its post-op, its algorithm).
+ONEDNN_ACTIVATIONS = {"gelu": ("gelu", "none"), "gelu_new": ("gelu", "tanh"), "gelu_pytorch_tanh": ("gelu", "tanh"),
+                      "relu": ("relu", "")}
+
+
 class FastBertLayer(nn.Module):
     """One encoder layer: fused Q|K|V, fused attention, then the same feed-forward as BertLayer."""
 
-    def __init__(self, layer: BertLayer, matmul_dtype: torch.dtype | None = None):
+    def __init__(self, layer: BertLayer, matmul_dtype: torch.dtype | None = None, onednn: bool = True):
         super().__init__()
         self.matmul_dtype = matmul_dtype  # None: every step in the weights' own dtype
-        self.use_onednn = True  # packed oneDNN products on the CPU; off under torch.compile (it packs its own)
+        self.use_onednn = onednn  # packed oneDNN products on the CPU (item 5 of the module docstring)
         self.packed: dict[str, torch.Tensor] = {}  # projection name -> oneDNN's layout of its weight
         attention = layer.attention.self
         self.num_heads = attention.num_heads
@@ -136,31 +140,31 @@ class FastBertLayer(nn.Module):
     def project(self, name: str, x: torch.Tensor, activate: bool = False,
                 residual: torch.Tensor | None = None) -> torch.Tensor:
         """The projection `name` (qkv, attention_output, intermediate or output) of x (..., K): its
-        Linear, then hidden_act if `activate`, then + `residual`. On the CPU, one oneDNN call on the
-        packed weight does all three (item 5 of the module docstring); elsewhere, or for a projection
-        that is not a plain nn.Linear (an int8 one, say), the three steps run one after another."""
+        Linear, then hidden_act if `activate`, or + `residual` (the layer never asks for both). On the
+        CPU, one oneDNN call on the packed weight does it all (item 5 of the module docstring);
+        elsewhere, or for a projection that is not a plain nn.Linear (an int8 one, say), the steps
+        run one after another."""
         linear = getattr(self, name)
         packed = self.packed_weight(name, linear, x) if self.use_onednn else None
         if packed is None:
-            y = linear(x)
+            y = linear(x)  # (..., N)
             if activate:
                 y = activation(self.hidden_act, y)
             if residual is not None:
                 y += residual  # in place: no fresh (B, T, H) buffer
             return y
         rows = x.reshape(-1, x.shape[-1])  # (M, K): oneDNN multiplies matrices
-        fused_activation = activate and self.hidden_act in ONEDNN_ACTIVATIONS
-        if residual is not None and not activate:  # W x + b + residual, in one pass
+        if residual is not None:  # W x + b + residual, in one pass
             y = torch.ops.mkldnn._linear_pointwise.binary(rows, residual.reshape(-1, residual.shape[-1]),
-                                                          packed, linear.bias, "add")
+                                                          packed, linear.bias, "add")  # (M, N)
+        elif activate and self.hidden_act in ONEDNN_ACTIVATIONS:  # act(W x + b), in one pass
+            post, algorithm = ONEDNN_ACTIVATIONS[self.hidden_act]
+            y = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, post, [], algorithm)  # (M, N)
         else:
-            post, algorithm = ONEDNN_ACTIVATIONS[self.hidden_act] if fused_activation else ("none", "")
-            y = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, post, [], algorithm)
-            if activate and not fused_activation:  # one oneDNN cannot compute in the same pass (silu)
+            y = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, "none", [], "")  # (M, N)
+            if activate:  # one oneDNN is not asked to compute in the same pass (silu)
                 y = activation(self.hidden_act, y)
-            if residual is not None:
-                y += residual.reshape(y.shape)
-        return y.view(*x.shape[:-1], linear.out_features)
+        return y.view(*x.shape[:-1], linear.out_features)  # (..., N)
 
     def packed_weight(self, name: str, linear: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
         """oneDNN's copy of `linear`'s weight, made on first use; None where oneDNN does not take this
@@ -173,23 +177,10 @@ class FastBertLayer(nn.Module):
             packed = self.packed[name] = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None)
         return packed
 
-    def __deepcopy__(self, memo):
-        """A copy packs its own weights again on first use: oneDNN's copies cannot be deep-copied."""
-        packed, self.packed = self.packed, {}
-        try:
-            cls = type(self)
-            copied = cls.__new__(cls)
-            memo[id(self)] = copied
-            for key, value in self.__dict__.items():
-                copied.__dict__[key] = copy.deepcopy(value, memo)
-            return copied
-        finally:
-            self.packed = packed
-
-
-# The activations oneDNN computes in the same pass as the product: (its post-op, its algorithm).
-ONEDNN_ACTIVATIONS = {"gelu": ("gelu", "none"), "gelu_new": ("gelu", "tanh"), "gelu_pytorch_tanh": ("gelu", "tanh"),
-                      "relu": ("relu", "")}
+    def __getstate__(self) -> dict:
+        """What a copy or a pickle takes: everything but oneDNN's packed weights, which cannot be copied
+        (deepcopy raises on them; quantize_dynamic_int8 makes one). The copy packs its own on first use."""
+        return {**super().__getstate__(), "packed": {}}
 
 
 def _copy_linear(linear: nn.Linear, dtype: torch.dtype) -> nn.Linear:
@@ -223,13 +214,13 @@ class FastBertModel(nn.Module):
         self.config = model.config
         # Shared with `model`, not copied: its weights, and its train()/eval() switches too.
         self.embeddings = model.embeddings
-        self.layer = nn.ModuleList(FastBertLayer(layer, matmul_dtype) for layer in model.encoder.layer)
+        # Under torch.compile, inductor lays out (when frozen) and fuses the products itself: no oneDNN calls here.
+        self.layer = nn.ModuleList(FastBertLayer(layer, matmul_dtype, onednn=onednn and not compile)
+                                   for layer in model.encoder.layer)
         self.pooler = model.pooler  # None for a model without one
         if compile not in (False, True, "frozen"):
             raise ValueError(f'compile must be False, True or "frozen", not {compile!r}')
         self.frozen = compile == "frozen"
-        for layer in self.layer:  # under torch.compile, inductor lays out (when frozen) and fuses the products itself
-            layer.use_onednn = onednn and not compile
         if compile:
             # dynamic=True: one compiled graph for every batch size and length, not one per shape.
             # torch.compile files its graphs under the function's code, and gives up compiling a code
