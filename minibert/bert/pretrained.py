@@ -725,8 +725,9 @@ class PreTrainedMixin:
         """The output dataclass, or with return_dict=False (here or in the config) its tuple.
 
         Under torch.jit.trace, a call that does not pass return_dict gets the tuple, whatever the config
-        says (return_dict=True passed to the call still gives the dataclass): the tracer takes only tensors, tuples, lists and dicts, so a traced model returns
-        what transformers' traced models return.
+        says (return_dict=True passed to the call still gives the dataclass): the tracer takes only
+        tensors, tuples, lists and dicts, so a traced model returns what transformers' traced models
+        return.
         """
         if return_dict is None:  # the caller did not say: the config decides, and a trace needs the tuple
             return_dict = self.config.return_dict and not torch.jit.is_tracing()

@@ -448,7 +448,7 @@ class Trainer:
         return tqdm(total=self.config.total_steps, initial=self.step, desc="training", unit="step")
 
     def _last_checkpoint_note(self) -> str:
-        checkpoint = find_checkpoint(self.out / "checkpoint") if self.out else None
+        checkpoint = self.out / "checkpoint" if self.out else None
         if checkpoint and checkpoint.exists():
             return f"The last good checkpoint, kept as it was, is {checkpoint}."
         return "No checkpoint was written before it."
