@@ -18,17 +18,16 @@ Each product is checked against F.linear (max abs difference) before it is timed
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import machine  # noqa: E402  (scripts/bench.py: the CPU's name, from lscpu)
+from bench import machine, time_in_turn  # noqa: E402  (scripts/bench.py: the CPU's name; the timing)
 
 SHAPES = {"Q, K and V": (384, 1152), "attention output": (384, 384), "feed-forward in": (384, 1536),
           "feed-forward out": (1536, 384)}  # (K, N): input features, output features
@@ -45,22 +44,14 @@ def kernels(weight: torch.Tensor, bias: torch.Tensor, rows: int) -> dict:
     return kinds
 
 
-def median_seconds(fn, x, calls: int = 20) -> float:
-    for _ in range(3):
-        fn(x)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch's threads (default 2)")
     parser.add_argument("--tokens", type=int, default=4096, help="rows of each product (default 4096 = 32 x 128)")
     args = parser.parse_args()
+    for flag in ("threads", "tokens"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"{machine()['cpu']}, {args.threads} threads; torch {torch.__version__}, Python {platform.python_version()}; "
@@ -70,11 +61,12 @@ def main() -> None:
     for name, (k, n) in SHAPES.items():
         x, weight, bias = torch.randn(args.tokens, k), torch.randn(n, k) / k ** 0.5, torch.randn(n)
         reference = F.linear(x, weight, bias)
-        rates = {}
-        for kind, fn in kernels(weight, bias, args.tokens).items():
-            difference = (fn(x) - reference).abs().max().item()
+        calls = {kind: functools.partial(fn, x) for kind, fn in kernels(weight, bias, args.tokens).items()}
+        for kind, call in calls.items():
+            difference = (call() - reference).abs().max().item()
             assert difference < 1e-3, f"{kind} disagrees with F.linear by {difference}"
-            rates[kind] = 2 * args.tokens * k * n / median_seconds(fn, x) / 1e9
+        times = time_in_turn(calls, repeats=20)  # the kernels take turns in every round
+        rates = {kind: 2 * args.tokens * k * n / stat.median / 1e9 for kind, stat in times.items()}
         cells = [f"{rates[kind]:.0f} GFLOP/s" if kind in rates else "n/a" for kind in ("F.linear", "MKL packed", "oneDNN packed")]
         ratio = f"{rates['oneDNN packed'] / rates['F.linear']:.2f}x" if "oneDNN packed" in rates else "n/a"
         print(f"| {name} ({k} x {n}) | " + " | ".join(cells) + f" | {ratio} |")

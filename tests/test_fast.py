@@ -384,3 +384,17 @@ def test_int8_sentence_encoder_stays_within_0_99_of_cosine_of_float32_sentence_t
         SentenceEncoder.from_pretrained(minilm_dir, fast=False, int8=True)
     with pytest.raises(ValueError, match="takes neither a dtype nor compile"):
         SentenceEncoder.from_pretrained(minilm_dir, int8=True, dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize("argv,words", [(["--tokens", "0"], "--tokens must be at least 1, got 0"),
+                                        (["--threads", "-2"], "--threads must be at least 1, got -2"),
+                                        (["--threads", "x"], "argument --threads: invalid int value: 'x'")])
+def test_bench_gemm_refuses_bad_values_in_one_line(argv, words):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_gemm.py"
+    run = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines()[-1] == f"bench_gemm.py: error: {words}" and "Traceback" not in run.stderr
