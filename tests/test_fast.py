@@ -69,8 +69,14 @@ def real_tokens(hidden, attention_mask):
 
 # -- the fast path ------------------------------------------------------------------------------
 
-def test_fast_matches_readable_and_transformers(model, fast, tokenizer, hf_models):
+@pytest.mark.parametrize("short_attention", [None, 0], ids=["matmul attention for short texts", "sdpa everywhere"])
+def test_fast_matches_readable_and_transformers(model, fast, tokenizer, hf_models, short_attention, monkeypatch):
+    """Both attention kernels of the fast path: these texts are short, so by default they attend with two
+    matmuls and a softmax (fast.SHORT_ATTENTION); with the limit at 0 they take scaled_dot_product_attention."""
+    if short_attention is not None:
+        monkeypatch.setattr(minibert.speed.fast, "SHORT_ATTENTION", short_attention)
     for label, batch in batches(tokenizer):
+        assert batch["input_ids"].shape[1] <= minibert.speed.fast.SHORT_ATTENTION or short_attention == 0
         assert batch["attention_mask"].min() == 0, f"{label}: the batch should contain padding"
         mask = batch["attention_mask"]
         with torch.no_grad():

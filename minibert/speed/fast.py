@@ -15,7 +15,9 @@ What differs from model.py, and why it is faster:
      one read of the hidden states instead of three.
   2. attention is torch's `scaled_dot_product_attention`: one fused kernel that never writes the
      (B, nh, T, T) scores and probabilities to memory. So there are no probabilities to return:
-     `output_attentions=True` is refused with an error that says to use BertModel.
+     `output_attentions=True` is refused with an error that says to use BertModel. Except on the
+     CPU for texts of at most SHORT_ATTENTION tokens: there the fused kernel was slower than two
+     batched matmuls and a softmax, which the fast path then runs (not with `onednn=False`).
   3. a batch without padding gets no mask at all, instead of a mask of zeros added to every score.
   4. residual sums are made in place, which saves a fresh (B, T, H) buffer per sub-layer.
   5. on the CPU, each projection multiplies with oneDNN on a weight laid out once for it ("packed")
@@ -47,6 +49,7 @@ only 0.9963 cosine against float32 on tests/test_fast.py's corpus, where the mix
 from __future__ import annotations
 
 import contextlib
+import math
 import types
 
 import torch
@@ -65,6 +68,11 @@ def freezing(on: bool):
 
     return torch._inductor.config.patch(freezing=True)
 
+
+# Up to this many tokens, attention as two batched matmuls and a softmax beat torch's fused CPU kernel
+# (scaled_dot_product_attention) here: at 32 texts, 12 heads of 32, 2 threads, 0.36 ms against 0.79-1.0 at
+# 8 to 16 tokens, 1.9 against 2.6 at 48; from 64 tokens on, the fused kernel was faster (3.6 against 6.3).
+SHORT_ATTENTION = 48
 
 # The activations oneDNN computes in the same pass as the product: (its post-op, its algorithm).
 ONEDNN_ACTIVATIONS = {"gelu": ("gelu", "none"), "gelu_new": ("gelu", "tanh"), "gelu_pytorch_tanh": ("gelu", "tanh"),
@@ -106,8 +114,7 @@ class FastBertLayer(nn.Module):
         B, T, H = hidden_states.shape
         qkv = self.project("qkv", hidden_states)  # (B, T, 3H)
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
-        # softmax(q k^T / sqrt(hs) + mask) v, in one kernel; None means nothing is masked.
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        context = self.attend(q, k, v, mask)  # (B, nh, T, hs)
         context = context.transpose(1, 2).reshape(B, T, H)  # heads side by side again: (B, T, H)
 
         attended = self.project("attention_output", context, residual=hidden_states)  # Wo c + bo + x: (B, T, H)
@@ -125,7 +132,7 @@ class FastBertLayer(nn.Module):
         low = self.matmul_dtype
         qkv = self.project("qkv", hidden_states.to(low)).float()  # (B, T, 3H): scores and softmax in float32
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        context = self.attend(q, k, v, mask)  # (B, nh, T, hs)
         context = context.transpose(1, 2).reshape(B, T, H)
 
         attended = self.project("attention_output", context.to(low)).float()  # (B, T, H)
@@ -137,14 +144,29 @@ class FastBertLayer(nn.Module):
         output += attended
         return self.output_norm(output)
 
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """softmax(q k^T / sqrt(hs) + mask) v for q, k, v (B, nh, T, hs); mask (B, 1, 1, T), or None
+        where nothing is masked. Item 2 of the module docstring: one fused kernel, except for short
+        texts on the CPU, where two batched matmuls and a softmax are faster."""
+        T = q.shape[-2]
+        if not (self.use_onednn and q.device.type == "cpu" and T <= SHORT_ATTENTION):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        scores = torch.matmul(q, k.transpose(-1, -2)).mul_(1 / math.sqrt(q.shape[-1]))  # (B, nh, T, T)
+        if mask is not None:
+            scores += mask  # (B, 1, 1, T): a large negative number where the key is padding
+        return torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, nh, T, hs)
+
     def project(self, name: str, x: torch.Tensor, activate: bool = False,
                 residual: torch.Tensor | None = None) -> torch.Tensor:
         """The projection `name` (qkv, attention_output, intermediate or output) of x (..., K): its
         Linear, then hidden_act if `activate`, or + `residual` (the layer never asks for both). On the
         CPU, one oneDNN call on the packed weight does it all (item 5 of the module docstring);
-        elsewhere, or for a projection that is not a plain nn.Linear (an int8 one, say), the steps
-        run one after another."""
+        elsewhere, or for a Linear subclass, the steps run one after another. A projection that is
+        not an nn.Linear at all (quantize.py's Int8Linear) is given the next steps as arguments, to
+        do in its own last pass."""
         linear = getattr(self, name)
+        if not isinstance(linear, nn.Linear):
+            return linear(x, activation=self.hidden_act if activate else None, residual=residual)
         packed = self.packed_weight(name, linear, x) if self.use_onednn else None
         if packed is None:
             y = linear(x)  # (..., N)
