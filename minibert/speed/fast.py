@@ -161,12 +161,9 @@ class FastBertLayer(nn.Module):
         """The projection `name` (qkv, attention_output, intermediate or output) of x (..., K): its
         Linear, then hidden_act if `activate`, or + `residual` (the layer never asks for both). On the
         CPU, one oneDNN call on the packed weight does it all (item 5 of the module docstring);
-        elsewhere, or for a Linear subclass, the steps run one after another. A projection that is
-        not an nn.Linear at all (quantize.py's Int8Linear) is given the next steps as arguments, to
-        do in its own last pass."""
+        elsewhere, or for a projection that is not a plain nn.Linear (an int8 one, say), the steps
+        run one after another."""
         linear = getattr(self, name)
-        if not isinstance(linear, nn.Linear):
-            return linear(x, activation=self.hidden_act if activate else None, residual=residual)
         packed = self.packed_weight(name, linear, x) if self.use_onednn else None
         if packed is None:
             y = linear(x)  # (..., N)
