@@ -268,8 +268,9 @@ class FastBertModel(nn.Module):
         output_hidden_states: bool = False,
     ) -> BaseModelOutput:
         if output_attentions:
-            raise ValueError("FastBertModel computes attention with scaled_dot_product_attention, which gives no "
-                             "attention probabilities; use the readable BertModel for output_attentions=True")
+            raise ValueError("FastBertModel computes attention with fused kernels (scaled_dot_product_attention), "
+                             "and its path gives no attention probabilities; use the readable BertModel for "
+                             "output_attentions=True")
         if self.training:
             raise RuntimeError("FastBertModel is for inference (it has no dropout): call .eval() first, "
                                "or train the readable BertModel")
