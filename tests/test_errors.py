@@ -664,3 +664,26 @@ def test_tokenizer_from_eight_threads_each_with_its_own_max_length(minilm_dir):
 
     run_in_threads(work, 8)
     assert errors == [] and wrong == []
+
+
+def test_tokenizer_from_threads_while_its_truncating_copies_are_dropped(minilm_dir):
+    """4 threads cycling through 12 max_length values, more than the tokenizer keeps copies for
+    (KEPT_TRUNCATING), so copies are dropped while other threads use them: every answer must still
+    equal the sequential one."""
+    tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
+    text = "The bat flew out of the cave at night. " * 12
+    limits = [4 + 3 * k for k in range(12)]
+    expected = {limit: tokenizer(text, max_length=limit)["input_ids"] for limit in limits}
+    wrong, errors = [], []
+
+    def work(worker: int):
+        for i in range(600):
+            limit = limits[(worker * 5 + i) % len(limits)]
+            try:
+                if not torch.equal(tokenizer(text, max_length=limit)["input_ids"], expected[limit]):
+                    wrong.append((worker, limit))
+            except Exception as err:
+                errors.append(repr(err))
+
+    run_in_threads(work, 4)
+    assert errors == [] and wrong == []

@@ -139,3 +139,16 @@ def test_decode_and_vocab_size_match_transformers(minilm_dir):
     ids = tokenizer("Penguins are flightless birds, said the naïve tourist.")["input_ids"][0]
     assert tokenizer.decode(ids) == theirs.decode(ids.tolist(), skip_special_tokens=True)
     assert tokenizer.vocab_size == theirs.vocab_size == 30522
+
+
+def test_many_max_lengths_keep_a_bounded_number_of_truncating_copies(tok, hf_tok):
+    """Each max_length gets a truncating copy of the backend (a few MB: the vocabulary). A caller who varies
+    it call after call, here 20 values, must not collect 20 copies; each answer still equals transformers'."""
+    from minibert.bert.tokenizer import KEPT_TRUNCATING
+
+    text = "The bat flew out of the cave at night, past the sleeping owls and the old mill. " * 4
+    for limit in list(range(4, 24)) + [7, 5]:  # 7 and 5 again: dropped by then, made anew
+        expected = hf_tok(text, truncation=True, max_length=limit, return_tensors="pt")["input_ids"]
+        assert torch.equal(tok(text, max_length=limit)["input_ids"], expected), limit
+        assert len(tok._truncating) <= KEPT_TRUNCATING
+    assert len(tok._truncating) == KEPT_TRUNCATING

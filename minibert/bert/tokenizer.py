@@ -24,6 +24,7 @@ import torch
 from .pretrained import CheckpointError, CheckpointSource, read_json_object
 
 DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.json does not say
+KEPT_TRUNCATING = 8  # truncating copies of the backend kept at once, one per max_length (a few MB each)
 
 
 class Tokenizer:
@@ -142,7 +143,9 @@ class Tokenizer:
     def _truncating_backend(self, limit: int):
         """A copy of the backend that truncates at `limit`, made once per limit and never changed
         after. Switching truncation on the shared backend for each call is not safe across threads:
-        another thread's call would run with this call's settings."""
+        another thread's call would run with this call's settings. At most KEPT_TRUNCATING copies are
+        kept, the oldest dropped first, so that a caller who varies max_length call after call does not
+        collect a copy of the vocabulary per value. (A call still holding a dropped copy finishes with it.)"""
         backend = self._truncating.get(limit)
         if backend is None:
             with self._lock:
@@ -152,6 +155,8 @@ class Tokenizer:
 
                     backend = FastTokenizer.from_str(self.backend.to_str())
                     backend.enable_truncation(max_length=limit)
+                    while len(self._truncating) >= KEPT_TRUNCATING:
+                        del self._truncating[next(iter(self._truncating))]  # the oldest: dicts keep insertion order
                     self._truncating[limit] = backend
         return backend
 
