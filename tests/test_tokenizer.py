@@ -147,8 +147,10 @@ def test_many_max_lengths_keep_a_bounded_number_of_truncating_copies(tok, hf_tok
     from minibert.bert.tokenizer import KEPT_TRUNCATING
 
     text = "The bat flew out of the cave at night, past the sleeping owls and the old mill. " * 4
+    tok(text)  # the copy for the tokenizer's own max_length, which is never dropped
     for limit in list(range(4, 24)) + [7, 5]:  # 7 and 5 again: dropped by then, made anew
         expected = hf_tok(text, truncation=True, max_length=limit, return_tensors="pt")["input_ids"]
         assert torch.equal(tok(text, max_length=limit)["input_ids"], expected), limit
         assert len(tok._truncating) <= KEPT_TRUNCATING
-    assert len(tok._truncating) == KEPT_TRUNCATING
+    assert len(tok._truncating) == KEPT_TRUNCATING and tok.max_length in tok._truncating
+    assert list(tok._truncating)[-2:] == [7, 5]  # the most recently used last

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -34,7 +35,7 @@ class Tokenizer:
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
             raise ValueError(f"max_length must be an integer of at least 2 ([CLS] and [SEP]), got {max_length!r}")
         self.max_length = max_length
-        self._truncating: dict[int, object] = {}  # max_length -> a copy of the backend that truncates there
+        self._truncating: OrderedDict[int, object] = OrderedDict()  # max_length -> a copy that truncates there
         self._lock = threading.Lock()
         self.pad_token = "[PAD]"
         self.pad_id = backend.token_to_id(self.pad_token)
@@ -144,21 +145,25 @@ class Tokenizer:
         """A copy of the backend that truncates at `limit`, made once per limit and never changed
         after. Switching truncation on the shared backend for each call is not safe across threads:
         another thread's call would run with this call's settings. At most KEPT_TRUNCATING copies are
-        kept, the oldest dropped first, so that a caller who varies max_length call after call does not
-        collect a copy of the vocabulary per value. (A call still holding a dropped copy finishes with it.)"""
-        backend = self._truncating.get(limit)
-        if backend is None:
-            with self._lock:
-                backend = self._truncating.get(limit)
-                if backend is None:
-                    from tokenizers import Tokenizer as FastTokenizer
+        kept, so that a caller who varies max_length call after call does not collect a copy of the
+        vocabulary per value: the least recently used goes first, never the one for self.max_length.
+        (A call still holding a dropped copy finishes with it.)"""
+        with self._lock:
+            backend = self._truncating.get(limit)
+            if backend is not None:
+                self._truncating.move_to_end(limit)  # the most recently used is last
+                return backend
+        from tokenizers import Tokenizer as FastTokenizer
 
-                    backend = FastTokenizer.from_str(self.backend.to_str())
-                    backend.enable_truncation(max_length=limit)
-                    while len(self._truncating) >= KEPT_TRUNCATING:
-                        del self._truncating[next(iter(self._truncating))]  # the oldest: dicts keep insertion order
-                    self._truncating[limit] = backend
-        return backend
+        backend = FastTokenizer.from_str(self.backend.to_str())  # made outside the lock: about 20 ms
+        backend.enable_truncation(max_length=limit)
+        with self._lock:
+            if limit not in self._truncating:  # another thread may have made one meanwhile: keep the first
+                droppable = [kept for kept in self._truncating if kept != self.max_length]
+                while len(self._truncating) >= KEPT_TRUNCATING and droppable:
+                    del self._truncating[droppable.pop(0)]
+                self._truncating[limit] = backend
+            return self._truncating[limit]
 
     @staticmethod
     def _as_batch(text, text_pair):

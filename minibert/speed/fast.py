@@ -14,17 +14,18 @@ What differs from model.py, and why it is faster:
   1. query, key and value are one (3H, H) matrix: one matrix multiplication instead of three, and
      one read of the hidden states instead of three.
   2. attention is torch's `scaled_dot_product_attention`: one fused kernel that never writes the
-     (B, nh, T, T) scores and probabilities to memory. So there are no probabilities to return:
-     `output_attentions=True` is refused with an error that says to use BertModel. Except on the
-     CPU for texts of at most SHORT_ATTENTION tokens: there the fused kernel was slower than two
-     batched matmuls and a softmax, which the fast path then runs (not with `onednn=False`).
+     (B, nh, T, T) scores and probabilities to memory. On the CPU, for a float32 batch of short
+     texts (at most SHORT_ATTENTION tokens, and scores of at most SHORT_ATTENTION_SCORES numbers),
+     that kernel was slower than two batched matmuls and a softmax, which the fast path runs there
+     instead (not under `compile`, nor with `onednn=False`). Either way the probabilities are not
+     kept: `output_attentions=True` is refused with an error that says to use BertModel.
   3. a batch without padding gets no mask at all, instead of a mask of zeros added to every score.
   4. residual sums are made in place, which saves a fresh (B, T, H) buffer per sub-layer.
   5. on the CPU, each projection multiplies with oneDNN on a weight laid out once for it ("packed")
      and adds what follows it in the same pass: the bias, GELU after the feed-forward's first
      projection, the residual after the two output projections. torch's nn.Linear goes through MKL,
      which on this AMD CPU (Zen 5, 2 threads) multiplied the layer's products, 4096 rows each, at
-     about 210 GFLOP/s, where oneDNN's packed kernel reached 470-510 (scripts/bench_gemm.py).
+     about 210 GFLOP/s, where oneDNN's packed kernel reached 467-511 (scripts/bench_gemm.py, two runs).
      The packed copies are made on the first call and kept (for all-MiniLM-L6-v2, 42 MB: a second
      copy of its Linear weights); build the fast model again after changing weights. `onednn=False`
      keeps torch's own kernels: then every number, padding rows included, is transformers sdpa's to
@@ -73,6 +74,7 @@ def freezing(on: bool):
 # (scaled_dot_product_attention) here: at 32 texts, 12 heads of 32, 2 threads, 0.36 ms against 0.79-1.0 at
 # 8 to 16 tokens, 1.9 against 2.6 at 48; from 64 tokens on, the fused kernel was faster (3.6 against 6.3).
 SHORT_ATTENTION = 48
+SHORT_ATTENTION_SCORES = 32 * 12 * 48 * 48  # B * nh * T * T: the largest scores measured (3.5 MB); beyond, sdpa
 
 # The activations oneDNN computes in the same pass as the product: (its post-op, its algorithm).
 ONEDNN_ACTIVATIONS = {"gelu": ("gelu", "none"), "gelu_new": ("gelu", "tanh"), "gelu_pytorch_tanh": ("gelu", "tanh"),
@@ -148,8 +150,9 @@ class FastBertLayer(nn.Module):
         """softmax(q k^T / sqrt(hs) + mask) v for q, k, v (B, nh, T, hs); mask (B, 1, 1, T), or None
         where nothing is masked. Item 2 of the module docstring: one fused kernel, except for short
         texts on the CPU, where two batched matmuls and a softmax are faster."""
-        T = q.shape[-2]
-        if not (self.use_onednn and q.device.type == "cpu" and T <= SHORT_ATTENTION):
+        B, nh, T, _ = q.shape
+        short = T <= SHORT_ATTENTION and B * nh * T * T <= SHORT_ATTENTION_SCORES
+        if not (self.use_onednn and q.device.type == "cpu" and q.dtype == torch.float32 and short):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
         scores = torch.matmul(q, k.transpose(-1, -2)).mul_(1 / math.sqrt(q.shape[-1]))  # (B, nh, T, T)
         if mask is not None:
@@ -268,9 +271,8 @@ class FastBertModel(nn.Module):
         output_hidden_states: bool = False,
     ) -> BaseModelOutput:
         if output_attentions:
-            raise ValueError("FastBertModel computes attention with fused kernels (scaled_dot_product_attention), "
-                             "and its path gives no attention probabilities; use the readable BertModel for "
-                             "output_attentions=True")
+            raise ValueError("FastBertModel computes attention without keeping the probabilities, so it gives no "
+                             "attention probabilities; use the readable BertModel for output_attentions=True")
         if self.training:
             raise RuntimeError("FastBertModel is for inference (it has no dropout): call .eval() first, "
                                "or train the readable BertModel")
