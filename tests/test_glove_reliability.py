@@ -455,8 +455,11 @@ CHILD = textwrap.dedent("""
     import numpy as np
     from glove import WordVectors
     target, how = sys.argv[1], sys.argv[2]
-    # The test is about a signal at its default action; the parent may have left it ignored (nohup ignores SIGHUP).
-    if how != "SIGKILL":
+    # Each test says how the signal is to be handled; the parent may have left it ignored (nohup ignores SIGHUP).
+    if how.endswith("-ignored"):
+        how = how[:-len("-ignored")]
+        signal.signal(getattr(signal, how), signal.SIG_IGN)
+    elif how != "SIGKILL":
         signal.signal(getattr(signal, how), signal.SIG_DFL)
     real_fdopen = os.fdopen
 
@@ -499,6 +502,16 @@ def test_sigterm_during_a_save_removes_the_temporary_file_and_keeps_the_old_file
     assert result.returncode == -getattr(signal, how), result.stderr  # the signal still ends the process
     assert "the save finished" not in result.stdout
     assert temporaries(tmp_path) == [] and target.read_bytes() == before
+
+
+def test_a_signal_the_program_ignores_stays_ignored_and_the_save_finishes(tmp_path):
+    """glove takes over SIGTERM and SIGHUP during a save only where they have their default action. A program
+    that ignores SIGHUP (as under nohup) keeps ignoring it: the save goes on, and the new file replaces the old."""
+    target = tmp_path / "v.store"
+    WordVectors(["old"], [[1.0, 2.0]]).save(target)
+    result = run_child(target, "SIGHUP-ignored")
+    assert result.returncode == 0 and "the save finished" in result.stdout, result.stderr
+    assert temporaries(tmp_path) == [] and len(WordVectors.load(target).index_to_key) == 1000
 
 
 def test_a_save_killed_by_sigkill_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):

@@ -86,9 +86,11 @@ instead of 0.998). Part of it is memory: this path makes more fresh temporaries 
 one, and glibc hands large freed blocks back to the system, so each is faulted in again page by
 page (677,000 page faults per pass over the texts). With MALLOC_MMAP_THRESHOLD_=1073741824 and
 MALLOC_TRIM_THRESHOLD_=1073741824 in the environment (glibc reads them when a process starts) there
-were none: int8 1.90 s against float32's 2.07 s (1.09 times; without the split 1.26 times). The
-integer products themselves are not what limits it; the passes around them are. README.md's
-Performance section measures the routes tried: oneDNN's int8 kernel, a fixed scale, fused passes.
+were none: int8 1.90 s against float32's 2.07 s (1.09 times; without the split 1.26 times). On the
+2,000 shorter sentences of scripts/bench_peers.py, with the same setting, int8 stayed below float32
+(0.91 times). The integer products themselves are not what limits it; the passes around them are.
+README.md's Performance section measures the routes tried: oneDNN's int8 kernel, a fixed scale,
+fused passes.
 Memory: the encoder's Linear weights shrink from 42 MB to 11 MB; the 47 MB word-embedding table
 stays float32.
 """
