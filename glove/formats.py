@@ -214,11 +214,16 @@ def _read_text(path, limit, has_header: bool, parser: str, datatype, encoding: s
     sample = [line.rstrip() for line in lines[skip : skip + 100]]
     fields = [len(line.split(b" ")) if line else 0 for line in sample]  # word + D, in most lines
     # The commonest field count among the first lines gives D: a rare token with spaces or a ragged
-    # row cannot mislead it.
+    # row cannot mislead it. On a tie, the fewer fields (the longer lines hold words with spaces),
+    # unless what that would join into a word is only numbers: "a 1 2 3" beside "b 1 2" is a ragged
+    # file, not the word "a 1", and the larger count then refuses line 2 by name.
     counts = Counter(n for n in fields if n)
     if not counts:
         raise FormatError(path, 1 + skip, "is empty")
-    usual_dim = max(counts, key=lambda n: (counts[n], -n)) - 1  # on a tie, the fewer fields
+    tied = sorted(n for n in counts if counts[n] == max(counts.values()))
+    plausible = [n for n in tied if not any(_only_numbers(line.split(b" ")[1:len(line.split(b" ")) - n + 1])
+                                            for line, count in zip(sample, fields) if count > n)]
+    usual_dim = (plausible[0] if plausible else tied[-1]) - 1
     if not has_header:
         dim = usual_dim
     elif usual_dim != dim:
@@ -249,6 +254,16 @@ def _read_text(path, limit, has_header: bool, parser: str, datatype, encoding: s
 
     _refuse_non_finite(path, vectors, words, where_of_row)
     return words, vectors
+
+
+def _only_numbers(tokens: list[bytes]) -> bool:
+    """Whether every one of `tokens` reads as a float."""
+    try:
+        for token in tokens:
+            float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_line(path, line_no: int) -> bytes:

@@ -177,6 +177,9 @@ def test_parser_falls_back_to_numpy_without_pyarrow(gensim_test_glove, monkeypat
 
 MALFORMED_TEXT = [
     ("ragged.txt", "a 1 2 3\nb 1 2\nc 1 2 3\n", "line 2: has 2 values, expected 3"),
+    # Two lines, one ragged: a tie between 4 and 3 fields. Taking 3 read line 1 as the word "a 1" (a word
+    # with a space) and two values, silently; gensim refuses this file too.
+    ("ragged-tie.txt", "a 1 2 3\nb 1 2\n", "line 2: has 2 values, expected 3"),
     ("not-a-number.txt", "a 1 2 3\nb 1 x 3\nc 1 2 3\n", "line 2: value 'x' is not a number"),
     ("empty-value.txt", "a 1 2 3\nb 1  3\nc 1 2 3\n", "line 2: value '' is not a number"),
     ("header-dim.txt", "2 4\na 1 2 3\nb 1 2 3\n", "line 2: has 3 values, but the header (line 1) says 4"),
