@@ -50,14 +50,13 @@ only 0.9963 cosine against float32 on tests/test_fast.py's corpus, where the mix
 from __future__ import annotations
 
 import contextlib
-import math
 import types
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..bert.model import BaseModelOutput, BertLayer, BertModel, activation, additive_mask, prepare_inputs
+from ..bert.model import BaseModelOutput, BertLayer, BertModel, activation, additive_mask, attention, prepare_inputs
 
 
 def freezing(on: bool):
@@ -75,6 +74,7 @@ def freezing(on: bool):
 # 8 to 16 tokens, 1.9 against 2.6 at 48; from 64 tokens on, the fused kernel was faster (3.6 against 6.3).
 SHORT_ATTENTION = 48
 SHORT_ATTENTION_SCORES = 32 * 12 * 48 * 48  # B * nh * T * T: the largest scores measured (3.5 MB); beyond, sdpa
+NO_DROPOUT = nn.Identity()  # the fast path is for inference: attention()'s dropout step does nothing
 
 # The activations oneDNN computes in the same pass as the product: (its post-op, its algorithm).
 ONEDNN_ACTIVATIONS = {"gelu": ("gelu", "none"), "gelu_new": ("gelu", "tanh"), "gelu_pytorch_tanh": ("gelu", "tanh"),
@@ -149,15 +149,14 @@ class FastBertLayer(nn.Module):
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """softmax(q k^T / sqrt(hs) + mask) v for q, k, v (B, nh, T, hs); mask (B, 1, 1, T), or None
         where nothing is masked. Item 2 of the module docstring: one fused kernel, except for short
-        texts on the CPU, where two batched matmuls and a softmax are faster."""
+        texts on the CPU, where the readable model's own attention() (two batched matmuls and a
+        softmax) is faster."""
         B, nh, T, _ = q.shape
         short = T <= SHORT_ATTENTION and B * nh * T * T <= SHORT_ATTENTION_SCORES
         if not (self.use_onednn and q.device.type == "cpu" and q.dtype == torch.float32 and short):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
-        scores = torch.matmul(q, k.transpose(-1, -2)).mul_(1 / math.sqrt(q.shape[-1]))  # (B, nh, T, T)
-        if mask is not None:
-            scores += mask  # (B, 1, 1, T): a large negative number where the key is padding
-        return torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, nh, T, hs)
+        no_mask = q.new_zeros(())  # nothing padded: adding 0 leaves every score as it is
+        return attention(q, k, v, no_mask if mask is None else mask, NO_DROPOUT).context  # (B, nh, T, hs)
 
     def project(self, name: str, x: torch.Tensor, activate: bool = False,
                 residual: torch.Tensor | None = None) -> torch.Tensor:
