@@ -211,8 +211,8 @@ def _read_text(path, limit, has_header: bool, parser: str, datatype, encoding: s
     count, dim = _word2vec_header(head) if has_header else (None, None)
     if count == 0:
         return [], np.empty((0, dim), dtype=datatype)  # what gensim writes for no words
-    sample = [line.rstrip() for line in lines[skip : skip + 100]]
-    fields = [len(line.split(b" ")) if line else 0 for line in sample]  # word + D, in most lines
+    sample = [line.rstrip().split(b" ") if line.strip() else [] for line in lines[skip : skip + 100]]
+    fields = [len(tokens) for tokens in sample]  # word + D, in most lines; 0 for a blank line
     # The commonest field count among the first lines gives D: a rare token with spaces or a ragged
     # row cannot mislead it. On a tie, the fewer fields (the longer lines hold words with spaces),
     # unless what that would join into a word is only numbers: "a 1 2 3" beside "b 1 2" is a ragged
@@ -221,8 +221,9 @@ def _read_text(path, limit, has_header: bool, parser: str, datatype, encoding: s
     if not counts:
         raise FormatError(path, 1 + skip, "is empty")
     tied = sorted(n for n in counts if counts[n] == max(counts.values()))
-    plausible = [n for n in tied if not any(_only_numbers(line.split(b" ")[1:len(line.split(b" ")) - n + 1])
-                                            for line, count in zip(sample, fields) if count > n)]
+    # With n fields a line of more reads tokens[1 : len - n + 1] as the rest of its word.
+    plausible = [n for n in tied if not any(_only_numbers(tokens[1:len(tokens) - n + 1])
+                                            for tokens in sample if len(tokens) > n)]
     usual_dim = (plausible[0] if plausible else tied[-1]) - 1
     if not has_header:
         dim = usual_dim
