@@ -404,3 +404,22 @@ def test_bench_gemm_refuses_bad_values_in_one_line(argv, words):
     run = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines()[-1] == f"bench_gemm.py: error: {words}" and "Traceback" not in run.stderr
+
+
+def test_bench_peers_keep_freed_memory_is_for_the_command_line_only(capsys, monkeypatch):
+    """--keep-freed-memory restarts the process; called from other code, that would replace the caller's
+    process, so it is refused in one line before anything is measured."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_peers.py"
+    spec = importlib.util.spec_from_file_location("bench_peers", path)
+    bench_peers = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_peers", bench_peers)  # its dataclasses look their module up there
+    spec.loader.exec_module(bench_peers)
+    with pytest.raises(SystemExit) as caught:
+        bench_peers.main(["--keep-freed-memory"])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "error: --keep-freed-memory restarts the script, so it is for the command line only")
