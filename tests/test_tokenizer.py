@@ -47,6 +47,23 @@ def test_truncation_to_the_model_maximum(tok, hf_tok):
     assert torch.equal(pair["token_type_ids"], expected["token_type_ids"])
 
 
+def test_encodings_once_then_pad_any_group_equals_transformers(tok, hf_tok):
+    # encode tokenizes a corpus once and pads groups of it in another order: each group must be what
+    # transformers makes of those texts as one padded, truncated batch.
+    texts = ["The bat flew.", "He swung the bat and hit a home run, far over the fence.", "word " * 40, "Hi"]
+    encodings = tok.encodings(texts, max_length=16)
+    assert [len(e.ids) for e in encodings] == [len(ids) for ids in hf_tok(texts, truncation=True, max_length=16)["input_ids"]]
+    for group in ([3, 1], [2, 0, 3], [0]):
+        batch = tok.pad([encodings[i] for i in group])
+        expected = hf_tok([texts[i] for i in group], padding=True, truncation=True, max_length=16, return_tensors="pt")
+        assert all(torch.equal(batch[k], expected[k]) for k in ("input_ids", "token_type_ids", "attention_mask"))
+    pairs = tok.pad(tok.encodings(["Where is Paris?", "Who?"], ["In France.", "Nobody at all, really."]))
+    expected = hf_tok(["Where is Paris?", "Who?"], ["In France.", "Nobody at all, really."], padding=True, return_tensors="pt")
+    assert all(torch.equal(pairs[k], expected[k]) for k in ("input_ids", "token_type_ids", "attention_mask"))
+    with pytest.raises(ValueError, match="max_length"):
+        tok.encodings(["a"], max_length=1)
+
+
 def test_vocab_txt_folder_matches_tokenizer_json(tmp_path, minilm_dir, tok):
     for name in ("vocab.txt", "tokenizer_config.json", "config.json"):
         shutil.copy(minilm_dir / name, tmp_path / name)

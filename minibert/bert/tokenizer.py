@@ -122,15 +122,26 @@ class Tokenizer:
         is taken as pairs too. Returns int64 tensors of shape (B, T), padded to the longest
         sequence and truncated to `max_length` (the model's maximum by default).
         """
+        return self.pad(self.encodings(text, text_pair, max_length))
+
+    def encodings(self, text, text_pair=None, max_length: int | None = None) -> list:
+        """The first half of a call: one `tokenizers.Encoding` per text (its `ids`, `type_ids`), with
+        [CLS] and [SEP], truncated to `max_length` but not padded. `pad` makes the batch from them.
+        Taken apart so that a caller can tokenize once, look at the lengths, and then pad groups of
+        texts (`encode` sorts by length this way). Arguments and errors as for a call."""
         texts, pairs = self._as_batch(text, text_pair)
         limit = self.max_length if max_length is None else max_length
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < (3 if pairs is not None else 2):
             raise ValueError(f"max_length must be an integer of at least {3 if pairs is not None else 2} "
                              f"(room for [CLS] and [SEP]{' twice' if pairs is not None else ''}), got {limit!r}")
         backend = self._truncating_backend(limit)
-        encodings = backend.encode_batch(texts if pairs is None else list(zip(texts, pairs)))
-        # Padding to the longest, done here rather than by switching the shared backend's padding on.
+        return backend.encode_batch(texts if pairs is None else list(zip(texts, pairs)))
+
+    def pad(self, encodings: list) -> dict[str, torch.Tensor]:
+        """The batch BERT reads from `encodings` (a non-empty list, from `encodings`): each (B, T) int64,
+        T the longest. Padding is on the right: [PAD] ids, token type 0, attention mask 0."""
         T = max(len(e.ids) for e in encodings)
+        # Padding to the longest, done here rather than by switching the shared backend's padding on.
         input_ids = torch.full((len(encodings), T), self.pad_id, dtype=torch.long)  # (B, T)
         token_type_ids = torch.zeros((len(encodings), T), dtype=torch.long)  # (B, T)
         attention_mask = torch.zeros((len(encodings), T), dtype=torch.long)  # (B, T)

@@ -126,14 +126,16 @@ def encode(model, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 
     if not texts:
         return torch.empty(0, len(modes) * model.config.hidden_size)
 
-    # Length in tokens, to sort by. Each batch below is tokenized again, padded to its own longest text.
-    lengths = torch.tensor([len(e.ids) for e in tokenizer.backend.encode_batch(texts)])  # (N,)
+    # Every text tokenized once, cut at max_length; its length in tokens is what the texts are sorted
+    # by, and each batch below is padded from these encodings to its own longest text.
+    encodings = tokenizer.encodings(texts, max_length=max_length)
+    lengths = torch.tensor([len(e.ids) for e in encodings])  # (N,)
     order = torch.argsort(lengths, descending=True, stable=True)  # longest first: memory peaks at once
 
     embeddings = None
     for start in range(0, len(texts), batch_size):
         rows = order[start:start + batch_size]  # indices into texts
-        batch = tokenizer([texts[i] for i in rows.tolist()], max_length=max_length)  # each (b, T)
+        batch = tokenizer.pad([encodings[i] for i in rows.tolist()])  # each (b, T)
         hidden = model(**batch).last_hidden_state  # (b, T, H)
         pooled = pool(hidden, batch["attention_mask"], modes)  # (b, D)
         if embeddings is None:
