@@ -64,6 +64,17 @@ def test_encodings_once_then_pad_any_group_equals_transformers(tok, hf_tok):
         tok.encodings(["a"], max_length=1)
 
 
+@pytest.mark.parametrize("make_bad, error, message", [
+    (lambda tok: [], ValueError, "at least one encoding"),
+    (lambda tok: tok("x"), TypeError, "got dict"),  # transformers' tokenizer.pad takes dicts of ids; this one, encodings
+    (lambda tok: tok.encodings("x")[0], TypeError, "got Encoding"),
+    (lambda tok: [tok("x")], TypeError, r"encodings\[0\] is a dict"),
+])
+def test_pad_refuses_what_is_not_a_list_of_encodings(tok, make_bad, error, message):
+    with pytest.raises(error, match=message):
+        tok.pad(make_bad(tok))
+
+
 def test_vocab_txt_folder_matches_tokenizer_json(tmp_path, minilm_dir, tok):
     for name in ("vocab.txt", "tokenizer_config.json", "config.json"):
         shutil.copy(minilm_dir / name, tmp_path / name)

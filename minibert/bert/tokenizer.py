@@ -121,14 +121,30 @@ class Tokenizer:
         `text` and `text_pair` may be strings or equal-length lists of strings; a list of 2-tuples
         is taken as pairs too. Returns int64 tensors of shape (B, T), padded to the longest
         sequence and truncated to `max_length` (the model's maximum by default).
+
+        Raises:
+            TypeError: text is not a string, a non-empty list of strings or of pairs; text_pair
+                does not hold one string per text.
+            ValueError: max_length is not an integer of at least 2 (3 for pairs).
         """
         return self.pad(self.encodings(text, text_pair, max_length))
 
     def encodings(self, text, text_pair=None, max_length: int | None = None) -> list:
-        """The first half of a call: one `tokenizers.Encoding` per text (its `ids`, `type_ids`), with
-        [CLS] and [SEP], truncated to `max_length` but not padded. `pad` makes the batch from them.
-        Taken apart so that a caller can tokenize once, look at the lengths, and then pad groups of
-        texts (`encode` sorts by length this way). Arguments and errors as for a call."""
+        """The first half of a call: the texts tokenized, truncated, not yet padded.
+
+        Taken apart from `pad` so that a caller can tokenize once, look at the lengths, and then pad
+        groups of the texts: `encode` sorts by length this way.
+
+        Args:
+            text, text_pair, max_length: as for a call.
+
+        Returns:
+            One `tokenizers.Encoding` per text (or pair), with [CLS] and [SEP]: its `ids` and
+            `type_ids` are what `pad` reads.
+
+        Raises:
+            TypeError, ValueError: as for a call.
+        """
         texts, pairs = self._as_batch(text, text_pair)
         limit = self.max_length if max_length is None else max_length
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < (3 if pairs is not None else 2):
@@ -138,8 +154,27 @@ class Tokenizer:
         return backend.encode_batch(texts if pairs is None else list(zip(texts, pairs)))
 
     def pad(self, encodings: list) -> dict[str, torch.Tensor]:
-        """The batch BERT reads from `encodings` (a non-empty list, from `encodings`): each (B, T) int64,
-        T the longest. Padding is on the right: [PAD] ids, token type 0, attention mask 0."""
+        """The second half of a call: the batch BERT reads, padded on the right to the longest.
+
+        Args:
+            encodings: a non-empty list of encodings from `encodings`, in the order of the rows wanted.
+
+        Returns:
+            input_ids, token_type_ids and attention_mask, each (B, T) int64; padding is the [PAD]
+            id, token type 0 and mask 0.
+
+        Raises:
+            TypeError: not a list, or an item that is not an encoding (a dict of tensors, say).
+            ValueError: an empty list.
+        """
+        if not isinstance(encodings, (list, tuple)):
+            raise TypeError(f"pad expects a list of encodings from Tokenizer.encodings, got {type(encodings).__name__}")
+        if not encodings:
+            raise ValueError("pad needs at least one encoding")
+        for i, e in enumerate(encodings):
+            if not (hasattr(e, "ids") and hasattr(e, "type_ids")):
+                raise TypeError(f"encodings[{i}] is a {type(e).__name__}, not an encoding from Tokenizer.encodings "
+                                "(it has no ids and type_ids)")
         T = max(len(e.ids) for e in encodings)
         # Padding to the longest, done here rather than by switching the shared backend's padding on.
         input_ids = torch.full((len(encodings), T), self.pad_id, dtype=torch.long)  # (B, T)
