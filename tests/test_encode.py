@@ -126,6 +126,16 @@ def test_encode_matches_sentence_transformers(case, path, encoders, reference, l
     assert torch.allclose(ours.norm(dim=1), torch.ones(len(texts)))
 
 
+def test_tokenizing_in_chunks_keeps_every_embedding(monkeypatch, encoders, reference, long_texts):
+    """encode tokenizes TOKENIZE_CHUNK texts at a time and keeps only their ids (encode.Tokens). With
+    chunks of 3, these 14 texts span five chunks, and the length sort runs across all of them: each
+    embedding must still be sentence-transformers', in the caller's order."""
+    monkeypatch.setattr(encode_module, "TOKENIZE_CHUNK", 3)
+    texts = mixed_texts() + long_texts
+    ours = encoders["fast"].encode(texts, batch_size=4)
+    check("mixed and long texts, tokenized 3 at a time (fast)", ours, reference.encode(texts, convert_to_tensor=True))
+
+
 @pytest.mark.parametrize("case", ["short", "mixed", "long"])
 def test_encode_on_onednn_matches_sentence_transformers_to_1e_5(case, minilm_dir, encoders, reference, long_texts):
     """onednn=True (the exact tier's speed, speed/fast.py item 5) sums its products in another order than

@@ -157,7 +157,8 @@ class Tokenizer:
         """The second half of a call: the batch BERT reads, padded on the right to the longest.
 
         Args:
-            encodings: a non-empty list of encodings from `encodings`, in the order of the rows wanted.
+            encodings: a non-empty list of encodings from `encodings`, in the order of the rows wanted;
+                or of anything else with `ids` and `type_ids` sequences (encode keeps compact copies).
 
         Returns:
             input_ids, token_type_ids and attention_mask, each (B, T) int64; padding is the [PAD]
@@ -182,8 +183,8 @@ class Tokenizer:
         attention_mask = torch.zeros((len(encodings), T), dtype=torch.long)  # (B, T)
         for row, e in enumerate(encodings):
             n = len(e.ids)
-            input_ids[row, :n] = torch.tensor(e.ids)
-            token_type_ids[row, :n] = torch.tensor(e.type_ids)
+            input_ids[row, :n] = torch.as_tensor(e.ids)
+            token_type_ids[row, :n] = torch.as_tensor(e.type_ids)
             attention_mask[row, :n] = 1
         return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
 

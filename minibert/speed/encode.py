@@ -34,7 +34,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ..bert.pretrained import CheckpointError, CheckpointSource
@@ -88,6 +90,29 @@ def pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor, modes: S
 # Encoding: sort by length, batch, pool, put each row back where the caller had it.
 # ---------------------------------------------------------------------------------------------
 
+# The tokenizers library's Encoding keeps a text's tokens, offsets and masks besides its ids: 3.9 KB for
+# a generated sentence of about 21 tokens (measured over 100,000). One per text of a large corpus would
+# take gigabytes, so `encode` tokenizes this many texts at a time and keeps only their ids.
+TOKENIZE_CHUNK = 4096
+
+
+class Tokens(NamedTuple):
+    """One text's ids, as Tokenizer.pad reads them (it takes anything with `ids` and `type_ids`)."""
+
+    ids: np.ndarray  # (n,) int32: [CLS], the word pieces, [SEP]
+    type_ids: np.ndarray  # (n,) int8: all 0 for a single text
+
+
+def tokenize_compactly(tokenizer: Tokenizer, texts: list[str], max_length: int | None) -> list[Tokens]:
+    """Every text tokenized once and cut at max_length, kept as Tokens: about 0.4 KB a sentence instead
+    of the Encoding's 3.9, and never more than TOKENIZE_CHUNK Encodings alive at once."""
+    kept = []
+    for start in range(0, len(texts), TOKENIZE_CHUNK):
+        for e in tokenizer.encodings(texts[start:start + TOKENIZE_CHUNK], max_length=max_length):
+            kept.append(Tokens(np.array(e.ids, dtype=np.int32), np.array(e.type_ids, dtype=np.int8)))
+    return kept
+
+
 
 @torch.inference_mode()
 def encode(model, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 32, normalize: bool = False,
@@ -127,15 +152,15 @@ def encode(model, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 
         return torch.empty(0, len(modes) * model.config.hidden_size)
 
     # Every text tokenized once, cut at max_length; its length in tokens is what the texts are sorted
-    # by, and each batch below is padded from these encodings to its own longest text.
-    encodings = tokenizer.encodings(texts, max_length=max_length)
-    lengths = torch.tensor([len(e.ids) for e in encodings])  # (N,)
+    # by, and each batch below is padded from these ids to its own longest text.
+    tokens = tokenize_compactly(tokenizer, texts, max_length)
+    lengths = torch.tensor([len(t.ids) for t in tokens])  # (N,)
     order = torch.argsort(lengths, descending=True, stable=True)  # longest first: memory peaks at once
 
     embeddings = None
     for start in range(0, len(texts), batch_size):
         rows = order[start:start + batch_size]  # indices into texts
-        batch = tokenizer.pad([encodings[i] for i in rows.tolist()])  # each (b, T)
+        batch = tokenizer.pad([tokens[i] for i in rows.tolist()])  # each (b, T)
         hidden = model(**batch).last_hidden_state  # (b, T, H)
         pooled = pool(hidden, batch["attention_mask"], modes)  # (b, D)
         if embeddings is None:
