@@ -266,12 +266,22 @@ def test_a_shard_holding_an_unlisted_copy(tmp_path, tiny):
 
 # -- unusable weights ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype", [torch.int8, torch.int64, torch.bool])
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int64, torch.bool, torch.float8_e4m3fn, torch.float8_e5m2])
 def test_non_floating_weights_are_refused(tmp_path, tiny, dtype):
     state = current_state(tiny)
     state["encoder.layer.1.output.dense.weight"] = state["encoder.layer.1.output.dense.weight"].to(dtype)
     with pytest.raises(minibert.CheckpointError, match=rf"encoder\.layer\.1\.output\.dense\.weight in .* holds {dtype}"):
         minibert.BertModel.from_pretrained(write_state(tmp_path / "ints", state, tiny))
+
+
+def test_float64_weights_load_as_their_float32_values(tmp_path, tiny, tiny_model):
+    """A float64 checkpoint is a plain one saved wide: it loads, and answers as its float32 copy."""
+    state = current_state(tiny)
+    wide = write_state(tmp_path / "wide", {k: v.double() for k, v in state.items()}, tiny)
+    ids = torch.randint(1, 99, (2, 5))
+    with torch.no_grad():
+        loaded = minibert.BertModel.from_pretrained(wide, dtype=torch.float32)(ids).last_hidden_state
+        assert torch.equal(loaded, tiny_model(ids).last_hidden_state)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])

@@ -5,7 +5,9 @@ small random checkpoints through the same code path; their printed numbers are c
 transformers running the same checkpoint.
 """
 
+import errno
 import re
+import shutil
 
 import pytest
 import torch
@@ -526,6 +528,68 @@ def test_output_into_a_read_only_folder_is_one_line(capsys, tmp_path, minilm_dir
             assert code == 1 and f"cannot write {folder / name}: " in err
             assert_one_error_line(err, "attention")
         assert list(folder.iterdir()) == []
+
+
+def test_the_picture_and_the_page_cannot_be_one_file(capsys, tmp_path, minilm_dir):
+    path = tmp_path / "x.png"
+    code, _, err = run_cli(capsys, "attention", "He swung the bat.", "-o", str(path), "--html", str(path),
+                           "--model", str(minilm_dir))
+    assert code == 1 and "-o and --html both name" in err
+    assert_one_error_line(err, "attention")
+    assert not path.exists()
+
+
+def test_a_read_only_picture_or_page_is_refused_and_kept(capsys, tmp_path, minilm_dir):
+    for flag, name in (("-o", "x.png"), ("--html", "x.html")):
+        target = tmp_path / name
+        target.write_text("old")
+        target.chmod(0o444)
+        code, _, err = run_cli(capsys, "attention", "He swung the bat.", flag, str(target), "--model", str(minilm_dir))
+        assert code == 1 and f"{target} is read-only" in err
+        assert_one_error_line(err, "attention")
+        assert target.read_text() == "old"
+
+
+def test_a_failed_write_keeps_the_old_picture_and_page(capsys, tmp_path, minilm_dir, monkeypatch):
+    """A full disk halfway through: the old file stays whole, and no temporary file is left beside it."""
+    import matplotlib.figure
+
+    def half_then_full(path, data: bytes):
+        with open(path, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, path, **kw: half_then_full(path, b"new" * 100))
+    monkeypatch.setattr("pathlib.Path.write_bytes", lambda self, data: half_then_full(self, data))
+    for flag, name in (("-o", "x.png"), ("--html", "x.html")):
+        target = tmp_path / name
+        target.write_text("old")
+        code, _, err = run_cli(capsys, "attention", "He swung the bat.", flag, str(target), "--model", str(minilm_dir))
+        assert code == 1 and "No space left on device" in err
+        assert_one_error_line(err, "attention")
+        assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.html", "x.png"]
+
+
+def test_a_checkpoint_without_a_pooler_runs_similarity_and_attention(capsys, tmp_path, minilm_dir):
+    """A BertModel saved without its pooler (as a masked-LM save is): similarity and attention read only
+    the token vectors and attention, so they run, and print what the whole checkpoint prints."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "no_pooler"
+    shutil.copytree(minilm_dir, folder, ignore=shutil.ignore_patterns("*.safetensors", "onnx", "openvino"))
+    tensors = load_file(minilm_dir / "model.safetensors")
+    save_file({k: v for k, v in tensors.items() if not k.startswith("pooler.")}, folder / "model.safetensors",
+              metadata={"format": "pt"})
+    argv = ("similarity", "bat", "The bat flew out of the cave at night.", "He swung the bat and hit a home run.")
+    _, whole, _ = run_cli(capsys, *argv, "--model", str(minilm_dir))
+    code, out, err = run_cli(capsys, *argv, "--model", str(folder))
+    assert code == 0, err
+    assert out.splitlines()[0] == f"model: {folder} (it has no pooler; this command does not use one)"
+    assert out.splitlines()[1:] == whole.splitlines()[1:]
+    code, out, err = run_cli(capsys, "attention", "He swung the bat.", "-o", str(tmp_path / "a.png"), "--model", str(folder))
+    assert code == 0, err
+    assert_real_picture(tmp_path / "a.png")
 
 
 def test_download_points_word_vectors_to_glove(capsys):

@@ -67,6 +67,13 @@ def _load(args, model_class, candidates, offline_default: bool):
     try:
         loaded = load(model_class, args.model, candidates, offline_default=offline_default)
     except MissingHeadError:
+        if model_class is BertModel:
+            # The only "head" a BertModel has is the pooler, which a masked-LM save (or a model built
+            # with add_pooling_layer=False) leaves out. The commands that load a BertModel read the
+            # token vectors and attention, never pooler_output, so a stand-in pooler changes nothing.
+            loaded = load(model_class, args.model, candidates, offline_default=offline_default, init_new_head=True)
+            print(f"model: {loaded.name} (it has no pooler; this command does not use one)")
+            return loaded
         name = args.model or candidates[0]
         raise InputError(f"{name} has no weights for the head of {model_class.__name__}: `minibert {args.command}` "
                          f"needs a checkpoint with a {HEADS[model_class]}; pass --model with one, "
@@ -194,6 +201,9 @@ def cmd_attention(args) -> None:
         _require_text(args.pair, "the --pair sentence")
     path = None if args.output is None else _output_file(args.output, "attention.png")
     html_path = None if args.html is None else _output_file(args.html, "attention.html", suffix=".html")
+    if path is not None and html_path is not None and path.resolve() == html_path.resolve():
+        raise InputError(f"-o and --html both name {path}: the page would be written over by the picture; "
+                         "give them two files")
     loaded = _load(args, BertModel, BERT_BASE, offline_default=True)
     tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)  # (L, nh, T, T)
     layer = 0 if args.layer is None else args.layer

@@ -113,23 +113,27 @@ def fetch_command(name: str) -> str:
     return f"{command} download {name}" if command.name == "minibert" else f"{command} -m minibert download {name}"
 
 
-def load(model_class, name_or_path: str | None, candidates: tuple[str, ...], offline_default: bool) -> Loaded:
+def load(model_class, name_or_path: str | None, candidates: tuple[str, ...], offline_default: bool,
+         init_new_head: bool = False) -> Loaded:
     """Load `name_or_path` if given; else the first of `candidates` that can be had, else (when
     `offline_default`) the shipped all-MiniLM-L6-v2; else raise ModelUnavailable. A repo id is
-    looked for on the Hub only after one quick probe, so that no network costs seconds, not retries."""
+    looked for on the Hub only after one quick probe, so that no network costs seconds, not retries.
+    `init_new_head` as for from_pretrained: a head the checkpoint lacks starts from random weights."""
     if name_or_path is not None:
         with _probing_first(name_or_path):
-            return Loaded(model_class.from_pretrained(name_or_path), Tokenizer.from_pretrained(name_or_path),
-                          str(name_or_path))
+            return Loaded(model_class.from_pretrained(name_or_path, init_new_head=init_new_head),
+                          Tokenizer.from_pretrained(name_or_path), str(name_or_path))
     go_offline_if_hub_unreachable()
     for repo_id in candidates:
         try:
-            return Loaded(model_class.from_pretrained(repo_id), Tokenizer.from_pretrained(repo_id), repo_id)
+            return Loaded(model_class.from_pretrained(repo_id, init_new_head=init_new_head),
+                          Tokenizer.from_pretrained(repo_id), repo_id)
         except CheckpointNotFoundError:
             continue
     shipped = shipped_minilm_path()
     if offline_default and shipped is not None:
-        return Loaded(model_class.from_pretrained(shipped), Tokenizer.from_pretrained(shipped), SHIPPED_MINILM)
+        return Loaded(model_class.from_pretrained(shipped, init_new_head=init_new_head),
+                      Tokenizer.from_pretrained(shipped), SHIPPED_MINILM)
     raise ModelUnavailable(f"needs {candidates[0]}, which is not in the Hugging Face cache and cannot be "
                            f"downloaded here; fetch it with: {fetch_command(candidates[0])}")
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ..bert.pretrained import write_atomically
+
 MAX_TOKENS = 64  # the most tokens a picture shows along one axis
 COLORBAR_LABEL = "attention probability"
 # Fonts that draw Chinese, Japanese and Korean, in order of preference, used when installed.
@@ -108,8 +110,12 @@ def _window_title(title: str, window: range, n: int) -> str:
 
 
 def _save(fig, path) -> Path:
-    fig.savefig(path, dpi=100)
-    return Path(path)
+    """Write the figure to `path` atomically: a full disk or Ctrl-C leaves the old picture, not half a
+    new one. The format comes from the extension (the temporary file beside `path` has none)."""
+    path = Path(path)
+    file_format = path.suffix[1:].lower() or "png"
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format=file_format))
+    return path
 
 
 # -- the pictures ---------------------------------------------------------------------------------

@@ -362,15 +362,19 @@ def at_most(n: int, lines: list[str]) -> list[str]:
     return lines if len(lines) <= n else lines[:n] + [f"  ... and {len(lines) - n} more"]
 
 
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a plain checkpoint holds
+
+
 def check_values(mapped: dict[str, torch.Tensor], key_of: dict[str, str], origins: dict[str, Path], source: str,
                  allow_non_finite: bool) -> None:
     """Refuse weights that would load and then answer with confidence: integers or booleans (cast to
-    float they are another model), and NaN or infinity (every output would be NaN)."""
+    float they are another model), 8-bit floats (a quantized checkpoint: its values mean something only
+    with scales stored beside them), and NaN or infinity (every output would be NaN)."""
     for name, tensor in mapped.items():
         where = f"{key_of[name]} in {origins.get(key_of[name], source)}"
-        if not tensor.dtype.is_floating_point:
+        if tensor.dtype not in WEIGHT_DTYPES:
             raise CheckpointError(f"{where} holds {tensor.dtype} values; a weight must be floating point "
-                                  "(float32, float16 or bfloat16)")
+                                  "(float32, float16 or bfloat16; float64 is read too)")
         # A NaN or an infinity makes the sum NaN or infinite, so a finite sum clears the tensor in one cheap
         # pass (17x faster than isfinite().all() here). A sum may also overflow from finite values alone;
         # only then is every value looked at.

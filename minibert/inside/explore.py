@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from ..bert.model import BertModel
+from ..bert.pretrained import write_atomically
 from .trace import encoder_of, trace
 
 MAX_TOKENS = 64  # the most tokens a page shows (as the PNG pictures of minibert/app/plots.py)
@@ -70,9 +71,10 @@ class Explorer:
         return len(self.html.encode("utf-8"))
 
     def save(self, path: str | Path) -> Path:
-        """Write the page to `path` (its folder must exist) and return the path."""
+        """Write the page to `path` (its folder must exist) and return the path. Atomically: a full
+        disk or Ctrl-C leaves the old page, not half a new one; a read-only file is refused."""
         path = Path(path)
-        path.write_text(self.html, encoding="utf-8")
+        write_atomically(path, self.html.encode("utf-8"))
         self.path = path
         return path
 
