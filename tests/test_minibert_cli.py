@@ -624,6 +624,13 @@ def test_top_k_below_one_is_a_usage_error(capsys, value):
     assert "argument --top-k: must be a whole number of at least 1" in err
 
 
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "x"])
+def test_diff_tolerance_must_be_a_number_at_least_zero(capsys, value):
+    # was: --atol nan printed every tensor as "0.00e+00  DIFF", a first divergence at the embeddings, exit 1
+    err = run_usage_error(capsys, "diff", "some/model", "He swung.", "--atol", value)
+    assert f"argument --atol: must be a number >= 0, not '{value}'" in err
+
+
 def test_top_k_above_the_vocabulary_is_one_line(capsys, mlm_folder):
     vocab_size = len((mlm_folder / "vocab.txt").read_text().split())
     code, _, err = run_cli(capsys, "fill-mask", "the [MASK] .", "--top-k", "99999", "--model", str(mlm_folder))

@@ -7,7 +7,7 @@ import minibert
 from conftest import MINILM_REPO_ID, assert_close
 from hf_checkpoints import make_hf_model, random_inputs, save_current
 from minibert.app.cli import main
-from minibert.inside.trace import ATTENTION_STEPS, diff, first_divergence, trace
+from minibert.inside.trace import ATTENTION_STEPS, compare, diff, first_divergence, trace
 from test_minibert_cli import assert_real_picture
 
 SENTENCES = ["The bat flew out of the cave at night.", "He swung the bat."]
@@ -131,3 +131,10 @@ def test_attention_grid_and_across_layers(capsys, tmp_path, minilm_dir):
     assert main(["attention", "He swung it.", "--to-token", "bat", "-o", str(tmp_path / "x.png"),
                  "--model", str(minilm_dir)]) == 1
     assert "the token 'bat' is not among the tokens" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("atol", [float("nan"), -1e-5, float("inf")])
+def test_compare_refuses_a_tolerance_that_decides_nothing(atol):
+    # NaN called every tensor different; a negative one the same; inf every one equal
+    with pytest.raises(ValueError, match=r"atol must be a number >= 0, got"):
+        compare(None, None, atol)

@@ -20,6 +20,7 @@ or all-MiniLM-L6-v2 (shipped offline) where an encoder is enough. Layers and hea
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import textwrap
 from contextlib import contextmanager
@@ -300,6 +301,17 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
+def _tolerance(value: str) -> float:
+    """argparse type for --atol: a finite number >= 0 (NaN would call every tensor different)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {value!r}")
+    return number
+
+
 def _at_least_one(value: str) -> int:
     try:
         number = int(value)
@@ -395,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="MODEL", help="a checkpoint folder or Hub repo id")
     p.add_argument("text", metavar="TEXT", help="the text to run through both models")
     p.add_argument("--pair", default=None, metavar="SENTENCE", help="a second sentence, for a pair (default: none)")
-    p.add_argument("--atol", type=float, default=1e-5,
+    p.add_argument("--atol", type=_tolerance, default=1e-5,
                    help="the largest absolute difference that counts as agreeing (default: 1e-05)")
 
     p = command("path", cmd_path, "print the local folder of a checkpoint",

@@ -177,6 +177,8 @@ def transformers_points(hf_model, num_heads: int):
 
 
 def compare(ours: Trace, reference: Trace, atol: float = 1e-5) -> list[DiffRow]:
+    if not (isinstance(atol, (int, float)) and atol >= 0 and atol != float("inf")):  # NaN fails atol >= 0
+        raise ValueError(f"atol must be a number >= 0, got {atol!r}")
     rows = []
     for name, tensor in ours.tensors.items():
         if name not in reference:
