@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
+import math
 import sys
 from pathlib import Path
 
@@ -53,6 +54,33 @@ def picture_path(name: str, out_dir: Path | None = None) -> Path:
     folder = out_dir or OUT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def positive_number(text: str) -> float:
+    """argparse type for --minutes and --learning-rate: a finite number above 0 (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """argparse type for --device: cpu, or cuda (cuda:N) where this torch has a GPU to run on."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device: cpu, or cuda on a machine with a GPU") from None
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the training programs run on cpu or cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+        raise argparse.ArgumentTypeError(f"{text!r}: {why}; use --device cpu")
+    return text
 
 
 def one_line_errors(main):

@@ -46,7 +46,7 @@ from minibert.training.loop import StepData, Trainer, TrainingConfig
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
-from ._common import one_line_errors
+from ._common import device_name, one_line_errors, positive_number
 from .pretrain import shipped_tokenizer
 
 K = 10  # candidates per held-out question
@@ -247,7 +247,7 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
 @one_line_errors
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=3.0, help="the training budget (default: 3)")
+    p.add_argument("--minutes", type=positive_number, default=3.0, help="the training budget (default: 3)")
     p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
     p.add_argument("--out", type=Path, default=Path("out/cross_encoder"), help="where to write (default: out/cross_encoder)")
     p.add_argument("--seed", type=int, default=0, help="seeds the pairs and the new head (default: 0)")
@@ -255,12 +255,12 @@ def main(argv=None) -> None:
                    help="how many top encoder layers learn, beside the pooler and head (default: 1; 6: all)")
     p.add_argument("--low-rank", type=int, default=None, metavar="R",
                    help="train every layer through low-rank updates of rank R instead (e.g. 16)")
-    p.add_argument("--device", default="cpu", help="cpu (default), or cuda on a machine with a GPU")
-    p.add_argument("--learning-rate", type=float, default=1e-4, help="the peak learning rate (default: 1e-4)")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
+    p.add_argument("--learning-rate", type=positive_number, default=1e-4, help="the peak learning rate (default: 1e-4)")
     p.add_argument("--hard-negatives", action="store_true", help="half the negatives close to the question")
     args = p.parse_args(argv)
-    if args.minutes <= 0 or (args.steps is not None and args.steps < 1):
-        p.error("--minutes and --steps must be positive")
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps must be at least 1, not {args.steps}")
     if args.low_rank is not None and not 1 <= args.low_rank <= 384:
         p.error(f"--low-rank must be from 1 to 384 (MiniLM's width), not {args.low_rank}")
     run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers, device=args.device,

@@ -38,7 +38,7 @@ from minibert.training.loop import (StepData, Trainer, TrainingConfig, evaluate_
                                     teardown_distributed)
 
 from . import corpus
-from ._common import one_line_errors
+from ._common import device_name, one_line_errors, positive_number
 
 SMALL = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
              max_position_embeddings=128)
@@ -203,14 +203,14 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--body", choices=("small", "minilm-frozen", "tiny"), default="small",
                    help="a small BERT from scratch (default), new heads on a frozen all-MiniLM-L6-v2, or a tiny BERT (a smoke test)")
-    p.add_argument("--minutes", type=float, default=10.0, help="the training budget (default: 10)")
+    p.add_argument("--minutes", type=positive_number, default=10.0, help="the training budget (default: 10)")
     p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
     p.add_argument("--out", type=Path, default=Path("out/pretrain"), help="where to write (default: out/pretrain)")
     p.add_argument("--seed", type=int, default=0, help="seeds the data, the masks and the weights (default: 0)")
-    p.add_argument("--device", default="cpu", help="cpu (default), or cuda on a machine with a GPU")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
     args = p.parse_args(argv)
-    if args.minutes <= 0 or (args.steps is not None and args.steps < 1):
-        p.error("--minutes and --steps must be positive")
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps must be at least 1, not {args.steps}")
     run(args.body, args.minutes, args.out, args.steps, args.seed, device=args.device)
 
 

@@ -144,6 +144,31 @@ def test_the_cross_encoder_stand_in_ranks_the_lessons_paris_answer_first():
     assert ranked[0][0] == "Paris is the capital of France.", ranked
 
 
+@pytest.mark.parametrize("program", [pretrain, finetune_cross_encoder])
+@pytest.mark.parametrize("argv, message", [
+    (["--minutes", "inf"], "argument --minutes: must be a finite number above 0, not 'inf'"),  # was: OverflowError
+    (["--minutes", "nan"], "argument --minutes: must be a finite number above 0, not 'nan'"),
+    (["--minutes", "-1"], "argument --minutes: must be a finite number above 0, not '-1'"),
+    (["--minutes", "ten"], "argument --minutes: 'ten' is not a number"),
+    (["--steps", "0"], "--steps must be at least 1, not 0"),
+    (["--device", "bogus"], "argument --device: 'bogus' is not a device"),  # was: torch's RuntimeError
+    (["--device", "mps"], "argument --device: 'mps': the training programs run on cpu or cuda"),
+])
+def test_bad_budget_or_device_is_a_usage_error(program, argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        program.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err, err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:  # was: AssertionError "Torch not compiled with CUDA enabled"
+        pretrain.main(["--device", "cuda"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "argument --device: 'cuda': " in err and "use --device cpu" in err, err
+
+
 def test_bad_values_for_the_new_options_end_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         finetune_cross_encoder.main(["--low-rank", "0"])

@@ -249,6 +249,35 @@ def test_bad_training_settings():
         evaluate_classifier(new_model(), [])
     with pytest.raises(ValueError, match="learning_rate must be a positive number"):
         TrainingConfig(learning_rate=float("nan"))
+    with pytest.raises(ValueError, match=r"adam_betas must be two numbers in \[0, 1\), got \(0.9, 1.0\)"):
+        TrainingConfig(adam_betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="weight_decay must be a number >= 0, got -0.1"):
+        TrainingConfig(weight_decay=-0.1)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("max_grad_norm", -1.0),  # was: gradients flipped, the loss climbed from 10.99 to 11.10
+    ("max_grad_norm", 0.0),  # was: every gradient zeroed, nothing learned
+    ("max_grad_norm", float("nan")),
+    ("adam_epsilon", 0.0),  # was: NaN position embeddings, saved
+    ("adam_epsilon", float("inf")),
+    ("max_seconds", -1.0),  # was: 0 steps, an empty history
+    ("max_seconds", 0.0),
+])
+def test_settings_that_would_train_a_wrong_model_are_refused(field, value):
+    with pytest.raises(ValueError, match=rf"TrainingConfig\.{field} must be .*, got {value!r}"):
+        TrainingConfig(**{field: value})
+
+
+def test_epsilon_is_what_keeps_untouched_weights_finite():
+    """Why adam_epsilon must be above 0: a weight no batch reaches has gradient 0, so Adam divides 0 by
+    sqrt(0) + epsilon. torch's own AdamW shows it (the reference, not minibert's loop)."""
+    for epsilon, finite in ((1e-6, True), (0.0, False)):
+        weight = torch.nn.Parameter(torch.ones(3))
+        optimizer = torch.optim.AdamW([weight], lr=1e-3, eps=epsilon)
+        weight.grad = torch.zeros(3)
+        optimizer.step()
+        assert bool(torch.isfinite(weight).all()) == finite
     with pytest.raises(ValueError, match="batch_size 6 must divide evenly into 4 micro-batches"):
         StepData(list(range(10)), 6, None, grad_accumulation=4)
 

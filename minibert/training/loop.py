@@ -70,6 +70,19 @@ class TrainingConfig:
                 raise ValueError(f"TrainingConfig.{name} must be an integer >= 0, got {value!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"TrainingConfig.learning_rate must be a positive number, got {self.learning_rate!r}")
+        # Each of these trained "successfully" into a wrong model before it was refused: a negative norm
+        # flips the gradients (the loss climbs), 0 zeroes them, and an epsilon of 0 divides 0 by 0 for a
+        # weight that no batch reaches (unused position embeddings became NaN and were saved).
+        if not (self.adam_epsilon > 0 and math.isfinite(self.adam_epsilon)):
+            raise ValueError(f"TrainingConfig.adam_epsilon must be a positive number, got {self.adam_epsilon!r}")
+        if not self.max_grad_norm > 0:  # inf is allowed: no clipping
+            raise ValueError(f"TrainingConfig.max_grad_norm must be above 0 (inf: no clipping), got {self.max_grad_norm!r}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"TrainingConfig.weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
+            raise ValueError(f"TrainingConfig.adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"TrainingConfig.max_seconds must be above 0, or None for no limit, got {self.max_seconds!r}")
         if self.save_every and self.output_dir is None:
             raise ValueError(f"TrainingConfig.save_every={self.save_every} needs output_dir: "
                              "checkpoints are written there")
