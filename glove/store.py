@@ -108,8 +108,17 @@ class WordVectors:
     @cached_property
     def key_to_index(self) -> dict:
         """word -> row. Built on first use when a saved store is opened: hashing 400000 words takes
-        longer than mapping the whole store."""
-        return dict(zip(self.index_to_key, range(len(self.index_to_key))))
+        longer than mapping the whole store. A word there twice is refused here (FormatError naming it):
+        a store is saved with each word once, so the file is damaged."""
+        key_to_index = dict(zip(self.index_to_key, range(len(self.index_to_key))))
+        if len(key_to_index) < len(self.index_to_key):  # a repeated word: find it, to name it
+            first: dict = {}
+            for i, word in enumerate(self.index_to_key):
+                if first.setdefault(word, i) != i:
+                    raise formats.FormatError(self.source, "the words of the store", f"word {word!r} is there twice "
+                                              f"(words {first[word] + 1} and {i + 1}); a store is saved with each "
+                                              "word once, so it is damaged")
+        return key_to_index
 
     # ----- loading, saving, converting -------------------------------------------------------------
 
@@ -151,11 +160,13 @@ class WordVectors:
             raise FileNotFoundError(f"no such word-vector file: {path}")
         words, vectors, kind = formats.read(path, limit=limit, mmap=mmap, parser=parser, **options)  # checked there
         store = cls.__new__(cls)
-        if kind == "store":  # saved from a WordVectors: no duplicates to look for
+        if kind == "store":  # saved from a WordVectors, each word once: key_to_index checks that on first use
             store.source, store.duplicates, store.index_to_key = str(path), [], words
             store.vectors = vectors
             store._mapped = str(path) if mmap in (True, "r") and len(words) else None
         else:
+            if kind in ("glove", "word2vec"):
+                _refuse_empty_words(path, words, first_line=2 if kind == "word2vec" else 1)
             store._set_words(words, vectors, str(path))
         return store
 
@@ -566,8 +577,19 @@ class WordVectors:
         return float(self.similarity(wa, wb)) / sum(score for _, score in sims)
 
     def analogy(self, a, b, c, restrict_vocab=None) -> tuple[str, float]:
-        """a is to b as c is to ?: the best word for b - a + c, with its cosine."""
-        return self.most_similar(positive=[b, c], negative=[a], topn=1, restrict_vocab=restrict_vocab)[0]
+        """a is to b as c is to ?: the best word for b - a + c, with its cosine.
+
+        Raises ValueError when no word is left to answer with: most_similar then returns [] (as gensim's
+        does), but one answer is what this asks for.
+        """
+        best = self.most_similar(positive=[b, c], negative=[a], topn=1, restrict_vocab=restrict_vocab)
+        if not best:
+            _, end = self._search_range(restrict_vocab=restrict_vocab)
+            dead = int(np.count_nonzero(self._dead_rows < end))
+            also = f" and {dead} word{'s' * (dead != 1)} without a direction (length 0)" if dead else ""
+            raise ValueError(f"{a!r} : {b!r} :: {c!r} : ?: no word is left to answer with; the {end} words searched "
+                             f"are only the question's own words{also}")
+        return best[0]
 
     # ----- many queries at once -------------------------------------------------------------------
 
@@ -747,8 +769,25 @@ class WordVectors:
     # ----- pictures -------------------------------------------------------------------------------
 
     def pca(self, words, n_components: int = 2) -> PCA:
-        """Project the words' vectors onto their first principal axes, with numpy's SVD."""
-        x = np.asarray(self[list(words)], dtype=np.float64)  # (n, D)
+        """Project the words' vectors onto their first principal axes, with numpy's SVD.
+
+        Raises TypeError or ValueError for an `n_components` that is not a whole number of at least 1, and
+        ValueError when the words have fewer than 2 different vectors (no variance to explain) or span fewer
+        axes than `n_components` (k different vectors span at most k - 1; further axes would be arbitrary).
+        """
+        n_components = check_count("n_components", n_components, minimum=1)
+        words = list(words)
+        x = np.asarray(self[words], dtype=np.float64)  # (n, D)
+        distinct = len(np.unique(x, axis=0))  # identical rows add points, not directions
+        if distinct < 2:
+            what = f"the words {list(dict.fromkeys(words))} have one vector between them" if words else "no words"
+            raise ValueError(f"PCA: {what}, so there is no variance to explain; give at least 2 words with "
+                             "different vectors")
+        most = min(distinct - 1, self.vector_size)
+        if n_components > most:
+            raise ValueError(f"n_components={n_components} is more than the {most} principal "
+                             f"{'axis' if most == 1 else 'axes'} that these {len(words)} words span ({distinct} "
+                             f"different vectors in {self.vector_size} dimensions)")
         centered = x - x.mean(axis=0)
         _, singular_values, axes = np.linalg.svd(centered, full_matrices=False)  # axes: (min(n, D), D)
         variance = singular_values**2 / (len(x) - 1)  # of the data along each axis
@@ -808,6 +847,15 @@ def _refuse_non_finite(source: str, words, vectors: np.ndarray) -> None:
         raise ValueError(f"{source}: word {words[row]!r} (row {row}) has NaN or infinite values "
                          f"({vectors[row][~np.isfinite(vectors[row])][:3].tolist()}); they are refused, as no cosine "
                          "with them means anything")
+
+
+def _refuse_empty_words(path, words: list, first_line: int) -> None:
+    """A text line that starts with a space has no word before its numbers: gensim reads it as the word "",
+    which then answers queries as a blank. Refuse it, naming the line (row 0 is on `first_line`)."""
+    row = next((row for row, word in enumerate(words) if not word.strip(" ")), None)
+    if row is not None:
+        raise formats.FormatError(path, first_line + row, f"the word is empty ({words[row]!r}): the line starts "
+                                                          "with a space")
 
 
 def _check_topn(topn):

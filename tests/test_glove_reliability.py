@@ -638,3 +638,57 @@ def test_cli_output_onto_a_read_only_file(tmp_path, capsys, gensim_test_glove):
     assert_one_error_line(capsys.readouterr().err, "convert", "the file is read-only (mode 0444)")
     assert target.read_bytes() == b"keep"
 
+
+
+# ----- 12. nothing left to answer with, a line without its word, a store with a word twice ------------------------
+
+
+def test_an_analogy_with_no_word_left_is_an_error_though_most_similar_is_empty_as_in_gensim(tmp_path, capsys):
+    path = tmp_path / "abc.txt"
+    path.write_text("a 1 0\nb 0 1\nc 1 1\n")  # only the question's own words
+    store, kv = WordVectors.load(path), KeyedVectors.load_word2vec_format(path, no_header=True)
+    query = dict(positive=["b", "c"], negative=["a"], topn=1)
+    assert store.most_similar(**query) == kv.most_similar(**query) == []
+    with pytest.raises(ValueError) as caught:
+        store.analogy("a", "b", "c")
+    assert str(caught.value) == ("'a' : 'b' :: 'c' : ?: no word is left to answer with; the 3 words searched are "
+                                 "only the question's own words")
+    zero = WordVectors(["a", "b", "c", "zero", "d"], [[1, 0], [0, 1], [1, 1], [0, 0], [1, 2]])
+    with pytest.raises(ValueError, match=r"the 4 words searched are only the question's own words and 1 word "
+                                         r"without a direction \(length 0\)$"):
+        zero.analogy("a", "b", "c", restrict_vocab=4)
+    assert zero.analogy("a", "b", "c")[0] == "d"  # with every word searched, d is left
+    assert glove_main(["analogy", "a", "b", "c", "--model", str(path)]) == 1
+    assert_one_error_line(capsys.readouterr().err, "analogy", "'a' : 'b' :: 'c' : ?: no word is left to answer with")
+
+
+@pytest.mark.parametrize("parser", ["pyarrow", "numpy"])
+@pytest.mark.parametrize("header", ["", "3 3\n"])
+@pytest.mark.parametrize("spaces", [" ", "  "])
+def test_a_line_starting_with_a_space_is_refused_naming_file_and_line(tmp_path, capsys, parser, header, spaces):
+    path = tmp_path / "blank.txt"
+    path.write_text(f"{header}king 1 2 3\n{spaces}1 2 3.1\nqueen 1 2 2.9\n")
+    if spaces == " ":  # gensim reads it as the word "", which would then answer queries as a blank
+        assert "" in KeyedVectors.load_word2vec_format(path, no_header=not header).key_to_index
+    with pytest.raises(FormatError) as caught:
+        WordVectors.load(path, parser=parser)
+    empty = repr(spaces[1:])  # the first space separates the word from its numbers
+    line = 2 + bool(header)
+    assert str(caught.value) == f"{path}, line {line}: the word is empty ({empty}): the line starts with a space"
+    assert glove_main(["similar", "king", "--model", str(path)]) == 1
+    assert_one_error_line(capsys.readouterr().err, "similar", f"{path}, line {line}: the word is empty")
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_a_store_holding_a_word_twice_is_refused_naming_the_word(tmp_path, capsys, mmap):
+    path = tmp_path / "twice.store"
+    formats.write(path, ["king", "queen", "king"], np.float32([[1, 0, 0], [1, 0.1, 0], [1, 0, 0.01]]))
+    store = WordVectors.load(path, mmap=mmap)  # opened without hashing its words: checked on first use
+    message = (f"{path}, the words of the store: word 'king' is there twice (words 1 and 3); a store is saved with "
+               "each word once, so it is damaged")
+    for call in (lambda: store.most_similar("king"), lambda: "queen" in store, lambda: store["king"]):
+        with pytest.raises(FormatError) as caught:
+            call()
+        assert str(caught.value) == message
+    assert glove_main(["similar", "king", "--model", str(path)]) == 1  # it answered "king" to itself
+    assert_one_error_line(capsys.readouterr().err, "similar", message)
