@@ -10,6 +10,7 @@ Each step prints the model it used. A step whose weights cannot be had here says
 with the command that fetches them, and the lesson goes on.
 """
 
+import argparse
 import time
 
 from minibert.app.defaults import go_offline_if_hub_unreachable
@@ -21,7 +22,12 @@ STEPS = (step1_word_vectors, step2_contextual, step3_masked_lm, step4_next_sente
          step6_attention)
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    # It takes no options, but --help must say what it does rather than run it, and a stray argument
+    # (a step's option, say) is refused rather than ignored.
+    argparse.ArgumentParser(prog="python -m tasks.lesson", description=__doc__.split("\n\n")[0],
+                            epilog="Each step is also a program of its own: python -m tasks.step1_word_vectors, "
+                                   "..., python -m tasks.step6_attention (each with --help).").parse_args(argv)
     if not go_offline_if_hub_unreachable():
         print("The Hugging Face Hub is not reachable (or HF_HUB_OFFLINE=1): using cached and shipped models only.")
     start = time.perf_counter()

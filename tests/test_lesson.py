@@ -87,7 +87,7 @@ def test_contextual_step_on_minilm(capsys, minilm_dir, offline_vectors):
 
 def test_whole_lesson_offline(capsys, monkeypatch, tmp_path, empty_hub_cache, offline_vectors):
     monkeypatch.chdir(tmp_path)
-    lesson.main()
+    lesson.main([])
     out = capsys.readouterr().out
     for number in range(1, 7):
         assert f"=== Step {number}:" in out
@@ -162,3 +162,14 @@ def test_every_step_reports_a_bad_model_in_one_line(step, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and f"tasks.{step}: error:" in result.stderr
+
+
+def test_lesson_help_says_what_it_does_and_runs_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the lesson writes its pictures under ./out: none must appear
+    with pytest.raises(SystemExit) as exit_:  # was: --help ran the whole lesson
+        lesson.main(["--help"])
+    assert exit_.value.code == 0 and "The whole lesson, step by step" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        lesson.main(["--layer", "3"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --layer 3" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -442,6 +442,8 @@ def test_an_installed_font_is_used_for_what_the_default_lacks(monkeypatch):
     (["nsp", "a", "\t"], "sentence B is empty"),
     (["rerank", "q", "a", ""], "answer 2 is empty"),
     (["fill-mask", " "], "the text is empty"),
+    (["diff", "some/model", ""], "the text is empty"),  # was: compared the empty [CLS] [SEP] and said OK
+    (["diff", "some/model", "hi", "--pair", ""], "the --pair sentence is empty"),
 ])
 def test_empty_text_is_refused(capsys, tmp_path, monkeypatch, argv, what):
     monkeypatch.chdir(tmp_path)

@@ -243,6 +243,9 @@ def cmd_diff(args) -> int:
 
     from ..inside.trace import diff, first_divergence, format_rows
 
+    _require_text(args.text, "the text")
+    if args.pair is not None:
+        _require_text(args.pair, "the --pair sentence")
     loaded = load(BertModel, args.checkpoint, BERT_BASE, offline_default=False)
     path = loaded.model.load_report.files[0].rsplit("/", 1)[0]  # the resolved folder: transformers reads the same files
     reference = transformers.BertModel.from_pretrained(path, attn_implementation="eager").float().eval()
