@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 import textwrap
 from pathlib import Path
 
@@ -187,12 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except USER_ERRORS as err:
-        message = " ".join(str(err).split("\n"))
-        print(f"glove {args.command}: error: {message}", file=sys.stderr)
-        return 1
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        # The library warns (duplicate words skipped, unknown words left out); at the command line that
+        # is one line like the errors, not Python's file:line: Category: ... and a line of its source.
+        print(f"glove {args.command}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():  # puts the usual display back afterwards, for callers of main()
+        warnings.showwarning = one_line_warning
+        try:
+            args.func(args)
+        except USER_ERRORS as err:
+            message = " ".join(str(err).split("\n"))
+            print(f"glove {args.command}: error: {message}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -151,3 +151,13 @@ def test_plot_into_a_folder_prints_the_file(capsys, tmp_path, gensim_test_glove)
     code, _, err = run_glove(capsys, "plot", "the", "of", "and", "-o", str(missing), "--model", str(gensim_test_glove))
     assert code == 1 and f"cannot write {missing}: the folder {missing.parent} does not exist" in err
     assert_one_error_line(err, "plot")
+
+
+def test_a_library_warning_is_one_line_at_the_command_line(capsys, tmp_path):
+    path = tmp_path / "dup.txt"
+    path.write_text("king 1 0\nqueen 0 1\nking 1 1\n")  # king twice: the first is kept, with a warning
+    code, out, err = run_glove(capsys, "similar", "queen", "--model", str(path))
+    assert code == 0 and out.splitlines()[-1].split() == ["0.0000", "king"]
+    # was: "/.../glove/store.py:143: UserWarning: ..." and a line of store.py's source
+    assert err.splitlines() == [f"glove similar: warning: {path}: 1 duplicate words ignored (the first of each is "
+                                "kept), e.g. ['king']"]
