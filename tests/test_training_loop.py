@@ -193,6 +193,28 @@ def test_a_killed_save_never_leaves_half_a_checkpoint(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "log.jsonl", "loss.png"]
 
 
+def test_save_pretrained_onto_a_file_or_a_full_disk_names_the_path(tmp_path, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    model = new_model()
+    a_file = tmp_path / "model"
+    a_file.write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match=rf"{re.escape(str(a_file))} is a file; save_pretrained writes"):
+        model.save_pretrained(a_file)  # was: FileExistsError "[Errno 17] File exists"
+    assert a_file.read_text() == "not a folder"
+
+    def full_disk(tensors, path, metadata=None):
+        Path(path).write_bytes(b"half")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    folder = tmp_path / "saved"
+    with pytest.raises(OSError, match=rf"cannot write {re.escape(str(folder / 'model.safetensors'))}: .*os error 28"):
+        model.save_pretrained(folder)
+    assert list(folder.iterdir()) == []  # no half-written weights, no temporary file, no config without weights
+
+
 def test_a_run_killed_between_the_two_renames_of_a_save_resumes_from_the_previous_checkpoint(tmp_path):
     """save_checkpoint renames checkpoint/ to .checkpoint.old/, then the new one to checkpoint/. Killed
     in between, the run leaves only .checkpoint.old/: resume and the next save must find it there."""

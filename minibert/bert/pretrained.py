@@ -598,9 +598,13 @@ def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     The tied masked-LM decoder is the word-embedding matrix: it is stored once, under the
     embedding's name, as transformers stores it.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():  # mkdir would say only "[Errno 17] File exists"
+        raise NotADirectoryError(f"{folder} is a file; save_pretrained writes config.json and model.safetensors "
+                                 "into a folder: give a folder's path")
     folder.mkdir(parents=True, exist_ok=True)
     stored: set[int] = set()  # the memory addresses already written
     tensors = {}
@@ -612,7 +616,13 @@ def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     config = model.config.to_dict()
     config["architectures"] = [type(model).__name__]
     config["torch_dtype"] = str(model.dtype).removeprefix("torch.")
-    write_atomically(folder / "model.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    def write_weights(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+        except SafetensorError as err:  # a full disk comes as "... os error 28", naming no file
+            raise OSError(f"cannot write {folder / 'model.safetensors'}: {err}") from None
+
+    write_atomically(folder / "model.safetensors", write_weights)
     write_atomically(folder / "config.json", (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
