@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from collections.abc import Sequence
 from functools import cached_property
 from numbers import Integral, Real
 from typing import NamedTuple
@@ -156,6 +157,9 @@ class WordVectors:
 
     @classmethod
     def _load_file(cls, path, limit, mmap, parser, **options) -> WordVectors:
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a folder; give a word-vector file in it (GloVe or word2vec text, "
+                                    "word2vec binary, or a saved store)")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no such word-vector file: {path}")
         words, vectors, kind = formats.read(path, limit=limit, mmap=mmap, parser=parser, **options)  # checked there
@@ -596,6 +600,12 @@ class WordVectors:
     def analogies(self, questions, topn=1, restrict_vocab=None, batch_size=64):
         """Answer many (a, b, c) questions at once; each answer is most_similar([b, c], [a], topn)."""
         topn = check_count("topn", topn)
+        questions = list(questions)
+        for i, question in enumerate(questions):
+            # A string is a sequence too: "man" would be read as the three words m, a, n.
+            if isinstance(question, (str, bytes)) or not isinstance(question, Sequence) or len(question) != 3:
+                raise ValueError(f"questions[{i}] is {question!r}; each question is three words (a, b, c): "
+                                 "a is to b as c is to ?")
         questions = [tuple(question) for question in questions]
         rows = np.array([[self.get_index(w) for w in question] for question in questions], dtype=np.int64)
         rows = rows.reshape(-1, 3)  # (Q, 3): a, b, c

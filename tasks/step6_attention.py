@@ -44,6 +44,8 @@ def main(argv=None) -> None:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="the PNG to write (default: out/attention_layerL_headH.png)")
     args = p.parse_args(argv)
+    if args.output is not None and not args.output.parent.is_dir():  # said now, not after the model has run
+        p.error(f"-o {args.output}: the folder {args.output.parent} does not exist")
     run(args.model, layer=args.layer, head=args.head, output=args.output)
 
 

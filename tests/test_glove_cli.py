@@ -161,3 +161,10 @@ def test_a_library_warning_is_one_line_at_the_command_line(capsys, tmp_path):
     # was: "/.../glove/store.py:143: UserWarning: ..." and a line of store.py's source
     assert err.splitlines() == [f"glove similar: warning: {path}: 1 duplicate words ignored (the first of each is "
                                 "kept), e.g. ['king']"]
+
+
+def test_a_folder_given_as_the_vectors_is_one_line_that_says_so(capsys, tmp_path):
+    code, _, err = run_glove(capsys, "similar", "king", "--model", str(tmp_path))
+    assert code == 1  # was: "no such word-vector file", for a folder that exists
+    assert err.splitlines() == [f"glove similar: error: {tmp_path} is a folder; give a word-vector file in it "
+                                "(GloVe or word2vec text, word2vec binary, or a saved store)"]

