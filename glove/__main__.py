@@ -48,8 +48,11 @@ def vectors_for(args) -> WordVectors:
 
 
 def cmd_similar(args) -> None:
-    for word, score in vectors_for(args).most_similar(args.word, topn=args.topn):
+    answers = vectors_for(args).most_similar(args.word, topn=args.topn)
+    for word, score in answers:
         print(f"{score:.4f}  {word}")
+    if not answers:  # most_similar gives [] here, as gensim's does; a silent exit 0 looked like a crash
+        print(f"(no other word with a direction to compare {args.word!r} with)")
 
 
 def cmd_analogy(args) -> None:

@@ -168,3 +168,11 @@ def test_a_folder_given_as_the_vectors_is_one_line_that_says_so(capsys, tmp_path
     assert code == 1  # was: "no such word-vector file", for a folder that exists
     assert err.splitlines() == [f"glove similar: error: {tmp_path} is a folder; give a word-vector file in it "
                                 "(GloVe or word2vec text, word2vec binary, or a saved store)"]
+
+
+def test_similar_with_no_other_word_says_so(capsys, tmp_path):
+    path = tmp_path / "one.txt"
+    path.write_text("a 1 0\nb 0 0\n")  # b has no direction: a has nothing to be compared with
+    assert WordVectors.load(path).most_similar("a") == []  # as gensim gives it (tests/test_glove_parity.py)
+    code, out, err = run_glove(capsys, "similar", "a", "--model", str(path))
+    assert code == 0 and out.splitlines()[-1] == "(no other word with a direction to compare 'a' with)", out
