@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from collections.abc import Sequence
 from functools import cached_property
 from numbers import Integral, Real
 from typing import NamedTuple
@@ -136,8 +135,8 @@ class WordVectors:
         `encoding` and `unicode_errors` decode the words, as in gensim. A name such as
         "glove-wiki-gigaword-100" that is not a file is fetched (and cached) by gensim's downloader.
 
-        Raises FileNotFoundError; FormatError (a ValueError) for a malformed file, naming the file and the
-        line: TruncatedFileError (also an EOFError), EncodingError (also a UnicodeDecodeError).
+        Raises FileNotFoundError, IsADirectoryError (a folder given); FormatError (a ValueError) for a malformed
+        file, naming the file and the line: TruncatedFileError (also an EOFError), EncodingError (also a UnicodeDecodeError).
         """
         if not os.path.exists(path) and looks_like_gensim_data_name(str(path)):
             return cls._load_gensim_data(str(path), limit)
@@ -603,7 +602,7 @@ class WordVectors:
         questions = list(questions)
         for i, question in enumerate(questions):
             # A string is a sequence too: "man" would be read as the three words m, a, n.
-            if isinstance(question, (str, bytes)) or not isinstance(question, Sequence) or len(question) != 3:
+            if isinstance(question, (str, bytes)) or not hasattr(question, "__len__") or len(question) != 3:
                 raise ValueError(f"questions[{i}] is {question!r}; each question is three words (a, b, c): "
                                  "a is to b as c is to ?")
         questions = [tuple(question) for question in questions]
@@ -782,8 +781,9 @@ class WordVectors:
         """Project the words' vectors onto their first principal axes, with numpy's SVD.
 
         Raises TypeError or ValueError for an `n_components` that is not a whole number of at least 1, and
-        ValueError when the words have fewer than 2 different vectors (no variance to explain) or span fewer
-        axes than `n_components` (k different vectors span at most k - 1; further axes would be arbitrary).
+        ValueError when the words have fewer than 2 different vectors (no variance to explain) or when
+        `n_components` is more than min(words, dimensions), the axes the SVD gives (sklearn's limit too).
+        Past the first k - 1 axes of k different vectors, the variance is 0 and the direction arbitrary.
         """
         n_components = check_count("n_components", n_components, minimum=1)
         words = list(words)
@@ -793,11 +793,10 @@ class WordVectors:
             what = f"the words {list(dict.fromkeys(words))} have one vector between them" if words else "no words"
             raise ValueError(f"PCA: {what}, so there is no variance to explain; give at least 2 words with "
                              "different vectors")
-        most = min(distinct - 1, self.vector_size)
+        most = min(len(words), self.vector_size)  # what the SVD gives, and what sklearn allows
         if n_components > most:
-            raise ValueError(f"n_components={n_components} is more than the {most} principal "
-                             f"{'axis' if most == 1 else 'axes'} that these {len(words)} words span ({distinct} "
-                             f"different vectors in {self.vector_size} dimensions)")
+            raise ValueError(f"n_components={n_components} is more than the {most} principal axes that "
+                             f"{len(words)} words in {self.vector_size} dimensions have")
         centered = x - x.mean(axis=0)
         _, singular_values, axes = np.linalg.svd(centered, full_matrices=False)  # axes: (min(n, D), D)
         variance = singular_values**2 / (len(x) - 1)  # of the data along each axis
@@ -862,7 +861,7 @@ def _refuse_non_finite(source: str, words, vectors: np.ndarray) -> None:
 def _refuse_empty_words(path, words: list, first_line: int) -> None:
     """A text line that starts with a space has no word before its numbers: gensim reads it as the word "",
     which then answers queries as a blank. Refuse it, naming the line (row 0 is on `first_line`)."""
-    row = next((row for row, word in enumerate(words) if not word.strip(" ")), None)
+    row = next((row for row, word in enumerate(words) if word == ""), None)  # " " (two spaces) is a word: gensim writes it
     if row is not None:
         raise formats.FormatError(path, first_line + row, f"the word is empty ({words[row]!r}): the line starts "
                                                           "with a space")

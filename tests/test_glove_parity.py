@@ -251,3 +251,9 @@ def test_a_question_that_is_not_three_words_is_refused(store, question):
     # such as "man" was read as the three words m, a, n: an answer to a question nobody asked
     with pytest.raises(ValueError, match=r"questions\[1\] is .*; each question is three words \(a, b, c\)"):
         store.analogies([("man", "king", "woman"), question])
+
+
+def test_questions_as_numpy_arrays_are_three_words_too(store):
+    expected = store.analogies([("man", "king", "woman")])
+    assert store.analogies(np.array([["man", "king", "woman"]])) == expected
+    assert store.analogies([np.array(["man", "king", "woman"])]) == expected

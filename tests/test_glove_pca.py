@@ -69,18 +69,18 @@ def test_n_components_is_a_whole_number_of_at_least_1(store, n_components, error
     assert str(caught.value) == message
 
 
-def test_no_more_components_than_the_words_span(store):
-    words = ["king", "queen", "man", "woman"]  # 4 points span 3 axes; a 4th would point anywhere
+def test_no_more_components_than_the_svd_gives(store):
+    words = ["king", "queen", "man", "woman"]
     coords, variance, total = eigh_pca(store[words].astype(np.float64), 3)
     np.testing.assert_allclose(store.pca(words, n_components=3).explained_variance_ratio, variance / total, rtol=1e-9)
-    with pytest.raises(ValueError) as caught:
-        store.pca(words, n_components=4)
-    assert str(caught.value) == ("n_components=4 is more than the 3 principal axes that these 4 words span "
-                                 "(4 different vectors in 50 dimensions)")
-    with pytest.raises(ValueError, match=r"more than the 1 principal axis that these 3 words span \(2 different"):
-        store.pca(["king", "queen", "king"])  # a repeated word adds a point, not a direction
-    with pytest.raises(ValueError, match=r"more than the 50 principal axes that these 300 words span"):
+    assert len(store.pca(words, n_components=4).explained_variance_ratio) == 4  # the 4th explains ~0, as in sklearn
+    with pytest.raises(ValueError) as caught:  # was: silently 4 components for 5
+        store.pca(words, n_components=5)
+    assert str(caught.value) == "n_components=5 is more than the 4 principal axes that 4 words in 50 dimensions have"
+    with pytest.raises(ValueError, match=r"more than the 50 principal axes that 300 words in 50 dimensions have"):
         store.pca(store.index_to_key[1000:1300], n_components=51)
+    ratios = store.pca(["king", "queen"]).explained_variance_ratio  # two words still draw in 2-D
+    np.testing.assert_allclose(ratios, [1.0, 0.0], atol=1e-9)
 
 
 @pytest.mark.parametrize("words,what", [

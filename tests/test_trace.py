@@ -138,3 +138,16 @@ def test_compare_refuses_a_tolerance_that_decides_nothing(atol):
     # NaN called every tensor different; a negative one the same; inf every one equal
     with pytest.raises(ValueError, match=r"atol must be a number >= 0, got"):
         compare(None, None, atol)
+
+
+def test_compare_takes_any_real_number_as_tolerance():
+    import numpy as np
+
+    from minibert.inside.trace import Trace
+
+    ours, reference = Trace(), Trace()
+    ours.record("x", torch.zeros(2))
+    reference.record("x", torch.full((2,), 5e-6))
+    for atol in (np.float32(1e-5), torch.tensor(1e-5), 1e-5):  # numpy and 0-d tensor numbers too
+        assert [row.status for row in compare(ours, reference, atol)] == ["OK"]
+    assert [row.status for row in compare(ours, reference, 0)] == ["DIFF"]

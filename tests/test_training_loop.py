@@ -275,6 +275,8 @@ def test_bad_training_settings():
         TrainingConfig(adam_betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="weight_decay must be a number >= 0, got -0.1"):
         TrainingConfig(weight_decay=-0.1)
+    with pytest.raises(ValueError, match="batch_size 6 must divide evenly into 4 micro-batches"):
+        StepData(list(range(10)), 6, None, grad_accumulation=4)
 
 
 @pytest.mark.parametrize("field, value", [
@@ -300,8 +302,6 @@ def test_epsilon_is_what_keeps_untouched_weights_finite():
         weight.grad = torch.zeros(3)
         optimizer.step()
         assert bool(torch.isfinite(weight).all()) == finite
-    with pytest.raises(ValueError, match="batch_size 6 must divide evenly into 4 micro-batches"):
-        StepData(list(range(10)), 6, None, grad_accumulation=4)
 
 
 def test_evaluation_metrics_are_right_where_the_answer_is_known():

@@ -20,6 +20,7 @@ or all-MiniLM-L6-v2 (shipped offline) where an encoder is enough. Layers and hea
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 import textwrap
@@ -72,7 +73,13 @@ def _load(args, model_class, candidates, offline_default: bool):
             # The only "head" a BertModel has is the pooler, which a masked-LM save (or a model built
             # with add_pooling_layer=False) leaves out. The commands that load a BertModel read the
             # token vectors and attention, never pooler_output, so a stand-in pooler changes nothing.
-            loaded = load(model_class, args.model, candidates, offline_default=offline_default, init_new_head=True)
+            logger = logging.getLogger("minibert")  # its "newly initialised: pooler..." is said below, once
+            level = logger.level
+            logger.setLevel(logging.ERROR)
+            try:
+                loaded = load(model_class, args.model, candidates, offline_default=offline_default, init_new_head=True)
+            finally:
+                logger.setLevel(level)
             print(f"model: {loaded.name} (it has no pooler; this command does not use one)")
             return loaded
         name = args.model or candidates[0]

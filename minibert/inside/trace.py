@@ -32,6 +32,7 @@ Names, in the order the forward pass makes them (i is the layer):
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -177,7 +178,11 @@ def transformers_points(hf_model, num_heads: int):
 
 
 def compare(ours: Trace, reference: Trace, atol: float = 1e-5) -> list[DiffRow]:
-    if not (isinstance(atol, (int, float)) and atol >= 0 and atol != float("inf")):  # NaN fails atol >= 0
+    try:
+        usable = math.isfinite(float(atol)) and float(atol) >= 0  # numpy and 0-d tensor numbers too
+    except (TypeError, ValueError):
+        usable = False
+    if not usable:
         raise ValueError(f"atol must be a number >= 0, got {atol!r}")
     rows = []
     for name, tensor in ours.tensors.items():
