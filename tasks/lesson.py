@@ -11,6 +11,7 @@ with the command that fetches them, and the lesson goes on.
 """
 
 import argparse
+import sys
 import time
 
 from minibert.app.defaults import go_offline_if_hub_unreachable
@@ -22,9 +23,10 @@ STEPS = (step1_word_vectors, step2_contextual, step3_masked_lm, step4_next_sente
          step6_attention)
 
 
-def main(argv=None) -> None:
+def main(argv=()) -> None:
     # It takes no options, but --help must say what it does rather than run it, and a stray argument
-    # (a step's option, say) is refused rather than ignored.
+    # (a step's option, say) is refused rather than ignored. Only the command line's own arguments are
+    # read (below): main() called from a notebook must not parse the kernel's.
     argparse.ArgumentParser(prog="python -m tasks.lesson", description=__doc__.split("\n\n")[0],
                             epilog="Each step is also a program of its own: python -m tasks.step1_word_vectors, "
                                    "..., python -m tasks.step6_attention (each with --help).").parse_args(argv)
@@ -37,4 +39,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

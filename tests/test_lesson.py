@@ -173,3 +173,11 @@ def test_lesson_help_says_what_it_does_and_runs_nothing(capsys, tmp_path, monkey
         lesson.main(["--layer", "3"])
     assert exit_.value.code == 2 and "unrecognized arguments: --layer 3" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_lesson_main_from_code_reads_no_command_line(capsys, monkeypatch):
+    """main() in a notebook: sys.argv holds the kernel's arguments ("-f kernel.json"), not the lesson's."""
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/tmp/kernel.json"])
+    monkeypatch.setattr(lesson, "STEPS", ())  # the steps themselves are run by test_whole_lesson_offline
+    lesson.main()
+    assert "The lesson ran in" in capsys.readouterr().out
