@@ -9,7 +9,7 @@ the mean of its pieces, and the output says so (the lesson's notebook stopped wi
 """
 
 from minibert import BertModel
-from minibert.app.defaults import BERT_BASE, load
+from minibert.app.defaults import BERT_BASE, load_encoder
 from minibert.app.pipelines import cosine, word_vector
 
 from ._common import heading, one_line_errors, parser, using
@@ -30,7 +30,7 @@ def compare(loaded, word: str, sentence_a: str, sentence_b: str) -> float:
 
 def run(model=None, word: str = "bat", sentences=SENTENCES, vectors=None) -> float:
     heading(2, "Contextual embeddings")
-    loaded = load(BertModel, model, BERT_BASE, offline_default=True)
+    loaded = load_encoder(model, BERT_BASE, offline_default=True)
     using(loaded.name)
     bert_cosine = compare(loaded, word, *sentences)
     if vectors is None:

@@ -8,7 +8,7 @@ Runs on the lesson's BERT, or offline on all-MiniLM-L6-v2.
 from pathlib import Path
 
 from minibert import BertModel
-from minibert.app.defaults import BERT_BASE, load
+from minibert.app.defaults import BERT_BASE, load_encoder
 from minibert.app.pipelines import attention_map, check_layer_head
 from minibert.app.plots import plot_attention
 
@@ -20,7 +20,7 @@ WORD = "bat"
 
 def run(model=None, sentence: str = SENTENCE, layer: int = 2, head: int = 0, output: Path | None = None) -> Path:
     heading(6, "Attention")
-    loaded = load(BertModel, model, BERT_BASE, offline_default=True)
+    loaded = load_encoder(model, BERT_BASE, offline_default=True)
     using(loaded.name)
     tokens, attentions = attention_map(loaded.model, loaded.tokenizer, sentence)  # (layers, nh, T, T)
     check_layer_head(attentions, layer, head)

@@ -580,6 +580,13 @@ def test_a_failed_write_keeps_the_old_picture_and_page(capsys, tmp_path, minilm_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.html", "x.png"]
 
 
+def word_vectors_stub():
+    """Step 2 compares BERT with GloVe's one vector for the word; any store with "bat" will do here."""
+    from glove import WordVectors
+
+    return WordVectors(["bat", "cave"], [[1.0, 0.0], [0.0, 1.0]])
+
+
 def test_a_checkpoint_without_a_pooler_runs_similarity_and_attention(capsys, tmp_path, minilm_dir):
     """A BertModel saved without its pooler (as a masked-LM save is): similarity and attention read only
     the token vectors and attention, so they run, and print what the whole checkpoint prints."""
@@ -594,11 +601,21 @@ def test_a_checkpoint_without_a_pooler_runs_similarity_and_attention(capsys, tmp
     _, whole, _ = run_cli(capsys, *argv, "--model", str(minilm_dir))
     code, out, err = run_cli(capsys, *argv, "--model", str(folder))
     assert code == 0 and err == "", err  # not also the library's "newly initialised: pooler..." log line
-    assert out.splitlines()[0] == f"model: {folder} (it has no pooler; this command does not use one)"
+    assert out.splitlines()[0] == f"model: {folder} (it has no pooler; this does not use one)"
     assert out.splitlines()[1:] == whole.splitlines()[1:]
     code, out, err = run_cli(capsys, "attention", "He swung the bat.", "-o", str(tmp_path / "a.png"), "--model", str(folder))
     assert code == 0, err
     assert_real_picture(tmp_path / "a.png")
+    # the lesson's steps 2 and 6 load it the same way (they said "Pass init_new_head=True", a Python hint)
+    from tasks import step2_contextual
+
+    cosines = {}
+    for name, model in (("whole", minilm_dir), ("no pooler", folder)):
+        cosines[name] = step2_contextual.run(model=str(model), vectors=word_vectors_stub())
+        attention.main(["--model", str(model), "-o", str(tmp_path / f"{name}.png")])
+    out, err = capsys.readouterr()
+    assert err == "" and out.count(f"model: {folder} (it has no pooler; this does not use one)") == 2, out
+    assert cosines["no pooler"] == cosines["whole"]
 
 
 def test_download_points_word_vectors_to_glove(capsys):

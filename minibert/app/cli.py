@@ -20,7 +20,6 @@ or all-MiniLM-L6-v2 (shipped offline) where an encoder is enough. Layers and hea
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import sys
 import textwrap
@@ -32,7 +31,7 @@ from ..bert.pretrained import MissingHeadError
 from ..inside.explore import MAX_TOKENS as EXPLORER_MAX_TOKENS, explore
 from . import plots
 from .defaults import (BERT_BASE, CROSS_ENCODER, HUB_OFFLINE, HUB_UNREACHABLE, ModelUnavailable, checkpoint_folder,
-                       download, load, probe_hub)
+                       download, load, load_encoder, probe_hub)
 from .pipelines import (InputError, attention_map, check_layer_head, cosine, fill_mask, next_sentence, rerank,
                         word_vector)
 
@@ -67,21 +66,11 @@ def _load(args, model_class, candidates, offline_default: bool):
     """The model of --model (or the default), after a line that names it; a checkpoint without
     this command's head is an error that says which checkpoint would do."""
     try:
-        loaded = load(model_class, args.model, candidates, offline_default=offline_default)
+        if model_class is BertModel:  # the commands that load one read no pooler: one saved without it runs
+            loaded = load_encoder(args.model, candidates, offline_default=offline_default)
+        else:
+            loaded = load(model_class, args.model, candidates, offline_default=offline_default)
     except MissingHeadError:
-        if model_class is BertModel:
-            # The only "head" a BertModel has is the pooler, which a masked-LM save (or a model built
-            # with add_pooling_layer=False) leaves out. The commands that load a BertModel read the
-            # token vectors and attention, never pooler_output, so a stand-in pooler changes nothing.
-            logger = logging.getLogger("minibert")  # its "newly initialised: pooler..." is said below, once
-            level = logger.level
-            logger.setLevel(logging.ERROR)
-            try:
-                loaded = load(model_class, args.model, candidates, offline_default=offline_default, init_new_head=True)
-            finally:
-                logger.setLevel(level)
-            print(f"model: {loaded.name} (it has no pooler; this command does not use one)")
-            return loaded
         name = args.model or candidates[0]
         raise InputError(f"{name} has no weights for the head of {model_class.__name__}: `minibert {args.command}` "
                          f"needs a checkpoint with a {HEADS[model_class]}; pass --model with one, "

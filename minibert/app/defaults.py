@@ -138,6 +138,28 @@ def load(model_class, name_or_path: str | None, candidates: tuple[str, ...], off
                            f"downloaded here; fetch it with: {fetch_command(candidates[0])}")
 
 
+def load_encoder(name_or_path: str | None, candidates: tuple[str, ...], offline_default: bool) -> Loaded:
+    """`load` for a BertModel whose pooler is not used: a checkpoint saved without one (a masked-LM
+    save, add_pooling_layer=False) gets a stand-in pooler, and its name says so. Token vectors and
+    attention, what the lesson's commands read, do not depend on the pooler."""
+    import logging
+
+    from ..bert.model import BertModel
+    from ..bert.pretrained import MissingHeadError
+
+    try:
+        return load(BertModel, name_or_path, candidates, offline_default)
+    except MissingHeadError:  # raised only when the pooler is all that is missing
+        logger = logging.getLogger("minibert")  # its "newly initialised: pooler..." is said in the name instead
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            loaded = load(BertModel, name_or_path, candidates, offline_default, init_new_head=True)
+        finally:
+            logger.setLevel(level)
+        return Loaded(loaded.model, loaded.tokenizer, f"{loaded.name} (it has no pooler; this does not use one)")
+
+
 def download(repo_id: str) -> str:
     """Fetch a checkpoint into the Hugging Face cache: config, weights (safetensors when the repo has
     them) and tokenizer files, with huggingface_hub's progress bars. Returns the snapshot folder."""
