@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 import textwrap
+import warnings
 from pathlib import Path
 
 from .defaults import LESSON_VECTORS, gensim_data_host, gensim_data_reachable, load_vectors

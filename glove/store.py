@@ -135,8 +135,9 @@ class WordVectors:
         `encoding` and `unicode_errors` decode the words, as in gensim. A name such as
         "glove-wiki-gigaword-100" that is not a file is fetched (and cached) by gensim's downloader.
 
-        Raises FileNotFoundError, IsADirectoryError (a folder given); FormatError (a ValueError) for a malformed
-        file, naming the file and the line: TruncatedFileError (also an EOFError), EncodingError (also a UnicodeDecodeError).
+        Raises FileNotFoundError, IsADirectoryError (a folder given); FormatError (a ValueError) for a
+        malformed file, naming the file and the line: TruncatedFileError (also an EOFError), EncodingError
+        (also a UnicodeDecodeError).
         """
         if not os.path.exists(path) and looks_like_gensim_data_name(str(path)):
             return cls._load_gensim_data(str(path), limit)
@@ -861,10 +862,9 @@ def _refuse_non_finite(source: str, words, vectors: np.ndarray) -> None:
 def _refuse_empty_words(path, words: list, first_line: int) -> None:
     """A text line that starts with a space has no word before its numbers: gensim reads it as the word "",
     which then answers queries as a blank. Refuse it, naming the line (row 0 is on `first_line`)."""
-    row = next((row for row, word in enumerate(words) if word == ""), None)  # " " (two spaces) is a word: gensim writes it
-    if row is not None:
-        raise formats.FormatError(path, first_line + row, f"the word is empty ({words[row]!r}): the line starts "
-                                                          "with a space")
+    if "" in words:  # only "": a line that starts with two spaces is the word " ", which gensim writes
+        raise formats.FormatError(path, first_line + words.index(""), "the word is empty (''): the line starts "
+                                                                      "with a space")
 
 
 def _check_topn(topn):

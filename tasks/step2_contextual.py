@@ -8,7 +8,6 @@ The word's vector is its token's last hidden state. A word the tokenizer splits 
 the mean of its pieces, and the output says so (the lesson's notebook stopped with an error there).
 """
 
-from minibert import BertModel
 from minibert.app.defaults import BERT_BASE, load_encoder
 from minibert.app.pipelines import cosine, word_vector
 

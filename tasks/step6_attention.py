@@ -7,7 +7,6 @@ Runs on the lesson's BERT, or offline on all-MiniLM-L6-v2.
 
 from pathlib import Path
 
-from minibert import BertModel
 from minibert.app.defaults import BERT_BASE, load_encoder
 from minibert.app.pipelines import attention_map, check_layer_head
 from minibert.app.plots import plot_attention

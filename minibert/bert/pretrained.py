@@ -620,6 +620,7 @@ def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     config = model.config.to_dict()
     config["architectures"] = [type(model).__name__]
     config["torch_dtype"] = str(model.dtype).removeprefix("torch.")
+
     def write_weights(tmp: Path) -> None:
         try:
             save_file(tensors, str(tmp), metadata={"format": "pt"})

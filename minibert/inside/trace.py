@@ -179,10 +179,10 @@ def transformers_points(hf_model, num_heads: int):
 
 def compare(ours: Trace, reference: Trace, atol: float = 1e-5) -> list[DiffRow]:
     try:
-        usable = math.isfinite(float(atol)) and float(atol) >= 0  # numpy and 0-d tensor numbers too
+        tolerance = float(atol)  # numpy and 0-d tensor numbers too
     except (TypeError, ValueError):
-        usable = False
-    if not usable:
+        tolerance = math.nan
+    if not (math.isfinite(tolerance) and tolerance >= 0):
         raise ValueError(f"atol must be a number >= 0, got {atol!r}")
     rows = []
     for name, tensor in ours.tensors.items():

@@ -113,7 +113,6 @@ def tokenize_compactly(tokenizer: Tokenizer, texts: list[str], max_length: int |
     return kept
 
 
-
 @torch.inference_mode()
 def encode(model, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 32, normalize: bool = False,
            max_length: int | None = None, pooling: str | Sequence[str] = "mean") -> torch.Tensor:
