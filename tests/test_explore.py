@@ -164,11 +164,35 @@ def test_too_many_tokens_is_refused_before_anything_is_written(minilm, tmp_path)
         build_page(minibert.FastBertModel.from_model(model), tokenizer, "He swung the bat.")
 
 
-def test_tokens_cannot_break_out_of_the_page(minilm):
+# Texts a user may type that look like the page's own markup: a closing script tag, HTML, and the two
+# slots of the template (a text holding "__DATA__" once sent the page's data into its <title>).
+TRICKY_TEXTS = ["a </script> <b>bold</b> & co", "the __DATA__ token", "__TITLE__ then __DATA__", "<!-- __DATA__"]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_tokens_cannot_break_out_of_the_page(minilm, text):
     model, tokenizer = minilm
-    page = build_page(model, tokenizer, "a </script> <b>bold</b> & co")
+    page = build_page(model, tokenizer, text)
     assert page.html.count("</script>") == 2  # the page's own two script elements
-    assert page_data(page.html)["text"] == "a </script> <b>bold</b> & co"
+    assert page_data(page.html)["text"] == text
+    title = re.search(r"<title>(.*?)</title>", page.html, re.S).group(1)
+    assert html.unescape(title) == f"minibert attention: {text}"
+
+
+def test_a_text_like_the_pages_markup_shows_whole_in_the_browser(browser, minilm, tmp_path):
+    model, tokenizer = minilm
+    for i, text in enumerate(TRICKY_TEXTS):
+        page = minibert.explore(model, tokenizer, text, path=tmp_path / f"tricky{i}.html")
+        opened = OpenedPage(browser, page.path)
+        try:
+            assert opened.tab.title() == f"minibert attention: {text}"
+            assert opened.tab.inner_text("#input").startswith(text + " (")  # then "(17 tokens)"
+            queries = opened.tab.eval_on_selector_all("#head-svg .tok[data-side='query'] text",
+                                                      "ts => ts.map(t => t.textContent)")
+            assert queries == page.tokens
+            assert opened.errors == []
+        finally:
+            opened.tab.close()
 
 
 def test_jupyter_shows_the_page_inline(page_20):

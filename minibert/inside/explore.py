@@ -37,6 +37,7 @@ import base64
 import html
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,7 +199,10 @@ def build_page(model, tokenizer, text: str, pair: str | None = None, *, layer: i
     # "<" as \u003c keeps a token such as "</script>" from ending the script element early.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     title = html.escape(f"minibert attention: {text if pair is None else text + ' | ' + pair}"[:120])
-    page = TEMPLATE.read_text(encoding="utf-8").replace("__TITLE__", title, 1).replace("__DATA__", payload, 1)
+    # Both slots are filled in one pass over the template, so a text that itself holds "__DATA__" or
+    # "__TITLE__" is never taken for a slot (two chained replaces put the data in the <title> then).
+    slots = {"__TITLE__": title, "__DATA__": payload}
+    page = re.sub("__TITLE__|__DATA__", lambda slot: slots[slot.group()], TEMPLATE.read_text(encoding="utf-8"))
     return Explorer(page, tokens)
 
 
