@@ -20,7 +20,7 @@ import dataclasses
 import json
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +30,15 @@ SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu"
 
 
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+
+# Keys of transformers' BertConfig.to_dict() that this BERT holds at one value. to_dict() writes them, so
+# that a dict (or a config.json) from either library has the same keys. The first four are switches that
+# from_dict refuses when set otherwise; the rest are bookkeeping, kept in `extra` when a file has them.
+TRANSFORMERS_DEFAULTS = {
+    "is_decoder": False, "add_cross_attention": False, "is_encoder_decoder": False, "tie_word_embeddings": True,
+    "chunk_size_feed_forward": 0, "_name_or_path": "", "architectures": None, "dtype": None, "use_cache": True,
+    "bos_token_id": None, "eos_token_id": None,
+}
 
 
 class ConfigError(ValueError):
@@ -55,6 +64,9 @@ class BertConfig:
     position_embedding_type: str = "absolute"  # the only kind implemented here
     id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
     label2id: dict[str, int] = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
+    # Not stored: the count is len(id2label). BertConfig(num_labels=3) makes labels LABEL_0..LABEL_2, as in
+    # transformers; config.num_labels reads (and sets) it through the property defined below the class.
+    num_labels: InitVar[int | None] = None
     # A classifier's loss: "regression", "single_label_classification" or "multi_label_classification";
     # None lets the model decide from num_labels and the labels' dtype, as transformers does.
     problem_type: str | None = None
@@ -75,12 +87,10 @@ class BertConfig:
         "sbert_ce_default_activation_function", "sentence_transformers", "finetuning_task", "tokenizer_class",
     )
 
-    @property
-    def num_labels(self) -> int:
+    def _get_num_labels(self) -> int:
         return len(self.id2label)
 
-    @num_labels.setter
-    def num_labels(self, n: int) -> None:
+    def _set_num_labels(self, n: int) -> None:
         """Setting num_labels makes fresh labels LABEL_0 .. LABEL_{n-1}, as in transformers."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"num_labels={n!r} must be a positive integer")
@@ -91,7 +101,12 @@ class BertConfig:
     def use_return_dict(self) -> bool:
         return self.return_dict
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, num_labels: int | None) -> None:
+        if num_labels is not None:  # BertConfig(num_labels=3)
+            if self.id2label == {0: "LABEL_0", 1: "LABEL_1"}:  # no labels of the caller's: make them
+                self._set_num_labels(num_labels)  # checks the value, makes LABEL_0 .. LABEL_{n-1}
+            elif isinstance(self.id2label, dict) and num_labels != len(self.id2label):
+                raise ConfigError(f"num_labels={num_labels!r} disagrees with id2label of {len(self.id2label)}")
         # JSON object keys are strings; id2label's keys are class indices.
         if not isinstance(self.id2label, dict) or not isinstance(self.label2id, dict):
             raise ConfigError("id2label and label2id must be objects (dicts)")
@@ -174,6 +189,7 @@ class BertConfig:
         unsupported = {
             "is_decoder": False,
             "add_cross_attention": False,
+            "is_encoder_decoder": False,
             "tie_word_embeddings": True,
         }
         for key, allowed in unsupported.items():
@@ -230,14 +246,15 @@ class BertConfig:
     # -- writing: the layout transformers reads --------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """config.json as a dict: every field, the kept extras, and model_type. JSON keys are
-        strings, so id2label's class indices are written as "0", "1", ..."""
+        """config.json as a dict, with the keys and values of transformers' BertConfig.to_dict(): every
+        field, the kept extras, transformers' keys this BERT holds at one value (TRANSFORMERS_DEFAULTS),
+        and model_type. id2label's keys are class indices (ints) here; to_json_string writes them as
+        "0", "1", ... as JSON object keys must be."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        values["id2label"] = {str(k): v for k, v in self.id2label.items()}
-        return {**self.extra, **values, "model_type": self.model_type}
+        return {**TRANSFORMERS_DEFAULTS, **self.extra, **values, "model_type": self.model_type}
 
     def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"  # json writes int keys as text
 
     def to_json_file(self, path: str | Path) -> None:
         from .pretrained import write_atomically
@@ -249,3 +266,10 @@ class BertConfig:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.to_json_file(folder / "config.json")
+
+
+# num_labels reads and sets len(id2label), and is also an argument of the constructor (the InitVar above).
+# The property is bound here, after @dataclass has read the argument's default from the class body, where
+# a property of the same name would have taken its place.
+BertConfig.num_labels = property(BertConfig._get_num_labels, BertConfig._set_num_labels,
+                                 doc="How many labels the classifier has: len(id2label).")
