@@ -6,7 +6,7 @@ The folders are the table of contents; read them in this order:
     inside/    looking inside: trace.py (every intermediate, and a diff against transformers),
                explore.py (an HTML page of the attention), wordpiece.py (the tokenizer's rules)
     training/  pre-training data (masking, next-sentence pairs), the training loop, its log
-    speed/     opt-in speed, tested against bert/: fast.py, encode.py
+    speed/     opt-in speed, tested against bert/: fast.py, encode.py, quantize.py, onnx.py
     app/       application code (the command line, the lesson's helpers): skip it on a first read
 
 Everything a user needs is importable from here: `from minibert import BertModel, Tokenizer`.
@@ -26,9 +26,11 @@ from .inside.explore import explore
 from .inside.trace import diff, trace
 from .speed.encode import SentenceEncoder
 from .speed.fast import FastBertModel
+from .speed.onnx import CheckedSession, export_onnx
 
 __all__ = [
     "BertConfig", "ConfigError", "CheckpointError", "CheckpointNotFoundError", "MissingHeadError",
     "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
     "BertForSequenceClassification", "Tokenizer", "trace", "diff", "explore", "FastBertModel", "SentenceEncoder",
+    "export_onnx", "CheckedSession",
 ]

@@ -4,4 +4,5 @@
     fast.py        the same forward pass on fused kernels (Q|K|V in one matmul, scaled_dot_product_attention),
                    optionally frozen (compile="frozen") or in mixed precision (bfloat16 matmuls)
     quantize.py    int8 Linear layers: per-channel weights, per-token activations, outliers in float
+    onnx.py        the model as one ONNX file, and an ONNX Runtime session that checks inputs as the model does
 """
