@@ -4,8 +4,9 @@
     >>> quantized.encoder.layer[0].output.dense
     Int8Linear(in_features=1536, out_features=384, activations=per token, outlier_threshold=6.0)
     >>> texts = ["The bat flew out of the cave at night.", "He swung the bat and hit a home run."]
-    >>> embedding_cosines(model, quantized, tokenizer, texts)  # mean-pooled, against float32
-    tensor([0.9992, 0.9993])
+    >>> cosines = embedding_cosines(model, quantized, tokenizer, texts)  # mean-pooled, against float32
+    >>> bool(cosines.min() > 0.99)    # 0.9992 and 0.9993 here; tests/test_quantize.py holds 200 texts to 0.99
+    True
 
 The quantized model is a BertModel (or a FastBertModel: quantize_dynamic_int8(FastBertModel.from_model(m))
 is the fast int8 path), so `encode` and `SentenceEncoder(quantized, tokenizer, pipeline)` take it as
