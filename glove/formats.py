@@ -112,16 +112,20 @@ def detect_format(path, binary: bool | None = None, no_header: bool | None = Non
         return "glove"
     if binary is not None:
         return "word2vec-binary" if binary else "word2vec"
-    # The first record of a text file is text ending in a number; raw float32 bytes almost never are. Some
-    # binary files start each word with a newline: those are skipped first.
+    return "word2vec" if _first_record_is_text(head) else "word2vec-binary"
+
+
+def _first_record_is_text(head: bytes) -> bool:
+    """Whether the line after a word2vec header reads as text ending in a number, as a text record does; raw
+    float32 bytes almost never do. Some binary files start each word with a newline: those are skipped first."""
     record = head.split(b"\n", 1)[1].lstrip(b"\n").split(b"\n", 1)[0] if b"\n" in head else b""
     try:
         tokens = record.decode("utf-8").split()
         if tokens:
             float(tokens[-1])
     except ValueError:  # not UTF-8 (UnicodeDecodeError is a ValueError) or not a number
-        return "word2vec-binary"
-    return "word2vec"
+        return False
+    return True
 
 
 def _word2vec_header(head: bytes) -> tuple[int, int] | None:
@@ -383,13 +387,19 @@ def _parse_numbers(path, numbers: list[str], first_line: int, out: np.ndarray) -
 
 
 def _read_word2vec_binary(path, limit, datatype, encoding: str, unicode_errors: str):
-    """word2vec's binary format: "N D\\n", then per word: the word, a space, D little-endian float32s."""
+    """word2vec's binary format: "N D\\n", then per word: the word, a space, D little-endian float32s.
+
+    A record may start with newlines (the C tool ends each record with one, gensim's writer does not); they are
+    not part of the word. A word is never empty and holds no newline: the writer refuses both, and a reader that
+    took them would return garbage words, the mark of a text file read as binary or of a header that is wrong.
+    """
     data = Path(path).read_bytes()
     header_end = data.index(b"\n") + 1
     count, dim = _word2vec_header(data)
     if count and dim < 1:
         raise FormatError(path, 1, f"the header says {count} words of {dim} dimensions")
     wanted = count if limit is None else min(count, limit)
+    _check_binary_records(path, data, header_end, count, dim, encoding, unicode_errors)
     # Each record takes at least a space and 4 * D bytes: check the header against the file's size
     # before allocating what it asks for.
     least = wanted * (1 + 4 * dim)
@@ -406,10 +416,12 @@ def _read_word2vec_binary(path, limit, datatype, encoding: str, unicode_errors: 
         if space < 0 or space + 1 + record_bytes > len(data):
             raise TruncatedFileError(path, where, "the file ends inside this record")
         try:
-            # The C tool ends each record with "\n"; gensim does not. Accept both.
-            words.append(data[pos:space].decode(encoding, unicode_errors).lstrip("\n"))
+            word = _binary_word(data[pos:space], encoding, unicode_errors)
         except UnicodeDecodeError as e:
             raise EncodingError(path, where, e, what="the word is not") from None
+        if not word or "\n" in word:
+            raise FormatError(path, where, _binary_word_problem(word))
+        words.append(word)
         vectors[i] = np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)
         pos = space + 1 + record_bytes
 
@@ -421,6 +433,73 @@ def _read_word2vec_binary(path, limit, datatype, encoding: str, unicode_errors: 
 
     _refuse_non_finite(path, vectors, words, where_of_row)
     return words, vectors
+
+
+_RECORDS_AHEAD = 100  # records of a binary file read ahead, whatever `limit` asks for, to check its layout
+
+
+def _check_binary_records(path, data: bytes, start: int, count: int, dim: int, encoding: str, unicode_errors: str):
+    """Read the first records ahead, and where they do not read cleanly, say why if it can be told: a header
+    whose dimension is not the records' (they read cleanly at exactly one other), or a text file read as binary.
+    Other problems are left to the reader, which names them where they lie among the words asked for."""
+    ahead = min(count, _RECORDS_AHEAD)
+    to_the_end = count <= _RECORDS_AHEAD  # all the records: then nothing but newlines may follow them
+    first_bad = _first_unreadable_record(data, start, ahead, dim, encoding, unicode_errors, to_the_end)
+    if first_bad is None:
+        return
+    fitting = []
+    most = min((len(data) - start) // (4 * ahead), 1 << 16)  # each record holds at least 4 D bytes
+    for other in range(1, most + 1):
+        if other != dim and _first_unreadable_record(data, start, ahead, other, encoding, unicode_errors,
+                                                     to_the_end) is None:
+            fitting.append(other)
+            if len(fitting) > 1:  # not one answer: say nothing about the dimension
+                break
+    if len(fitting) == 1:
+        (found,) = fitting
+        raise FormatError(path, f"word 1 of {count} (byte {start})", f"the header (line 1) says {dim} dimensions, "
+                          f"but the records hold {found} ({4 * found} bytes of float32 after each word, not {4 * dim}); "
+                          f"correct the header to '{count} {found}'")
+    if _first_record_is_text(data[: 1 << 16]):
+        record, pos, problem = first_bad
+        raise FormatError(path, f"word {record + 1} of {count} (byte {pos})",
+                          f"{problem}; the file looks like word2vec text: load it with binary=False")
+
+
+def _first_unreadable_record(data: bytes, start: int, records: int, dim: int, encoding: str, unicode_errors: str,
+                             to_the_end: bool):
+    """(record, byte, problem) for the first of `records` binary records that does not read cleanly with `dim`
+    dimensions (a word that is empty, holds a newline or cannot be decoded; a vector past the end of the file or
+    not finite; bytes after the last record when `to_the_end`), or None if they all do."""
+    pos = start
+    for record in range(records):
+        space = data.find(b" ", pos)
+        if space < 0 or space + 1 + 4 * dim > len(data):
+            return record, pos, "the file ends inside this record"
+        try:
+            word = _binary_word(data[pos:space], encoding, unicode_errors)
+        except UnicodeDecodeError as e:
+            return record, pos, f"the word is not {e.encoding} ({e.reason})"
+        if not word or "\n" in word:
+            return record, pos, _binary_word_problem(word)
+        if not np.isfinite(np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)).all():
+            return record, pos, "its vector holds NaN or infinite values"
+        pos = space + 1 + 4 * dim
+    if to_the_end and data[pos:].strip(b"\n"):
+        return records, pos, f"{len(data) - pos} bytes follow the last record"
+    return None
+
+
+def _binary_word(raw: bytes, encoding: str, unicode_errors: str) -> str:
+    """The word of a binary record, without the newlines before it (UnicodeDecodeError if it is not text)."""
+    return raw.decode(encoding, unicode_errors).lstrip("\n")
+
+
+def _binary_word_problem(word: str) -> str:
+    if not word:
+        return "the word is empty (''): a record starts with its word, then a space"
+    return (f"the word {word!r} holds a newline, which no word of a word2vec binary file can (a newline may only "
+            "come before a word)")
 
 
 def _read_store(path, limit, mmap, datatype):
@@ -529,9 +608,12 @@ def write(path, words: list[str], vectors: np.ndarray, format: str = "store", *,
     if vectors.ndim != 2 or len(words) != len(vectors):
         raise ValueError(f"cannot write {len(words)} words with vectors of shape {vectors.shape}")
     forbidden = {"store": "\n\0", "word2vec-binary": "\n "}.get(format, "\n")  # what would end a word early
-    for word in words:
+    for number, word in enumerate(words, start=1):
         if not isinstance(word, str):
             raise TypeError(f"cannot write the key {word!r} ({type(word).__name__}): words must be strings")
+        if not prefix + word and format != "store":  # the store's words are separated by newlines: "" is fine
+            raise ValueError(f"cannot write the empty word (word {number}) in {format} format: its line or record "
+                             "would start with its numbers, which glove's readers refuse")
         if any(char in prefix + word for char in forbidden):
             raise ValueError(f"cannot write word {prefix + word!r} in {format} format: a word there cannot hold "
                              f"{forbidden!r}")

@@ -699,3 +699,89 @@ def test_a_store_holding_a_word_twice_is_refused_naming_the_word(tmp_path, capsy
         assert str(caught.value) == message
     assert glove_main(["similar", "king", "--model", str(path)]) == 1  # it answered "king" to itself
     assert_one_error_line(capsys.readouterr().err, "similar", message)
+
+
+# ----- 14. a word2vec binary file that is not what its header says ----------------------------------------------------
+
+
+def four_words(tmp_path, name="v.bin"):
+    """king, queen, man, woman with 4 seeded random dimensions, written as word2vec binary (glove's writer, which
+    ends each record with a newline as the C tool does): (path, store)."""
+    store = WordVectors(["king", "queen", "man", "woman"], np.random.default_rng(22).standard_normal((4, 4)))
+    path = tmp_path / name
+    store.save_word2vec_format(path, binary=True)
+    return path, store
+
+
+@pytest.mark.parametrize("limit", [None, 1, 2])
+def test_a_text_file_read_as_binary_is_refused_with_the_way_to_read_it(tmp_path, limit):
+    path = tmp_path / "v.txt"
+    WordVectors(["king", "queen", "man", "woman"], np.arange(16).reshape(4, 4) / 7 + 0.1).save_word2vec_format(path)
+    # gensim reads each word's 16 bytes of text as 4 float32s, and then returns words such as '0000000\nqueen'.
+    assert any("\n" in word for word in KeyedVectors.load_word2vec_format(path, binary=True).index_to_key)
+    with pytest.raises(FormatError) as caught:
+        WordVectors.load_word2vec_format(path, binary=True, limit=limit)  # even when asked for one word
+    assert re.fullmatch(rf"{re.escape(str(path))}, word \d of 4 \(byte \d+\): the word '\d+\\n\w+' holds a newline, "
+                        r"which no word of a word2vec binary file can \(a newline may only come before a word\); the "
+                        r"file looks like word2vec text: load it with binary=False", str(caught.value)), caught.value
+    assert WordVectors.load_word2vec_format(path, binary=False).index_to_key == ["king", "queen", "man", "woman"]
+
+
+def test_a_newline_inside_a_binary_word_is_refused_naming_the_record(tmp_path):
+    path = tmp_path / "v.bin"
+    path.write_bytes(b"2 1\nab " + np.float32([1]).tobytes() + b"\ncd\nef " + np.float32([2]).tobytes())
+    assert KeyedVectors.load_word2vec_format(path, binary=True).index_to_key == ["ab", "cd\nef"]
+    with pytest.raises(FormatError) as caught:
+        WordVectors.load(path)
+    assert str(caught.value) == (f"{path}, word 2 of 2 (byte 11): the word 'cd\\nef' holds a newline, which no word "
+                                 "of a word2vec binary file can (a newline may only come before a word)")
+
+
+@pytest.mark.parametrize("before", [b"", b"\n"])
+def test_an_empty_word_in_a_binary_file_is_refused_naming_the_record(tmp_path, before):
+    path = tmp_path / "v.bin"
+    path.write_bytes(b"2 1\nab " + np.float32([1]).tobytes() + before + b" " + np.float32([2]).tobytes())
+    assert KeyedVectors.load_word2vec_format(path, binary=True).index_to_key == ["ab", ""]  # gensim: the word ""
+    with pytest.raises(FormatError) as caught:
+        WordVectors.load(path, binary=True)
+    assert str(caught.value) == (f"{path}, word 2 of 2 (byte 11): the word is empty (''): a record starts with its "
+                                 "word, then a space")
+
+
+@pytest.mark.parametrize("fmt", ["word2vec-binary", "word2vec", "glove"])
+def test_the_writer_refuses_the_empty_word_that_the_readers_refuse(tmp_path, fmt):
+    path = tmp_path / "v.out"
+    with pytest.raises(ValueError) as caught:
+        WordVectors(["a", ""], [[1.0, 2.0], [3.0, 4.0]]).save(path, format=fmt)
+    assert str(caught.value) == (f"cannot write the empty word (word 2) in {fmt} format: its line or record would "
+                                 "start with its numbers, which glove's readers refuse")
+    assert not path.exists()
+    store = tmp_path / "v.store"
+    WordVectors(["a", ""], [[1.0, 2.0], [3.0, 4.0]]).save(store)  # the store's own format keeps it
+    assert WordVectors.load(store).index_to_key == ["a", ""]
+
+
+@pytest.mark.parametrize("claimed", [5, 3, 8])
+@pytest.mark.parametrize("limit", [None, 2])
+def test_a_binary_header_with_the_wrong_dimension_says_so(tmp_path, claimed, limit):
+    path, _ = four_words(tmp_path)
+    data = path.read_bytes()
+    assert data.startswith(b"4 4\n")
+    path.write_bytes(f"4 {claimed}\n".encode() + data[4:])
+    with pytest.raises(FormatError) as caught:  # was: "the word is not UTF-8", "the file ends inside this record",
+        WordVectors.load_word2vec_format(path, binary=True, limit=limit)  # or, with limit=2, the word 'en'
+    assert str(caught.value) == (f"{path}, word 1 of 4 (byte 4): the header (line 1) says {claimed} dimensions, but "
+                                 f"the records hold 4 (16 bytes of float32 after each word, not {4 * claimed}); "
+                                 "correct the header to '4 4'")
+    assert not isinstance(caught.value, UnicodeDecodeError)
+
+
+def test_a_right_header_and_a_damaged_word_is_still_a_utf8_error(tmp_path):
+    path, _ = four_words(tmp_path)
+    data = path.read_bytes()
+    start = data.index(b"man")
+    path.write_bytes(data[:start] + b"m\xe9n" + data[start + 3:])  # latin-1 inside a UTF-8 file
+    with pytest.raises(EncodingError, match=rf"{re.escape(str(path))}, word 3 of 4 \(byte {start - 1}\): the word is "
+                                            r"not UTF-8"):
+        WordVectors.load(path)
+    assert WordVectors.load(path, limit=2).index_to_key == ["king", "queen"]  # the words asked for are whole
