@@ -12,7 +12,8 @@
 `binary=` and `no_header=` (gensim's names) override the guess where it cannot be right: a binary file
 whose first word starts with a newline, a GloVe file whose first line is two integers.
 
-Text is UTF-8 unless told otherwise. A word is everything before the last D numbers of its line, so a
+Text is UTF-8 unless told otherwise; a UTF-8 byte order mark at the start (which Windows' Notepad writes) is
+not part of the first word or the header. A word is everything before the last D numbers of its line, so a
 token with spaces (GloVe 840B has some) is kept whole. Every number is parsed as float64 and then rounded
 to float32, the way gensim does it, so a text file loads bit for bit as gensim loads it.
 
@@ -130,7 +131,7 @@ def _first_record_is_text(head: bytes) -> bool:
 
 def _word2vec_header(head: bytes) -> tuple[int, int] | None:
     """(N, D) if the first line is a word2vec header, i.e. exactly two non-negative integers; else None."""
-    fields = head.split(b"\n", 1)[0].split()
+    fields = head.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].split()
     if len(fields) == 2 and all(field.isdigit() for field in fields):
         return int(fields[0]), int(fields[1])
     return None
@@ -139,7 +140,8 @@ def _word2vec_header(head: bytes) -> tuple[int, int] | None:
 def read(path, limit: int | None = None, mmap=False, parser: str = "auto", *, binary: bool | None = None,
          no_header: bool | None = None, datatype=np.float32, unicode_errors: str = "strict",
          encoding: str = "utf-8"):
-    """(words, vectors (N, D), format) from a file in any of FORMATS; at most `limit` records.
+    """(words, vectors (N, D), format) from a file in any of FORMATS; at most `limit` records (None or 0: all of
+    them, as gensim's `if limit:` reads them).
 
     `mmap=True` (or "r") maps the vectors of a store file read-only instead of reading them; "c" maps them
     copy-on-write (writable in memory, the file unchanged). `parser` picks the text parser: "auto" (pyarrow
@@ -147,7 +149,7 @@ def read(path, limit: int | None = None, mmap=False, parser: str = "auto", *, bi
     or GloVe format the file is; `datatype` is the float type of the result (float16, float32 or float64);
     `encoding` and `unicode_errors` decode the words, as in gensim.
     """
-    limit = check_count("limit", limit, allow_none=True)
+    limit = check_count("limit", limit, allow_none=True) or None  # 0 reads every word, as in gensim
     datatype = float_type(datatype)
     if mmap not in (False, True, "r", "c"):
         raise ValueError(f"mmap must be False, True (or 'r': read-only) or 'c' (copy-on-write), not {mmap!r}")
@@ -348,6 +350,8 @@ def _parse_text_numpy(path, skip: int, dim: int, rows: int, datatype, encoding: 
         for line_no, raw in enumerate(f, start=skip + 1):
             if len(words) == rows:
                 break
+            if line_no == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)  # as pyarrow's reader: not part of the first word
             try:
                 line = raw.decode(encoding, unicode_errors).rstrip()
             except UnicodeDecodeError as e:

@@ -186,7 +186,9 @@ class WordVectors:
                                       f"models: {e}; fetch it where there is network with: glove download {name}") from None
             raise ValueError(f"{name!r} is neither a file nor a gensim-data model name ({e})") from None
         store = cls.from_gensim(kv)
-        return store if limit is None else cls(store.index_to_key[:limit], store.vectors[:limit], source=name)
+        if not limit:  # None or 0: every word, as gensim's loaders read them
+            return store
+        return cls(store.index_to_key[:limit], store.vectors[:limit], source=name)
 
     def save(self, path, format: str = "store") -> None:
         """Write the store atomically: "store" (its own format, loadable with mmap=True), "glove",
