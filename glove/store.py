@@ -309,11 +309,15 @@ class WordVectors:
 
     def _unit(self, index: int, key) -> np.ndarray:
         """Row `index` divided by its length (D,), as gensim's get_vector(norm=True); a dead row is an error."""
+        self._check_direction(index, key)
+        return self.vectors[index] / self.norms[index]
+
+    def _check_direction(self, index: int, key) -> None:
+        """Raise ValueError naming `key` if its row has no direction (length 0, or not finite)."""
         length = self.norms[index]
         if not (np.isfinite(length) and length > 0):
             what = "an all-zero vector" if length == 0 else f"a vector of length {length}"
             raise ValueError(f"word {key!r} has {what}: it has no direction, so no cosine with it means anything")
-        return self.vectors[index] / length
 
     # ----- queries, with gensim's semantics ---------------------------------------------------------
 
@@ -328,23 +332,54 @@ class WordVectors:
 
     @staticmethod
     def cosine_similarities(vector_1, vectors_all) -> np.ndarray:
-        """The cosine of `vector_1` (D,) with each row of `vectors_all` (n, D), as gensim computes it."""
-        norm = np.linalg.norm(vector_1)
-        all_norms = np.linalg.norm(vectors_all, axis=1)
+        """The cosine of `vector_1` (D,) with each row of `vectors_all` (n, D), as gensim computes it.
+
+        Raises ValueError for NaN or infinite values, and for a vector whose length overflows its float type
+        (gensim then gives cosines of 0). A vector of length 0 gives NaN, with numpy's warning, as in gensim.
+        """
+        vector_1, vectors_all = np.asarray(vector_1), np.asarray(vectors_all)
+        if not np.isfinite(vector_1).all():
+            raise ValueError("vector_1 holds NaN or infinite values: no cosine with it means anything")
+        finite_rows = np.isfinite(vectors_all).all(axis=1)  # (n,)
+        if not finite_rows.all():
+            raise ValueError(f"row {int(np.argmin(finite_rows))} of vectors_all holds NaN or infinite values: no "
+                             "cosine with it means anything")
+        with np.errstate(over="ignore"):  # a length that overflows is refused just below
+            norm = np.linalg.norm(vector_1)
+            all_norms = np.linalg.norm(vectors_all, axis=1)  # (n,)
+        _check_length(norm, vector_1, "the vector given")
+        for row in np.flatnonzero(~np.isfinite(all_norms))[:1].tolist():
+            _check_length(all_norms[row], vectors_all[row], f"row {row} of vectors_all")
         return np.dot(vectors_all, vector_1) / (norm * all_norms)
 
     def distances(self, word_or_vector, other_words=()) -> np.ndarray:
-        """Cosine distances (1 - cosine) from a word or a vector (D,) to `other_words`, or to every word (N,)."""
+        """Cosine distances (1 - cosine) from a word or a vector (D,) to `other_words`, or to every word (N,).
+
+        As gensim computes them; but a word or vector without a direction (length 0, or a length that overflows)
+        is refused, naming it, and a row without a direction is NaN away, never 1 (a cosine of 0).
+        """
         if isinstance(word_or_vector, _KEY_TYPES):
+            self._check_direction(self.get_index(word_or_vector), word_or_vector)
             vector = self.get_vector(word_or_vector)
         else:
             vector = self._query_vector(word_or_vector)
+            with np.errstate(over="ignore"):  # a length that overflows is refused just below
+                length = np.linalg.norm(vector)
+            _check_length(length, vector, "the vector given")
+            if length == 0:
+                raise ValueError("the vector given is all zeros: it has no direction, so no cosine with it means "
+                                 "anything")
         if len(other_words) == 0:
             with np.errstate(invalid="ignore", divide="ignore"):  # a zero row: NaN, as in gensim
-                return 1 - np.dot(self.vectors, vector) / (np.linalg.norm(vector) * self.norms)
-        others = self.vectors[[self.get_index(word) for word in other_words]]
+                distances = 1 - np.dot(self.vectors, vector) / (np.linalg.norm(vector) * self.norms)  # (N,)
+            distances[self._dead_rows] = np.nan  # also a row whose length overflows (gensim: 1)
+            return distances
+        rows = [self.get_index(word) for word in other_words]
+        for row, word in zip(rows, other_words):
+            if not np.isfinite(self.norms[row]):  # a length of 0 gives NaN, as in gensim
+                self._check_direction(row, word)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return 1 - self.cosine_similarities(vector, others)
+            return 1 - self.cosine_similarities(vector, self.vectors[rows])
 
     def n_similarity(self, ws1, ws2) -> float:
         """Cosine similarity of the means of two lists of words (their raw vectors, as in gensim).
@@ -367,12 +402,19 @@ class WordVectors:
         `post_normalize`. Words not in the store are skipped if `ignore_missing`, else a KeyError."""
         if len(keys) == 0:
             raise ValueError("cannot compute the mean of no words")
+        asked = weights  # to name a weight as it was given
         if isinstance(weights, list):
-            weights = np.array(weights, dtype=self.vectors.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):  # a weight too large for the type is refused below
+                weights = np.array(weights, dtype=self.vectors.dtype)  # as gensim: in the vectors' type
         if weights is None:
-            weights = np.ones(len(keys), dtype=self.vectors.dtype)
+            weights = asked = np.ones(len(keys), dtype=self.vectors.dtype)
         if len(keys) != weights.shape[0]:
             raise ValueError(f"{len(keys)} keys but {weights.shape[0]} weights")
+        for key, weight, given in zip(keys, weights, asked):
+            if np.isfinite(given) and not np.isfinite(weight):
+                raise ValueError(f"the weight of {_name(key)} is {given:g}, which {weights.dtype} (the vectors' "
+                                 "type) cannot hold: only the ratios of the weights matter, so scale them down")
+            _check_weight(key, given)
         mean = np.zeros(self.vector_size, self.vectors.dtype)  # (D,)
         total_weight = 0
         for key, weight in zip(keys, weights):
@@ -384,7 +426,9 @@ class WordVectors:
                 raise UnknownWordError(key, len(self))
             else:
                 continue
-            mean += weight * vector
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean += weight * vector
+            _check_sum(mean, key, weight)
             total_weight += abs(weight)
         if total_weight > 0:
             mean = mean / total_weight
@@ -414,6 +458,7 @@ class WordVectors:
         for item, weight in items:
             if not isinstance(item, (*_KEY_TYPES, np.ndarray)):
                 item, weight = _word_and_weight(item)
+                _check_weight(item, weight)
             weighted.append((item, np.float64(weight)))  # float64 weights, as gensim keeps them
         mean, inputs = self._mean_of(weighted)
         if indexer is not None and isinstance(topn, int):
@@ -439,13 +484,15 @@ class WordVectors:
                 index = index_of(item)
                 vector = self._unit(index, item)
                 inputs.append(index)
-            mean += weight * vector
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean += weight * vector  # in the vectors' type, as gensim adds them
+            _check_sum(mean, item, weight)
             total_weight += abs(weight)
         if total_weight > 0:
             mean = mean / total_weight  # (D,) float64
         if not np.any(mean):
-            raise ValueError("the query adds up to a zero vector (a word both positive and negative, or weights "
-                             "that cancel): it has no direction to rank words by")
+            raise ValueError("the query adds up to a zero vector (a word both positive and negative, weights that "
+                             "cancel, or values too small for float32): it has no direction to rank words by")
         return unitvec(mean).astype(np.float32), inputs
 
     def _query_vector(self, vector) -> np.ndarray:
@@ -529,10 +576,17 @@ class WordVectors:
                 term = self._unit(self.get_index(term), term)
             return (1 + vectors @ term / norms) / 2
 
-        with np.errstate(invalid="ignore", divide="ignore"):  # rows of length 0 score NaN, as in gensim
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # rows of length 0 score NaN, as in gensim
             scores = np.prod([shifted_cosines(t) for t in positive], axis=0) / (
                 np.prod([shifted_cosines(t) for t in negative], axis=0) + 1e-6
             )  # (N,)
+        live = np.ones(len(scores), dtype=bool)  # (N,)
+        live[self._dead_rows[self._dead_rows < end]] = False
+        if not np.isfinite(scores[live]).all():  # only a vector given (not at unit length) can do this
+            largest = max(float(np.max(np.abs(t))) for t in positive + negative if isinstance(t, np.ndarray))
+            raise ValueError(f"most_similar_cosmul: the scores overflow float64 with the vectors given (largest value "
+                             f"{largest:g}): gensim takes a vector given as it is, not at unit length, so scale it "
+                             "to length 1")
         if topn is None:
             return scores
         return self._best(scores, topn, sorted(inputs))
@@ -550,8 +604,10 @@ class WordVectors:
             raise ValueError("needs at least one word from the vocabulary")
         vectors = np.vstack([self.get_vector(word, norm=use_norm) for word in known]).astype(np.float32)  # (n, D)
         mean = np.zeros(self.vector_size, dtype=np.float32)
-        for row in vectors:  # gensim's get_mean_vector of the rows, in float32
-            mean += np.float32(1) * row
+        for word, row in zip(known, vectors):  # gensim's get_mean_vector of the rows, in float32
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean += np.float32(1) * row
+            _check_sum(mean, word, 1)
         mean = mean / np.float32(len(known))
         mean = unitvec(mean).astype(np.float32)  # (D,)
         return sorted(zip((vectors @ mean).tolist(), known), reverse=True)
@@ -867,6 +923,39 @@ def _refuse_empty_words(path, words: list, first_line: int) -> None:
     if "" in words:  # only "": a line that starts with two spaces is the word " ", which gensim writes
         raise formats.FormatError(path, first_line + words.index(""), "the word is empty (''): the line starts "
                                                                       "with a space")
+
+
+def _name(item) -> str:
+    """A word or a vector of a query, as an error message names it."""
+    return "the vector given" if isinstance(item, np.ndarray) else repr(item)
+
+
+def _check_weight(item, weight) -> None:
+    """A query's weight must be finite: a NaN or infinite one makes every score NaN (gensim returns them)."""
+    if not np.isfinite(weight):
+        raise ValueError(f"the weight of {_name(item)} is {weight}: a weight must be a finite number")
+
+
+def _check_sum(total: np.ndarray, item, weight) -> None:
+    """After `item` (a word or a vector) times `weight` was added to a query's `total` (D,): raise ValueError
+    naming them if the sum overflowed its float type (gensim goes on, and every score is NaN)."""
+    if np.isfinite(total).all():
+        return
+    if isinstance(item, np.ndarray) and abs(weight) == 1:
+        raise ValueError(f"the query overflows {total.dtype} when the vector given (largest value "
+                         f"{float(np.max(np.abs(item))):g}) is added: only its direction matters, so scale it down")
+    advice = ("only the ratios of the weights matter, so scale them down" if abs(weight) > 1
+              else f"the vectors are too large to add up in {total.dtype}")
+    raise ValueError(f"the query overflows {total.dtype} when {_name(item)} (weight {float(weight):g}) is added: "
+                     f"{advice}")
+
+
+def _check_length(length, vector: np.ndarray, what: str) -> None:
+    """A vector's length that overflows its float type makes every cosine with it 0 (gensim returns them)."""
+    if not np.isfinite(length):
+        raise ValueError(f"the length of {what} overflows {np.result_type(vector, np.float32)} (largest value "
+                         f"{float(np.max(np.abs(vector))):g}): its cosines would all be 0; only its direction "
+                         "matters, so scale it down")
 
 
 def _check_topn(topn):

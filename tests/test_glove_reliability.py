@@ -701,6 +701,96 @@ def test_a_store_holding_a_word_twice_is_refused_naming_the_word(tmp_path, capsy
     assert_one_error_line(capsys.readouterr().err, "similar", message)
 
 
+# ----- 13. non-finite weights, and queries that overflow: refused, naming the word and the weight -------------------
+# gensim adds a query's weighted unit vectors in float32 (the vectors' type): a NaN or infinite weight, or one so
+# large that the sum overflows, makes every score NaN, and gensim returns words with those scores.
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_weight_is_refused_naming_the_word(small, weight):
+    store, kv = small
+    with np.errstate(all="ignore"):
+        assert np.isnan(kv.most_similar(positive=[("the", weight)], topn=1)[0][1])  # gensim: a word, scored NaN
+    with pytest.raises(ValueError) as caught:
+        store.most_similar(positive=[("the", weight)], negative=["of"])
+    assert str(caught.value) == f"the weight of 'the' is {weight}: a weight must be a finite number"
+    with pytest.raises(ValueError) as caught:
+        store.get_mean_vector(["of", "the"], weights=[1.0, weight])
+    assert str(caught.value) == f"the weight of 'the' is {weight}: a weight must be a finite number"
+
+
+def test_a_weight_too_large_for_the_querys_float32_sum_is_refused_naming_it(small):
+    store, kv = small
+    with np.errstate(all="ignore"):
+        assert np.isnan(kv.most_similar(positive=[("the", 1e300)], topn=1)[0][1])
+    with pytest.raises(ValueError) as caught:
+        store.most_similar(positive=[("of", 1.0), ("the", 1e300)])
+    assert str(caught.value) == ("the query overflows float32 when 'the' (weight 1e+300) is added: only the ratios of "
+                                 "the weights matter, so scale them down")
+    with pytest.raises(ValueError, match=r"^the query overflows float32 when 'of' \(weight 3e\+38\) is added"):
+        store.most_similar(positive=[("the", 3e38), ("of", 3e38)])  # each fits in float32, their sum does not
+    with pytest.raises(ValueError, match=r"^the weight of 'the' is 1e\+300, which float32 \(the vectors' type\) "
+                                         r"cannot hold: only the ratios of the weights matter, so scale them down$"):
+        store.get_mean_vector(["the"], weights=[1e300])  # gensim turns the weights into float32 first: inf
+    with pytest.raises(ValueError, match=r"^the query overflows float32 when 'the' \(weight 3e\+38\) is added"):
+        store.get_mean_vector(["the", "of"], weights=[3e38, 3e38], pre_normalize=False)  # 'the' has values > 1.2
+    assert np.isfinite(store.most_similar(positive=[("the", 1e30), ("of", 2e30)], topn=1)[0][1])  # large is fine
+
+
+def test_a_vector_too_large_for_the_querys_float32_sum_is_refused(small):
+    store, kv = small
+    huge = np.full(50, 1e300)  # finite in float64, not in the float32 sum
+    with np.errstate(all="ignore"):
+        assert np.isnan(kv.similar_by_vector(huge, topn=1)[0][1])
+    message = ("the query overflows float32 when the vector given (largest value 1e+300) is added: only its "
+               "direction matters, so scale it down")
+    for call in (lambda: store.similar_by_vector(huge), lambda: store.most_similar(positive=["the", huge]),
+                 lambda: store.get_mean_vector([huge]), lambda: store.n_similarity([huge], ["the"])):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == message
+
+
+def test_distances_and_cosines_refuse_a_vector_whose_length_overflows(small):
+    store, kv = small
+    huge = np.full(50, 1e300)
+    with np.errstate(all="ignore"):
+        assert kv.distances(huge, ["the"]).tolist() == [1.0]  # gensim: its length is inf, every cosine 0
+    for call in (lambda: store.distances(huge), lambda: store.distances(huge, ["the"]),
+                 lambda: WordVectors.cosine_similarities(huge, store.vectors[:3])):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == ("the length of the vector given overflows float64 (largest value 1e+300): its "
+                                     "cosines would all be 0; only its direction matters, so scale it down")
+    rows = np.vstack([store["the"], np.full(50, 1e300)])
+    with pytest.raises(ValueError, match=r"^the length of row 1 of vectors_all overflows float64 \(largest value "
+                                         r"1e\+300\)"):
+        WordVectors.cosine_similarities(store["the"], rows)
+    with pytest.raises(ValueError, match=r"^vector_1 holds NaN or infinite values"):
+        WordVectors.cosine_similarities(np.full(50, np.nan), store.vectors[:3])
+
+
+def test_distances_from_a_word_without_a_direction_is_an_error_naming_it(small):
+    store, _ = small
+    zeros = with_rows(store, ["zero"], np.zeros((1, 50)))
+    for call in (lambda: zeros.distances("zero"), lambda: zeros.distances("zero", ["the"]),
+                 lambda: zeros.closer_than("zero", "the"), lambda: zeros.rank("zero", "the")):
+        with pytest.raises(ValueError, match="word 'zero' has an all-zero vector: it has no direction"):
+            call()
+
+
+def test_cosmul_refuses_a_vector_whose_scores_overflow(small):
+    store, kv = small
+    huge = np.full(50, 1e300)
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(kv.most_similar_cosmul(positive=[huge, huge], topn=1)[0][1])  # gensim: inf scores
+    with pytest.raises(ValueError) as caught:
+        store.most_similar_cosmul(positive=[huge, huge])
+    assert str(caught.value) == ("most_similar_cosmul: the scores overflow float64 with the vectors given (largest "
+                                 "value 1e+300): gensim takes a vector given as it is, not at unit length, so scale "
+                                 "it to length 1")
+
+
 # ----- 14. a word2vec binary file that is not what its header says ----------------------------------------------------
 
 
