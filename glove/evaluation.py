@@ -35,6 +35,7 @@ from .formats import EncodingError, FormatError, check_count
 _CANDIDATES = 6  # gensim looks at the best 5 words; one more shows whether the 5th is a near-tie
 _TIE_MARGIN = 3e-5  # > the rounding of a cosine of unit 50-d float32 vectors, by gensim's path plus by ours
 _CHUNK = 16_384  # words scored at once: a batch's scores for them stay in the cache
+_BOM = "\ufeff"  # the byte order mark, as a file's first character
 
 
 def _ok_vocab(wv, restrict_vocab, case_insensitive: bool) -> dict:
@@ -47,21 +48,23 @@ def _ok_vocab(wv, restrict_vocab, case_insensitive: bool) -> dict:
 
 
 def _read_lines(path):
-    """(line number, text) for each line of a UTF-8 file, or EncodingError naming the line."""
+    """(line number, text) for each line of a UTF-8 file, or EncodingError naming the line. A byte order mark
+    (which Windows' Notepad writes) is not part of the first line, as the word-vector readers take it."""
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, start=1):
             try:
-                yield line_no, raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise EncodingError(path, line_no, e) from None
+            yield line_no, text.removeprefix(_BOM) if line_no == 1 else text
 
 
 def evaluate_word_analogies(wv, analogies, restrict_vocab=300000, case_insensitive=True, dummy4unknown=False,
                             similarity_function="most_similar", batch_size=256):
     """(score, sections) for an analogy file, exactly as gensim's KeyedVectors.evaluate_word_analogies."""
-    if similarity_function != "most_similar":
-        raise ValueError(f"similarity_function={similarity_function!r}: gensim 4.4 accepts the argument but "
-                         "always answers with most_similar, and so does glove")
+    if similarity_function != "most_similar":  # gensim 4.4 takes the argument and never reads it
+        warnings.warn(f"similarity_function={similarity_function!r} is ignored, as gensim 4.4 ignores it: the "
+                      "analogies are answered with most_similar (3CosAdd)", stacklevel=3)
     restrict_vocab = check_count("restrict_vocab", restrict_vocab, allow_none=True)
     ok_vocab = _ok_vocab(wv, restrict_vocab, case_insensitive)
 
@@ -271,6 +274,8 @@ def evaluate_word_pairs(wv, pairs, delimiter="\t", encoding="utf8", restrict_voc
     gold, model, oov, skipped = [], [], 0, []
     with open(pairs, encoding=encoding) as f:
         for line_no, line in enumerate(f, start=1):
+            if line_no == 1:
+                line = line.removeprefix(_BOM)  # not part of the first word
             if not line or line.startswith("#"):  # comments
                 continue
             try:

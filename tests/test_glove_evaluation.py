@@ -165,9 +165,47 @@ def test_analogy_file_errors(glove_6b, tmp_path):
     with pytest.warns(UserWarning, match=r"1 lines that are not 4 words were skipped \(lines \[3\]\)"):
         score, sections = ours.evaluate_word_analogies(path)
     assert score == 1.0 and sections[0]["correct"] == [("ATHENS", "GREECE", "BAGHDAD", "IRAQ")]
-    with pytest.raises(ValueError, match="similarity_function='most_similar_cosmul': gensim 4.4 accepts the argument "
-                                         "but always answers with most_similar"):
-        ours.evaluate_word_analogies(path, similarity_function="most_similar_cosmul")
+
+
+def test_an_analogy_file_with_a_utf8_bom_reads_as_without_it(glove_6b, tmp_path):
+    ours, theirs = glove_6b
+    plain = section_file(tmp_path, {"family"}, lines_each=20)
+    with_bom = tmp_path / "bom.txt"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # as Windows' Notepad saves UTF-8
+    with pytest.raises(ValueError, match="Missing section header before line #0"):  # gensim refuses it
+        theirs.evaluate_word_analogies(with_bom)
+    assert ours.evaluate_word_analogies(with_bom) == ours.evaluate_word_analogies(plain)  # was: FormatError, line 1
+    assert_same_sections(ours.evaluate_word_analogies(with_bom), theirs.evaluate_word_analogies(plain))
+
+
+def test_a_word_pair_file_with_a_utf8_bom_reads_as_without_it(glove_6b, tmp_path):
+    ours, _ = glove_6b
+    plain = tmp_path / "pairs.tsv"
+    plain.write_text("king\tqueen\t8.5\ncat\tdog\t7\nsun\tcar\t1\n")
+    with_bom = tmp_path / "bom.tsv"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    (pearson, spearman, oov), expected = ours.evaluate_word_pairs(with_bom), ours.evaluate_word_pairs(plain)
+    assert (pearson.statistic, spearman.statistic, oov) == (expected[0].statistic, expected[1].statistic, expected[2])
+    assert oov == 0.0  # was: 'king' unknown (read as '\ufeffking'), a third of the pairs
+
+
+@pytest.mark.parametrize("similarity_function", ["most_similar_cosmul", "most_similar"])
+def test_similarity_function_is_taken_and_ignored_as_in_gensim(glove_6b, tmp_path, similarity_function):
+    """gensim 4.4 never reads the argument: every analogy is answered with most_similar (3CosAdd), and its own
+    test (test_word2vec.py::test_evaluate_word_analogies) asserts equal results. glove does the same, and says so."""
+    ours, theirs = glove_6b
+    path = section_file(tmp_path, {"family", "currency"}, lines_each=40)
+    expected = theirs.evaluate_word_analogies(path, restrict_vocab=30000, similarity_function=similarity_function)
+    assert expected == theirs.evaluate_word_analogies(path, restrict_vocab=30000)
+    if similarity_function == "most_similar":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = ours.evaluate_word_analogies(path, restrict_vocab=30000, similarity_function=similarity_function)
+    else:
+        with pytest.warns(UserWarning, match="similarity_function='most_similar_cosmul' is ignored, as gensim 4.4 "
+                                             r"ignores it: the analogies are answered with most_similar \(3CosAdd\)"):
+            result = ours.evaluate_word_analogies(path, restrict_vocab=30000, similarity_function=similarity_function)
+    assert_same_sections(result, expected)
 
 
 def test_questions_with_a_zero_vector_are_counted_wrong(tmp_path):

@@ -575,6 +575,32 @@ def test_unit_normalize_all_matches_gensim_on_glove_6b(glove_6b_50d_files):
     compare("most_similar after unit_normalize_all", ours.most_similar("king"), theirs.most_similar("king"), atol=0)
 
 
+# ----- gensim's test_word2vec.py, test_evaluate_word_analogies: similarity_function is taken and ignored -------------
+
+
+def test_evaluate_word_analogies(glove_6b, tmp_path):
+    """gensim's test, on GloVe 6B 50d (the first 30 questions of each section) instead of a model trained on the Lee
+    corpus: similarity_function='most_similar_cosmul' gives the same score and sections (gensim never reads the
+    argument), the score is a share, and each section has its three keys."""
+    ours, theirs = glove_6b
+    path = tmp_path / "questions.txt"
+    lines, count = [], 0
+    for line in open(datapath("questions-words.txt"), encoding="utf-8"):
+        count = 0 if line.startswith(": ") else count + 1
+        if count <= 30:
+            lines.append(line)
+    path.write_text("".join(lines), encoding="utf-8")
+    score, sections = ours.evaluate_word_analogies(path, restrict_vocab=30000)
+    with pytest.warns(UserWarning, match="similarity_function='most_similar_cosmul' is ignored, as gensim 4.4"):
+        score_cosmul, sections_cosmul = ours.evaluate_word_analogies(path, restrict_vocab=30000,
+                                                                     similarity_function="most_similar_cosmul")
+    assert (score, sections) == (score_cosmul, sections_cosmul)
+    assert 0.0 <= score <= 1.0 and len(sections) > 0
+    assert {"section", "correct", "incorrect"} <= set(sections[0])
+    assert (score, sections) == theirs.evaluate_word_analogies(path, restrict_vocab=30000,
+                                                               similarity_function="most_similar_cosmul")
+
+
 # ----- what was not ported, and why ----------------------------------------------------------------------------------
 
 NOT_PORTED = {
@@ -590,9 +616,6 @@ NOT_PORTED = {
         "gensim's pickled save()/load() of a whole model",
     "test_word2vec.py::test_load_pre_keyed_vector_model_c_format": "a model file from before gensim 1.0 (pickled)",
     "test_word2vec.py::test_no_training_c_format": "training a Word2Vec model",
-    "test_word2vec.py::test_evaluate_word_analogies": "trains a model on the Lee corpus; the evaluation is "
-                                                       "checked against gensim in test_glove_evaluation.py, and "
-                                                       "similarity_function is refused as gensim 4.4 ignores it",
     "test_word2vec.py::test_evaluate_word_pairs(_from_file)": "trains a model; see test_glove_evaluation.py",
     "test_word2vec.py::test_similarities / test_similar_by": "ported above, on vectors read from a file instead of "
                                                              "a trained model",
