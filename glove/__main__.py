@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from .defaults import LESSON_VECTORS, gensim_data_host, gensim_data_reachable, load_vectors
-from .formats import FORMATS
+from .formats import FORMATS, detect_format
 from .store import UnknownWordError, WordVectors
 
 # What a command reports in one line (exit 1) instead of a traceback. ValueError covers FormatError;
@@ -74,8 +74,8 @@ def _output_file(path: Path, default_name: str) -> Path:
 
 
 def cmd_plot(args) -> None:
-    if len(args.words) < 3:
-        raise ValueError("plot needs at least 3 words for a 2-D PCA")
+    if len(args.words) < 2:  # what pca needs for two axes; it refuses the rest (one vector between them)
+        raise ValueError(f"plot needs at least 2 words for a 2-D PCA, not {len(args.words)}")
     path = _output_file(args.output, "words.png")
     vectors = vectors_for(args)
     try:
@@ -85,13 +85,37 @@ def cmd_plot(args) -> None:
     print(f"picture: {path}")
 
 
+# The formats an output file's extension names (any other extension: the store, unless --format says).
+FORMATS_OF_EXTENSION = {".txt": ("glove", "word2vec"), ".bin": ("word2vec-binary",), ".store": ("store",)}
+
+
+def check_format_matches_name(output: Path, asked: str | None) -> None:
+    """Refuse a --format that the output's extension contradicts, e.g. --format store for words.txt."""
+    named = FORMATS_OF_EXTENSION.get(output.suffix.lower())
+    if asked is not None and named is not None and asked not in named:
+        says = "text (glove or word2vec)" if len(named) > 1 else named[0]
+        raise ValueError(f"--format {asked} does not match the name {output}, whose {output.suffix} says {says}; "
+                         "rename the output or change --format")
+
+
+def format_from_name(output: Path, input_format: str) -> str:
+    """The format the output's extension names: .txt is word2vec text for word2vec input, else GloVe text."""
+    named = FORMATS_OF_EXTENSION.get(output.suffix.lower(), ("store",))
+    if len(named) > 1:
+        return "word2vec" if input_format.startswith("word2vec") else "glove"
+    return named[0]
+
+
 def cmd_convert(args) -> None:
     if args.output.exists() and args.input.exists() and os.path.samefile(args.input, args.output):
         raise ValueError(f"{args.output} is the input file {args.input} itself (or a link to it): "
                          "writing it would destroy what is being read; choose another output")
+    check_format_matches_name(args.output, args.format)  # before reading the input, which can take seconds
     vectors = WordVectors.load(args.input)
-    vectors.save(args.output, format=args.format)
-    print(f"wrote {len(vectors)} words x {vectors.vector_size} dimensions to {args.output} ({args.format})")
+    # A gensim-data name is no file: its vectors count as GloVe's.
+    fmt = args.format or format_from_name(args.output, detect_format(args.input) if args.input.is_file() else "glove")
+    vectors.save(args.output, format=fmt)
+    print(f"wrote {len(vectors)} words x {vectors.vector_size} dimensions to {args.output} ({fmt})")
 
 
 def cmd_download(args) -> None:
@@ -167,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("plot", cmd_plot, "a labelled 2-D PCA picture of some words",
                 "A scatter plot of the words' vectors on their first two principal components.",
                 "glove plot king queen prince ocean cloud -o words.png")
-    p.add_argument("words", nargs="+", metavar="WORD", help="the words to draw, at least 3")
+    p.add_argument("words", nargs="+", metavar="WORD", help="the words to draw, at least 2")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                    help="the picture to write, e.g. words.png; in a folder it is words.png, without an "
                         "extension it gets .png")
@@ -177,9 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "glove convert glove.6B.50d.txt glove.6B.50d.store", model=False)
     p.add_argument("input", type=Path, metavar="INPUT",
                    help="a GloVe/word2vec text file, a word2vec binary file, or a saved store")
-    p.add_argument("output", type=Path, metavar="OUTPUT", help="the file to write")
-    p.add_argument("--format", choices=FORMATS, default="store",
-                   help="the format to write (default: store, glove's own, which opens in milliseconds)")
+    p.add_argument("output", type=Path, metavar="OUTPUT",
+                   help="the file to write; its extension names the format: .txt text (word2vec text for "
+                        "word2vec input, else GloVe text), .bin word2vec binary, .store (or any other) glove's "
+                        "own store, which opens in milliseconds")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="the format to write, where the extension does not say it (a .txt file can be glove or "
+                        "word2vec; a format the extension contradicts is refused)")
 
     p = command("download", cmd_download, "fetch gensim-data word vectors into gensim-data's folder",
                 "Download gensim-data models (with gensim's progress bar) into gensim-data's folder\n"

@@ -176,3 +176,51 @@ def test_similar_with_no_other_word_says_so(capsys, tmp_path):
     assert WordVectors.load(path).most_similar("a") == []  # as gensim gives it (tests/test_glove_parity.py)
     code, out, err = run_glove(capsys, "similar", "a", "--model", str(path))
     assert code == 0 and out.splitlines()[-1] == "(no other word with a direction to compare 'a' with)", out
+
+
+def test_plot_takes_two_words_as_pca_does(capsys, tmp_path, gensim_test_glove):
+    code, out, err = run_glove(capsys, "plot", "the", "of", "-o", str(tmp_path / "two.png"),
+                               "--model", str(gensim_test_glove))
+    assert code == 0, err  # was: "plot needs at least 3 words for a 2-D PCA"
+    assert (tmp_path / "two.png").stat().st_size > 1000
+    code, _, err = run_glove(capsys, "plot", "the", "-o", str(tmp_path / "one.png"), "--model", str(gensim_test_glove))
+    assert code == 1
+    assert_one_error_line(err, "plot")
+    assert "plot needs at least 2 words for a 2-D PCA, not 1" in err
+
+
+@pytest.mark.parametrize("name,expected", [("v.txt", "glove"), ("v.bin", "word2vec-binary"), ("v.store", "store"),
+                                           ("v.vectors", "store")])
+def test_convert_takes_the_format_from_the_output_name(capsys, tmp_path, gensim_test_glove, name, expected):
+    from glove import formats
+
+    output = tmp_path / name
+    code, out, err = run_glove(capsys, "convert", str(gensim_test_glove), str(output))
+    assert code == 0, err
+    assert formats.detect_format(output) == expected  # was: the store's format, whatever the name
+    assert out == f"wrote 76 words x 50 dimensions to {output} ({expected})\n"
+    assert WordVectors.load(output).index_to_key == WordVectors.load(gensim_test_glove).index_to_key
+
+
+def test_convert_keeps_word2vec_text_for_word2vec_input(capsys, tmp_path, gensim_test_glove):
+    from glove import formats
+
+    binary, text = tmp_path / "s.bin", tmp_path / "s.txt"
+    WordVectors.load(gensim_test_glove).save(binary, format="word2vec-binary")
+    code, out, err = run_glove(capsys, "convert", str(binary), str(text))
+    assert code == 0, err
+    assert formats.detect_format(text) == "word2vec" and out.endswith("(word2vec)\n")
+    code, out, err = run_glove(capsys, "convert", str(binary), str(tmp_path / "g.txt"), "--format", "glove")
+    assert code == 0 and formats.detect_format(tmp_path / "g.txt") == "glove", err
+
+
+@pytest.mark.parametrize("name,fmt,names", [("s.txt", "store", "text (glove or word2vec)"),
+                                            ("s.txt", "word2vec-binary", "text (glove or word2vec)"),
+                                            ("s.bin", "glove", "word2vec-binary"), ("s.store", "word2vec", "store")])
+def test_convert_refuses_a_format_the_output_name_contradicts(capsys, tmp_path, gensim_test_glove, name, fmt, names):
+    output = tmp_path / name
+    code, _, err = run_glove(capsys, "convert", str(gensim_test_glove), str(output), "--format", fmt)
+    assert code == 1 and not output.exists()
+    assert_one_error_line(err, "convert")
+    assert err.strip() == (f"glove convert: error: --format {fmt} does not match the name {output}, whose "
+                           f"{output.suffix} says {names}; rename the output or change --format")
