@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from collections import Counter
 from functools import cached_property
 from numbers import Integral, Real
 from typing import NamedTuple
@@ -653,6 +654,50 @@ class WordVectors:
                              f"are only the question's own words{also}")
         return best[0]
 
+    def wmdistance(self, document1, document2, norm: bool = True) -> float:
+        """Word Mover's Distance (Kusner et al. 2015) between two documents (lists of words), as gensim computes it:
+        the least total distance that the words of one must travel to become the words of the other.
+
+        Each document is a bag of words: a word weighs its count / the document's length, so the weights add up
+        to 1. Moving weight from a word of document1 to a word of document2 costs the Euclidean distance of their
+        vectors (unit vectors with `norm`, gensim's default). POT's exact solver, ot.emd2 (as gensim calls it),
+        finds the cheapest way to move all of it; that cost is the distance. Words not in the store are left out
+        (with a warning); a document with no word left is inf away, as in gensim. Unlike gensim, words that lie in
+        one direction are 0 apart (gensim: inf), and a string is refused (gensim reads it letter by letter).
+
+        Needs POT: pip install 'minibert[wmd]'. Raises ImportError without it; TypeError for a document that is a
+        string; ValueError for a word without a direction when `norm`.
+        """
+        try:
+            import ot
+        except ImportError:
+            raise ImportError("wmdistance needs POT (Python Optimal Transport), which is not installed: "
+                              "pip install 'minibert[wmd]' (or pip install POT)") from None
+        documents = []
+        for name, document in (("document1", document1), ("document2", document2)):
+            if isinstance(document, str):
+                raise TypeError(f"wmdistance: {name} is the string {document!r}; a document is a list of words "
+                                f"(split it first: {document!r}.split())")
+            documents.append(list(document))
+        document1, document2 = ([word for word in document if word in self] for document in documents)
+        for which, given, kept in (("first", documents[0], document1), ("second", documents[1], document2)):
+            if not kept:
+                problem = "is empty" if not given else "has no word in the vocabulary"
+                warnings.warn(f"wmdistance: the {which} document {problem}: the distance is inf, as in gensim",
+                              stacklevel=2)
+                return float("inf")
+        missing = [word for document in documents for word in document if word not in self]
+        if missing:
+            warnings.warn(f"wmdistance ignores words not in the vocabulary: {missing}", stacklevel=2)
+        words1, weights1 = _bag_of_words(document1)  # n1 distinct words, their weights (n1,)
+        words2, weights2 = _bag_of_words(document2)
+        vectors1 = np.array([self.get_vector(word, norm=norm) for word in words1], dtype=np.float64)  # (n1, D)
+        vectors2 = np.array([self.get_vector(word, norm=norm) for word in words2], dtype=np.float64)  # (n2, D)
+        costs = np.empty((len(words1), len(words2)))  # (n1, n2): how far each word of document1 is from each of 2
+        for i, vector in enumerate(vectors1):
+            costs[i] = np.linalg.norm(vectors2 - vector, axis=1)
+        return float(ot.emd2(weights1, weights2, costs))
+
     # ----- many queries at once -------------------------------------------------------------------
 
     def analogies(self, questions, topn=1, restrict_vocab=None, batch_size=64):
@@ -923,6 +968,12 @@ def _refuse_empty_words(path, words: list, first_line: int) -> None:
     if "" in words:  # only "": a line that starts with two spaces is the word " ", which gensim writes
         raise formats.FormatError(path, first_line + words.index(""), "the word is empty (''): the line starts "
                                                                       "with a space")
+
+
+def _bag_of_words(document: list) -> tuple[list, np.ndarray]:
+    """A document's distinct words (in the order they come) and their weights (n,): count / length, adding up to 1."""
+    counts = Counter(document)
+    return list(counts), np.array(list(counts.values()), dtype=np.float64) / len(document)
 
 
 def _name(item) -> str:

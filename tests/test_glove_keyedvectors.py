@@ -601,6 +601,93 @@ def test_evaluate_word_analogies(glove_6b, tmp_path):
                                                                similarity_function="most_similar_cosmul")
 
 
+# ----- wmdistance: gensim's test_word2vec.py TestWMD, and gensim's own distances on GloVe 6B 50d ------------------
+
+SENTENCE_1 = ["human", "interface", "computer"]
+SENTENCE_2 = ["survey", "user", "computer", "system", "response", "time"]
+
+
+def test_wmdistance_nonzero(glove_6b):
+    ours, _ = glove_6b
+    assert ours.wmdistance(SENTENCE_1, SENTENCE_2) != 0.0
+
+
+def test_wmdistance_symmetry(glove_6b):
+    ours, _ = glove_6b
+    assert np.allclose(ours.wmdistance(SENTENCE_1, SENTENCE_2), ours.wmdistance(SENTENCE_2, SENTENCE_1))
+
+
+def test_wmdistance_identical_sentences(glove_6b):
+    ours, theirs = glove_6b
+    assert ours.wmdistance(SENTENCE_2, SENTENCE_2) == 0.0 == theirs.wmdistance(SENTENCE_2, SENTENCE_2)
+
+
+def wmd_bound(ours, documents, norm):
+    """How far two correct WMDs of the same documents may be apart. gensim's costs are scipy's cdist, ours numpy's
+    norm of the differences: the same float64 Euclidean distances of the same float32 rows, the D squares summed
+    in another order, so each cost carries its own rounding of at most (D + 2) eps relative, and two costs differ by
+    at most 2 (D + 2) eps times the largest. The transport value is the least sum of costs weighted by a plan whose
+    weights add up to 1, so it moves by no more than the largest change of a cost; twice that leaves room for
+    the rounding of the sum itself."""
+    rows = np.array([ours.get_vector(w, norm=norm) for doc in documents for w in doc if w in ours], dtype=np.float64)
+    largest = max(np.linalg.norm(a - b) for a in rows for b in rows)
+    return 4 * (ours.vector_size + 2) * np.finfo(np.float64).eps * largest
+
+
+def test_wmdistance_matches_gensim_on_glove_6b(glove_6b, draws):
+    ours, theirs = glove_6b
+    pairs = [(SENTENCE_1, SENTENCE_2), (["obama", "speaks", "media", "illinois"], ["president", "greets", "press", "chicago"]),
+             (["the", "cat", "sat", "on", "the", "mat"], ["a", "dog", "lay", "on", "a", "rug", "rug"])]
+    pairs += [(draws[i : i + 4] + draws[i : i + 2], draws[i + 4 : i + 11]) for i in range(0, 120, 12)]
+    for norm in (True, False):
+        for doc1, doc2 in pairs:
+            reference = theirs.wmdistance(doc1, doc2, norm=norm)
+            assert_close("wmdistance", ours.wmdistance(doc1, doc2, norm=norm), reference,
+                         atol=wmd_bound(ours, (doc1, doc2), norm), kind="glove vs gensim: wmdistance")
+
+
+def test_wmdistance_edge_cases_as_gensim(glove_6b):
+    ours, theirs = glove_6b
+    unknown = ["zzzznotaword", "qqqqnotaword"]
+    with pytest.warns(UserWarning, match=r"^wmdistance: the first document is empty: the distance is inf, as in "
+                                         r"gensim$"):
+        assert ours.wmdistance([], SENTENCE_1) == float("inf") == theirs.wmdistance([], SENTENCE_1)
+    with pytest.warns(UserWarning, match=r"^wmdistance: the second document has no word in the vocabulary: the "
+                                         r"distance is inf, as in gensim$"):
+        assert ours.wmdistance(SENTENCE_1, unknown) == float("inf") == theirs.wmdistance(SENTENCE_1, unknown)
+    with pytest.warns(UserWarning, match=r"wmdistance ignores words not in the vocabulary: \['zzzznotaword'\]"):
+        with_unknown = ours.wmdistance(SENTENCE_1 + unknown[:1], SENTENCE_2)
+    assert with_unknown == ours.wmdistance(SENTENCE_1, SENTENCE_2)
+    assert ours.wmdistance(["king", "king"], ["king"]) == 0.0 == theirs.wmdistance(["king", "king"], ["king"])
+    repeated = ours.wmdistance(["king", "king", "queen"], ["man"])  # counts weigh the words, as in gensim
+    assert repeated == pytest.approx((2 * ours.wmdistance(["king"], ["man"]) + ours.wmdistance(["queen"], ["man"])) / 3)
+
+
+def test_wmdistance_refuses_what_gensim_would_misread():
+    store = WordVectors(["a", "b", "c", "ab"], [[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    kv = KeyedVectors(2)
+    kv.add_vectors(store.index_to_key, np.array(store.vectors))
+    assert np.isfinite(kv.wmdistance("ab", "c"))  # gensim reads a string letter by letter: the words a and b
+    with pytest.raises(TypeError, match=r"^wmdistance: document1 is the string 'ab'; a document is a list of words "
+                                        r"\(split it first: 'ab'.split\(\)\)$"):
+        store.wmdistance("ab", ["c"])
+    # a and b have one direction: every cost between the documents is 0, and so is the distance (gensim: inf)
+    assert kv.wmdistance(["a"], ["b"]) == float("inf")
+    assert store.wmdistance(["a"], ["b"]) == 0.0
+    assert store.wmdistance(["a"], ["b"], norm=False) == 1.0 == kv.wmdistance(["a"], ["b"], norm=False)
+
+
+def test_wmdistance_without_pot_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ot", None)  # what `import ot` meets where POT is not installed
+    store = WordVectors(["a", "b"], [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ImportError) as caught:
+        store.wmdistance(["a"], ["b"])
+    assert str(caught.value) == ("wmdistance needs POT (Python Optimal Transport), which is not installed: "
+                                 "pip install 'minibert[wmd]' (or pip install POT)")
+
+
 # ----- what was not ported, and why ----------------------------------------------------------------------------------
 
 NOT_PORTED = {
@@ -616,6 +703,9 @@ NOT_PORTED = {
         "gensim's pickled save()/load() of a whole model",
     "test_word2vec.py::test_load_pre_keyed_vector_model_c_format": "a model file from before gensim 1.0 (pickled)",
     "test_word2vec.py::test_no_training_c_format": "training a Word2Vec model",
+    "test_fasttext.py::test_wm_distance": "FastText makes up vectors for unknown words from their letters; a "
+                                          "store leaves unknown words out, as gensim's KeyedVectors does (checked "
+                                          "in test_wmdistance_edge_cases_as_gensim)",
     "test_word2vec.py::test_evaluate_word_pairs(_from_file)": "trains a model; see test_glove_evaluation.py",
     "test_word2vec.py::test_similarities / test_similar_by": "ported above, on vectors read from a file instead of "
                                                              "a trained model",
