@@ -853,6 +853,71 @@ class WordVectors:
         return WordVectors(known, self.vectors[[self.get_index(key) for key in known]], source=self.source,
                            dtype=self.vectors.dtype)
 
+    def intersect_word2vec_format(self, fname, lockf=0.0, binary=False, encoding="utf8", unicode_errors="strict"):
+        """Take the vectors of a word2vec file (text with its header, or binary) for the words this store shares
+        with it, as gensim does: no word is added, the other words keep their vectors, and a word that is in the
+        file twice takes its last vector. The next query sees the new vectors (gensim's keeps its old norms).
+
+        `lockf` is gensim's lock factor for the training that follows; nothing trains a store, so it is taken and
+        has no effect. Raises ValueError when the file's vectors have another dimension than the store's, and
+        what load_word2vec_format raises for a malformed file (naming the file and the line or record).
+        """
+        words, vectors, kind = formats.read(fname, binary=binary, no_header=False, encoding=encoding,
+                                            unicode_errors=unicode_errors)  # float32, as gensim reads them
+        if kind == "word2vec":
+            _refuse_empty_words(fname, words, first_line=2)
+        if vectors.shape[1] != self.vector_size:
+            raise ValueError(f"{fname}: its vectors have {vectors.shape[1]} dimensions, this store's have "
+                             f"{self.vector_size}: they cannot be merged")
+        shared = {}  # row here -> row in the file; a later row of a repeated word replaces the earlier one
+        for row_in_file, word in enumerate(words):
+            row = self.key_to_index.get(word)
+            if row is not None:
+                shared[row] = row_in_file
+        if not shared:
+            return
+        merged = self.vectors if self.vectors.flags.writeable else np.array(self.vectors)  # a read-only map: copy
+        merged[list(shared)] = vectors[list(shared.values())]
+        self.vectors = merged  # forgets the norms
+
+    def resize_vectors(self, seed: int = 0) -> None:
+        """Give words appended to `index_to_key` rows of their own, as gensim does before training: values drawn
+        uniformly from [-1/D, 1/D) by numpy's generator seeded with `seed`, gensim's draws to the bit. The rows
+        already there do not change, and `key_to_index` is built again from the words.
+
+        Raises ValueError when index_to_key holds fewer words than there are rows (rows are never dropped: make a
+        smaller store with vectors_for_all), or a word twice.
+        """
+        rows, words = len(self._vectors), len(self.index_to_key)
+        if words < rows:
+            raise ValueError(f"resize_vectors: index_to_key holds {words} words but there are {rows} rows; it adds rows "
+                             "for words appended to index_to_key, and never drops rows (make a smaller store with "
+                             "vectors_for_all)")
+        key_to_index = dict(zip(self.index_to_key, range(words)))
+        if len(key_to_index) < words:
+            word = next(word for row, word in enumerate(self.index_to_key) if key_to_index[word] != row)
+            raise ValueError(f"resize_vectors: {word!r} is in index_to_key twice")
+        self.key_to_index = key_to_index
+        if words == rows:
+            return
+        fresh = np.random.default_rng(seed).random((words, self.vector_size), dtype=np.float32)  # (N', D) in [0, 1)
+        fresh = (fresh * 2 - 1) / self.vector_size  # in [-1/D, 1/D), in float32 as gensim's prep_vectors
+        grown = fresh.astype(self._vectors.dtype)  # (N', D)
+        grown[:rows] = self._vectors
+        self.vectors = grown
+
+    def sort_by_descending_frequency(self) -> None:
+        """gensim's sort of the words by their counts: not here (ValueError), as glove keeps no counts."""
+        raise ValueError(_no_counts("sort_by_descending_frequency"))
+
+    def get_vecattr(self, key, attr):
+        """gensim's per-word attributes, such as "count": not here (ValueError), as glove keeps none."""
+        raise ValueError(_no_counts("get_vecattr"))
+
+    def set_vecattr(self, key, attr, val) -> None:
+        """gensim's per-word attributes, such as "count": not here (ValueError), as glove keeps none."""
+        raise ValueError(_no_counts("set_vecattr"))
+
     # ----- evaluations -----------------------------------------------------------------------------
 
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True, dummy4unknown=False,
@@ -974,6 +1039,12 @@ def _bag_of_words(document: list) -> tuple[list, np.ndarray]:
     """A document's distinct words (in the order they come) and their weights (n,): count / length, adding up to 1."""
     counts = Counter(document)
     return list(counts), np.array(list(counts.values()), dtype=np.float64) / len(document)
+
+
+def _no_counts(method: str) -> str:
+    return (f"{method}: glove keeps no word counts or other per-word attributes (gensim makes up counts for the "
+            "words of a file: N, N - 1, ..., 1); in GloVe and word2vec files the words come commonest first, so a "
+            "word's place in index_to_key (get_index) is its rank")
 
 
 def _name(item) -> str:

@@ -1,10 +1,12 @@
 """gensim's KeyedVectors tests, ported to glove's WordVectors, with gensim itself as the reference.
 
-The tests of gensim/test/test_keyedvectors.py and the word2vec-format tests of gensim/test/test_word2vec.py
-that apply to a word-vector store are written again here, from what each one checks. Where gensim's test
-checks a number written into the test, this one also checks gensim's own answer on the same vectors. Then
-every method of the gensim surface is compared with gensim on GloVe 6B 50d, on seeded random draws; each
-comparison records its largest difference (printed at the end of the run, "glove vs gensim: ...").
+The tests of gensim/test/test_keyedvectors.py, and the word2vec-format, analogy-evaluation and Word Mover's
+Distance (TestWMD) tests of gensim/test/test_word2vec.py, that apply to a word-vector store are written again
+here, from what each one checks. Where gensim's test checks a number written into the test, this one also
+checks gensim's own answer on the same vectors. gensim has no tests of intersect_word2vec_format and
+resize_vectors: they are checked against gensim's own results. Then every method of the gensim surface is
+compared with gensim on GloVe 6B 50d, on seeded random draws; each comparison records its largest difference
+(printed at the end of the run, "glove vs gensim: ...").
 
 gensim's tests that do not apply, and why, are listed in NOT_PORTED at the end.
 """
@@ -688,6 +690,79 @@ def test_wmdistance_without_pot_says_how_to_install_it(monkeypatch):
                                  "pip install 'minibert[wmd]' (or pip install POT)")
 
 
+# ----- the rest of gensim's KeyedVectors: intersect_word2vec_format, resize_vectors, and what needs word counts ------
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_intersect_word2vec_format_matches_gensim(euclidean, tmp_path, binary):
+    ours, theirs = euclidean
+    rng = np.random.default_rng(11)
+    words = ["war", "peace", "not_a_word_here", "conflict", "war"]  # war twice: the last one is merged, as in gensim
+    other = KeyedVectors(10)
+    other.add_vectors(words[:4], rng.standard_normal((4, 10)).astype(np.float32))
+    path, text = tmp_path / "other.w2v", tmp_path / "other.txt"
+    file = WordVectors(words, np.vstack([other.vectors, rng.standard_normal((1, 10))]))
+    file.save_word2vec_format(path, binary=binary)
+    file.save_word2vec_format(text)  # 9 digits: the same float32 values
+    before = ours.most_similar("war")  # norms computed: the merge must make queries see the new vectors
+    theirs.vectors_lockf = np.ones(len(theirs), dtype=np.float32)  # gensim's needs it (a trained model has one)
+    theirs.intersect_word2vec_format(text)  # gensim 4.4's binary branch calls np.fromstring, gone in numpy 2
+    ours.intersect_word2vec_format(path, binary=binary, lockf=1.0)
+    assert ours.index_to_key == theirs.index_to_key and "not_a_word_here" not in ours
+    assert np.array_equal(ours.vectors, theirs.vectors)
+    fresh = WordVectors(ours.index_to_key, np.array(ours.vectors))
+    assert ours.most_similar("war") == fresh.most_similar("war") != before  # gensim's norms stay stale here
+
+
+def test_intersect_word2vec_format_refuses_another_dimension(euclidean, tmp_path):
+    ours, _ = euclidean
+    path = tmp_path / "other.w2v"
+    WordVectors(["war"], np.ones((1, 3))).save_word2vec_format(path)
+    with pytest.raises(ValueError) as caught:
+        ours.intersect_word2vec_format(path)
+    assert str(caught.value) == (f"{path}: its vectors have 3 dimensions, this store's have 10: they cannot be "
+                                 "merged")
+
+
+def test_resize_vectors_matches_gensim(euclidean):
+    ours, theirs = euclidean
+    for store in (ours, theirs):
+        store.resize_vectors()  # the rows already match the words: nothing changes
+    assert np.array_equal(ours.vectors, theirs.vectors)
+    for store in (ours, theirs):  # gensim's way of growing a vocabulary: the words first, then rows for them
+        store.index_to_key.extend(["new_word", "another_new_word"])
+        store.key_to_index.update({"new_word": len(store.index_to_key) - 2, "another_new_word": len(store.index_to_key) - 1})
+        store.resize_vectors(seed=5)
+    assert ours.index_to_key == theirs.index_to_key and ours.vectors.shape == (2749, 10)
+    assert np.array_equal(ours.vectors, theirs.vectors)  # gensim's seeded random rows, to the bit
+    assert ours.most_similar("new_word", topn=3) == [(w, float(s)) for w, s in theirs.most_similar("new_word", topn=3)]
+
+
+def test_resize_vectors_keeps_the_words_in_step(euclidean):
+    ours, _ = euclidean
+    ours.index_to_key.append("grown")  # key_to_index not updated: resize_vectors builds it again from the words
+    ours.resize_vectors()
+    assert ours.get_index("grown") == len(ours) - 1 and "grown" in ours
+    del ours.index_to_key[-3:]
+    with pytest.raises(ValueError) as caught:
+        ours.resize_vectors()
+    assert str(caught.value) == ("resize_vectors: index_to_key holds 2745 words but there are 2748 rows; it adds rows "
+                                 "for words appended to index_to_key, and never drops rows (make a smaller store with "
+                                 "vectors_for_all)")
+
+
+@pytest.mark.parametrize("call", ["sort_by_descending_frequency", "get_vecattr", "set_vecattr"])
+def test_what_needs_word_counts_says_why_it_is_not_here(euclidean, call):
+    ours, theirs = euclidean
+    arguments = {"sort_by_descending_frequency": (), "get_vecattr": ("war", "count"),
+                 "set_vecattr": ("war", "count", 5)}[call]
+    getattr(theirs, call)(*arguments)  # gensim made up counts for the file's words (N, N - 1, ...)
+    with pytest.raises(ValueError) as caught:
+        getattr(ours, call)(*arguments)
+    assert str(caught.value).startswith(f"{call}: glove keeps no word counts or other per-word attributes")
+    assert "index_to_key" in str(caught.value)
+
+
 # ----- what was not ported, and why ----------------------------------------------------------------------------------
 
 NOT_PORTED = {
@@ -706,6 +781,9 @@ NOT_PORTED = {
     "test_fasttext.py::test_wm_distance": "FastText makes up vectors for unknown words from their letters; a "
                                           "store leaves unknown words out, as gensim's KeyedVectors does (checked "
                                           "in test_wmdistance_edge_cases_as_gensim)",
+    "sort_by_descending_frequency, get_vecattr, set_vecattr (no test of gensim's own)": "they need word counts or "
+        "other per-word attributes, which glove does not keep: each raises ValueError saying so "
+        "(test_what_needs_word_counts_says_why_it_is_not_here)",
     "test_word2vec.py::test_evaluate_word_pairs(_from_file)": "trains a model; see test_glove_evaluation.py",
     "test_word2vec.py::test_similarities / test_similar_by": "ported above, on vectors read from a file instead of "
                                                              "a trained model",
