@@ -451,6 +451,10 @@ def _check_binary_records(path, data: bytes, start: int, count: int, dim: int, e
     first_bad = _first_unreadable_record(data, start, ahead, dim, encoding, unicode_errors, to_the_end)
     if first_bad is None:
         return
+    if _first_record_is_text(data[: 1 << 16]):  # first: pieces of text lines can pass for records of some size
+        record, pos, problem = first_bad
+        raise FormatError(path, f"word {record + 1} of {count} (byte {pos})",
+                          f"{problem}; the file looks like word2vec text: load it with binary=False")
     fitting = []
     most = min((len(data) - start) // (4 * ahead), 1 << 16)  # each record holds at least 4 D bytes
     for other in range(1, most + 1):
@@ -464,10 +468,6 @@ def _check_binary_records(path, data: bytes, start: int, count: int, dim: int, e
         raise FormatError(path, f"word 1 of {count} (byte {start})", f"the header (line 1) says {dim} dimensions, "
                           f"but the records hold {found} ({4 * found} bytes of float32 after each word, not {4 * dim}); "
                           f"correct the header to '{count} {found}'")
-    if _first_record_is_text(data[: 1 << 16]):
-        record, pos, problem = first_bad
-        raise FormatError(path, f"word {record + 1} of {count} (byte {pos})",
-                          f"{problem}; the file looks like word2vec text: load it with binary=False")
 
 
 def _first_unreadable_record(data: bytes, start: int, records: int, dim: int, encoding: str, unicode_errors: str,
@@ -476,6 +476,7 @@ def _first_unreadable_record(data: bytes, start: int, records: int, dim: int, en
     dimensions (a word that is empty, holds a newline or cannot be decoded; a vector past the end of the file or
     not finite; bytes after the last record when `to_the_end`), or None if they all do."""
     pos = start
+    vectors_at = []  # (record, byte where it starts, byte where its vector starts)
     for record in range(records):
         space = data.find(b" ", pos)
         if space < 0 or space + 1 + 4 * dim > len(data):
@@ -486,11 +487,13 @@ def _first_unreadable_record(data: bytes, start: int, records: int, dim: int, en
             return record, pos, f"the word is not {e.encoding} ({e.reason})"
         if not word or "\n" in word:
             return record, pos, _binary_word_problem(word)
-        if not np.isfinite(np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)).all():
-            return record, pos, "its vector holds NaN or infinite values"
+        vectors_at.append((record, pos, space + 1))
         pos = space + 1 + 4 * dim
     if to_the_end and data[pos:].strip(b"\n"):
         return records, pos, f"{len(data) - pos} bytes follow the last record"
+    for record, record_start, vector_start in vectors_at:  # last: the costliest check, and the rarest to fail
+        if not np.isfinite(np.frombuffer(data, dtype="<f4", count=dim, offset=vector_start)).all():
+            return record, record_start, "its vector holds NaN or infinite values"
     return None
 
 

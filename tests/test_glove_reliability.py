@@ -817,6 +817,15 @@ def test_a_text_file_read_as_binary_is_refused_with_the_way_to_read_it(tmp_path,
     assert WordVectors.load_word2vec_format(path, binary=False).index_to_key == ["king", "queen", "man", "woman"]
 
 
+def test_a_long_text_file_read_as_binary_is_said_to_be_text_not_a_wrong_dimension(tmp_path):
+    """Pieces of text lines can pass for binary records of some other size: the text is recognised first."""
+    path = tmp_path / "v.txt"
+    rng = np.random.default_rng(1)
+    WordVectors([f"w{i}" for i in range(3000)], rng.standard_normal((3000, 50))).save_word2vec_format(path)
+    with pytest.raises(FormatError, match=r"the file looks like word2vec text: load it with binary=False$"):
+        WordVectors.load_word2vec_format(path, binary=True, limit=5)
+
+
 def test_a_newline_inside_a_binary_word_is_refused_naming_the_record(tmp_path):
     path = tmp_path / "v.bin"
     path.write_bytes(b"2 1\nab " + np.float32([1]).tobytes() + b"\ncd\nef " + np.float32([2]).tobytes())
