@@ -8,7 +8,9 @@ vector with BLAS's dnrm2), so scores agree to the last bit and near-ties fall th
 queries multiplies the unit rows once by all of them, which agrees to about 1e-7.
 
 A row whose length is 0 (or not finite) has no direction: it is never an answer, and asking about it is
-an error that names the word. gensim returns such rows last, with a NaN score, or NaN answers.
+an error that names the word. gensim returns such rows last, with a NaN score, or NaN answers. So is a query
+that cannot be computed: a NaN or infinite weight, or weights and vectors whose float32 sum overflows (gensim
+adds them in float32 and returns words scored NaN); the error names the word and its weight.
 
 The methods come in the order a reader meets them: building and loading a store, looking words up, the
 queries, the batched queries, changing the vectors, evaluations, pictures.
