@@ -872,10 +872,16 @@ class WordVectors:
             raise ValueError(f"{fname}: its vectors have {vectors.shape[1]} dimensions, this store's have "
                              f"{self.vector_size}: they cannot be merged")
         shared = {}  # row here -> row in the file; a later row of a repeated word replaces the earlier one
+        repeated = []
         for row_in_file, word in enumerate(words):
             row = self.key_to_index.get(word)
             if row is not None:
+                if row in shared:
+                    repeated.append(word)
                 shared[row] = row_in_file
+        if repeated:
+            warnings.warn(f"{fname}: words in the file more than once ({len(repeated)}, e.g. {repeated[:5]}): the last "
+                          "vector of each is taken, as gensim's intersect_word2vec_format takes it", stacklevel=2)
         if not shared:
             return
         merged = self.vectors if self.vectors.flags.writeable else np.array(self.vectors)  # a read-only map: copy

@@ -20,7 +20,7 @@ from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
 from conftest import assert_close
-from glove import UnknownWordError, WordVectors
+from glove import UnknownWordError, WordVectors, formats
 from glove.formats import TruncatedFileError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated `init_sims`:DeprecationWarning")
@@ -701,15 +701,18 @@ def test_intersect_word2vec_format_matches_gensim(euclidean, tmp_path, binary):
     other = KeyedVectors(10)
     other.add_vectors(words[:4], rng.standard_normal((4, 10)).astype(np.float32))
     path, text = tmp_path / "other.w2v", tmp_path / "other.txt"
-    file = WordVectors(words, np.vstack([other.vectors, rng.standard_normal((1, 10))]))
-    file.save_word2vec_format(path, binary=binary)
-    file.save_word2vec_format(text)  # 9 digits: the same float32 values
+    vectors = np.vstack([other.vectors, rng.standard_normal((1, 10))]).astype(np.float32)  # (5, 10)
+    formats.write(path, words, vectors, format="word2vec-binary" if binary else "word2vec")  # war twice, as it is
+    formats.write(text, words, vectors, format="word2vec")  # 9 digits: the same float32 values
     before = ours.most_similar("war")  # norms computed: the merge must make queries see the new vectors
     theirs.vectors_lockf = np.ones(len(theirs), dtype=np.float32)  # gensim's needs it (a trained model has one)
     theirs.intersect_word2vec_format(text)  # gensim 4.4's binary branch calls np.fromstring, gone in numpy 2
-    ours.intersect_word2vec_format(path, binary=binary, lockf=1.0)
+    with pytest.warns(UserWarning, match=r"words in the file more than once \(1, e.g. \['war'\]\): the last vector "
+                                         "of each is taken, as gensim's intersect_word2vec_format takes it"):
+        ours.intersect_word2vec_format(path, binary=binary, lockf=1.0)
     assert ours.index_to_key == theirs.index_to_key and "not_a_word_here" not in ours
     assert np.array_equal(ours.vectors, theirs.vectors)
+    assert np.array_equal(ours["war"], vectors[4]) and np.array_equal(ours["peace"], vectors[1])
     fresh = WordVectors(ours.index_to_key, np.array(ours.vectors))
     assert ours.most_similar("war") == fresh.most_similar("war") != before  # gensim's norms stay stale here
 
