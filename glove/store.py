@@ -132,11 +132,12 @@ class WordVectors:
         """A store from a GloVe/word2vec text file, a word2vec binary file, a saved store, or a gensim-data name.
 
         The format is recognised from the file's first bytes (see `glove.formats`); `binary` and `no_header`
-        (gensim's names; None: recognise) say it where the bytes cannot. `limit` reads only the first words.
-        `mmap=True` maps a saved store's vectors from disk, read-only; `mmap="c"` maps them copy-on-write
-        (changes stay in memory). `datatype` is the float type of the vectors (float16, float32, float64);
-        `encoding` and `unicode_errors` decode the words, as in gensim. A name such as
-        "glove-wiki-gigaword-100" that is not a file is fetched (and cached) by gensim's downloader.
+        (gensim's names; None: recognise) say it where the bytes cannot. `limit` reads only the first words
+        (None or 0: all of them, as gensim reads them). `mmap=True` maps a saved store's vectors from disk,
+        read-only; `mmap="c"` maps them copy-on-write (changes stay in memory). `datatype` is the float type of
+        the vectors (float16, float32, float64); `encoding` and `unicode_errors` decode the words, as in gensim.
+        A name such as "glove-wiki-gigaword-100" that is not a file is fetched (and cached) by gensim's
+        downloader.
 
         Raises FileNotFoundError, IsADirectoryError (a folder given); FormatError (a ValueError) for a
         malformed file, naming the file and the line: TruncatedFileError (also an EOFError), EncodingError
