@@ -32,6 +32,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,11 +48,17 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 
 def run_variant(name: str, pytest_args: list[str]) -> tuple[int, str, float]:
-    """pytest under one variant's environment: (exit status, its output, seconds)."""
-    env = {**os.environ, **VARIANTS[name], "HF_HUB_OFFLINE": "1"}
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
-                            cwd=ROOT, env=env, capture_output=True, text=True)
+    """pytest under one variant's environment: (exit status, its output, seconds).
+
+    Each variant compiles into a cache of its own. torch 2.13's inductor keeps one cache for every
+    ATEN_CPU_CAPABILITY: a kernel compiled for AVX-512 and then loaded under avx2 returned NaN, and the
+    other way round the process died ("double free or corruption"), both seen here.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"inductor-{name}-") as cache:
+        env = {**os.environ, **VARIANTS[name], "HF_HUB_OFFLINE": "1", "TORCHINDUCTOR_CACHE_DIR": cache}
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
+                                cwd=ROOT, env=env, capture_output=True, text=True)
     return result.returncode, result.stdout + result.stderr, time.perf_counter() - start
 
 
