@@ -224,7 +224,7 @@ def test_a_run_killed_between_the_two_renames_of_a_save_resumes_from_the_previou
             ).train(step_data(pairs))
     (out / "checkpoint").rename(out / ".checkpoint.old")  # the state such a kill leaves
     again = Trainer(new_model(), TrainingConfig(total_steps=4, learning_rate=1e-3, output_dir=str(out), progress=False))
-    again.resume(out / "checkpoint")
+    again.resume(out / "checkpoint", allow_config_change=True)  # total_steps 2 -> 4
     assert again.step == 2
     again.train(step_data(pairs))
     assert torch.load(out / "checkpoint" / "training_state.pt", weights_only=True)["step"] == 4

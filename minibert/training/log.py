@@ -25,6 +25,16 @@ class JsonlLog:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    def rewind(self, step: int) -> None:
+        """Keep the records of steps up to `step` and drop the later ones: a run resumed from its
+        checkpoint at `step` does the later steps again, and would otherwise log them twice."""
+        from ..bert.pretrained import write_atomically
+
+        if not self.path.exists():
+            return
+        kept = [record for record in read_log(self.path) if record["step"] <= step]
+        write_atomically(self.path, "".join(json.dumps(record) + "\n" for record in kept).encode("utf-8"))
+
 
 def read_log(path: str | Path) -> list[dict]:
     lines = Path(path).read_text(encoding="utf-8").splitlines()

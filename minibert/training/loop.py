@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import gc
 import json
 import math
@@ -29,7 +30,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import IO, Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -83,9 +84,21 @@ class TrainingConfig:
             raise ValueError(f"TrainingConfig.adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ValueError(f"TrainingConfig.max_seconds must be above 0, or None for no limit, got {self.max_seconds!r}")
+        if self.warmup_steps > self.total_steps:  # the peak learning rate would never be reached
+            raise ValueError(f"TrainingConfig.warmup_steps ({self.warmup_steps}) must not exceed "
+                             f"total_steps ({self.total_steps})")
+        if self.output_dir == "":  # "" is no folder (it wrote nothing), nor clearly "here": say "." for that
+            raise ValueError("TrainingConfig.output_dir must be a folder's path or None, got ''")
         if self.save_every and self.output_dir is None:
             raise ValueError(f"TrainingConfig.save_every={self.save_every} needs output_dir: "
                              "checkpoints are written there")
+
+
+# The settings a resume must find as the checkpoint has them: each shapes the learning rate of every step
+# or what the optimizer does with it. (seed, save_every, eval_every, progress, max_seconds and output_dir
+# may change: the random-number states come from the checkpoint.)
+SCHEDULE_FIELDS = ("learning_rate", "weight_decay", "adam_betas", "adam_epsilon", "warmup_steps", "total_steps",
+                   "grad_accumulation", "max_grad_norm")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,6 +253,10 @@ def teardown_distributed() -> None:
         dist.destroy_process_group()
 
 
+# ---------------------------------------------------------------------------------------------
+# The output folder: its checkpoint, and one writer at a time.
+# ---------------------------------------------------------------------------------------------
+
 def find_checkpoint(checkpoint: Path) -> Path:
     """`checkpoint` as given; but where a run was killed between save_checkpoint's two renames, the
     folder `checkpoint/` is missing and the previous one, complete, is `.checkpoint.old` beside it:
@@ -249,6 +266,102 @@ def find_checkpoint(checkpoint: Path) -> Path:
         with contextlib.suppress(OSError):  # another process of the same run may have just done it
             old.rename(checkpoint)
     return checkpoint
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    """The checkpoint a run left in `output_dir`, where Trainer.resume finds it (see find_checkpoint), or
+    None when there is none."""
+    checkpoint = find_checkpoint(Path(output_dir) / "checkpoint")
+    return checkpoint if (checkpoint / "training_state.pt").is_file() else None
+
+
+def read_training_checkpoint(checkpoint: str | Path) -> tuple[int, TrainingConfig]:
+    """The step a checkpoint was saved at, and the TrainingConfig it was saved with.
+
+    Args:
+        checkpoint: a checkpoint folder, as save_checkpoint writes it (output_dir/checkpoint).
+    Returns:
+        (step, config); the training programs' --resume plans the rest of the run from them.
+    Raises:
+        TrainingError: the folder has no training_state.pt, or it is truncated or corrupt.
+    """
+    checkpoint = find_checkpoint(Path(checkpoint))
+    state = _read_training_state(checkpoint)
+    saved = _saved_settings(state)
+    return state["step"], TrainingConfig(**saved)
+
+
+def _read_training_state(checkpoint: Path) -> dict:
+    """training_state.pt: the step, the optimizer, the random-number states and the TrainingConfig."""
+    path = checkpoint / "training_state.pt"
+    if not path.is_file():
+        raise TrainingError(f"{checkpoint} is not a training checkpoint: it has no training_state.pt")
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as err:  # torch says "miniz error" or "unpickling" and names no file
+        raise _damaged(path, err) from None
+
+
+def _saved_settings(state: dict) -> dict:
+    """The TrainingConfig a checkpoint was saved with, as keyword arguments (JSON keeps betas as a list)."""
+    known = {field.name for field in dataclasses.fields(TrainingConfig)}
+    saved = {k: v for k, v in json.loads(state["training_config"]).items() if k in known}
+    saved["adam_betas"] = tuple(saved["adam_betas"])
+    return saved
+
+
+def _damaged(path: Path, err: Exception) -> TrainingError:
+    """A checkpoint file that cannot be read, and the checkpoint to use instead if an older one is kept."""
+    checkpoint = path.parent
+    older = checkpoint.parent / ".checkpoint.old"
+    if older != checkpoint and (older / "training_state.pt").is_file():
+        instead = f"an older checkpoint is {older}: resume from it"
+    else:
+        instead = f"no older checkpoint is kept in {checkpoint.parent}; start again in an empty folder"
+    detail = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+    return TrainingError(f"{path} is truncated or corrupt ({detail}); {instead}")
+
+
+def lock_folder(folder: Path) -> IO:
+    """Take `folder` for this trainer alone: an exclusive flock on `folder/.lock`, which holds the pid.
+
+    Two Trainers writing into one folder would interleave their logs, overwrite each other's checkpoint,
+    and the first to save would delete the other's half-written one as a dead run's leftover. The kernel
+    drops a flock when its process ends, however it ends, so a run killed with kill -9 leaves no lock.
+
+    Returns:
+        the open lock file; unlock_folder(it) gives the folder back.
+    Raises:
+        TrainingError: another Trainer (in this process or another) holds the folder; names its pid.
+    """
+    path = folder / ".lock"
+    while True:
+        lock = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"  # empty for the instant before the holder writes it
+            lock.close()
+            raise TrainingError(f"{folder} is in use by another Trainer (process {holder}); two runs in one "
+                                "folder would overwrite each other's checkpoints: wait for it to end, "
+                                "or give this one another output_dir") from None
+        # unlock_folder removes the file before letting go; if that happened between our open and our
+        # flock, we hold a file no one else will see: open the one now at `path` instead.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(lock.fileno()), os.stat(path)):
+                break
+        lock.close()
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def unlock_folder(lock: IO) -> None:
+    """Give back a folder taken by lock_folder; its .lock file goes with it."""
+    os.unlink(lock.name)  # first, so no one can lock the file after we let go of it
+    lock.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,8 +381,12 @@ class Trainer:
                                            betas=config.adam_betas, eps=config.adam_epsilon)
         self.step = 0
         self.stopped_early = False  # set by train() when the time budget, not total_steps, ended the run
-        self.out = Path(config.output_dir) if config.output_dir else None
+        self.out = Path(config.output_dir) if config.output_dir is not None else None
+        if self.out is not None and self.out.exists() and not self.out.is_dir():
+            raise NotADirectoryError(f"TrainingConfig.output_dir {self.out} is a file, not a folder")
         self.log = JsonlLog(self.out / "log.jsonl") if self.out and self.rank == 0 else None
+        self._lock: IO | None = None  # output_dir's lock file, while train(), resume() or a save runs
+        self._run_is_ours = False  # output_dir's run is this trainer's: train() started it, or resume() took it up
         torch.manual_seed(config.seed)  # dropout's randomness; the checkpoint carries it on
         self.device = next(model.parameters()).device  # batches follow the model: put it on a GPU first
         self._ddp = None  # under torchrun, DistributedDataParallel around the model while it trains
@@ -294,46 +411,75 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
 
     def train(self, step_data: Callable[[int], list[dict]]) -> list[float]:
-        """Run from the current step to total_steps; returns each step's loss (the mean over this
-        process's micro-batches)."""
-        with self._data_parallel():
+        """Run from the current step to total_steps.
+
+        Args:
+            step_data: the micro-batches of each step, `step_data(step) -> [batch, ...]` (a StepData).
+        Returns:
+            each step's loss (the mean over this process's micro-batches).
+        Raises:
+            TrainingError: the loss became NaN or infinite; output_dir holds another run (its log and
+                checkpoint: resume it, or give an empty folder); another Trainer is writing there.
+        """
+        with self._holding_output_dir(), self._data_parallel():
+            self._refuse_another_run()
             return self._train(step_data)
+
+    def _refuse_another_run(self) -> None:
+        """A fresh run into a folder that holds a run is refused, not appended to: its log would read
+        steps 1, 2, 3, 1, 2, ..., one curve drawn through both, and its first save would replace the
+        other run's checkpoint. transformers' example scripts refused the same folder for the same reason
+        (unless told --overwrite_output_dir); here the way on is Trainer.resume, or another folder."""
+        if self.out is None or self.rank != 0 or self._run_is_ours:
+            return
+        found = [name for name, path in (("checkpoint/", self.out / "checkpoint"),
+                                         (".checkpoint.old/", self.out / ".checkpoint.old"),
+                                         ("log.jsonl", self.out / "log.jsonl")) if path.exists()]
+        if found:
+            checkpoint = last_checkpoint(self.out)
+            way_on = (f"continue it with Trainer.resume({str(checkpoint)!r}) before train()" if checkpoint
+                      else "it left no checkpoint to resume from")
+            raise TrainingError(f"{self.out} already holds a training run ({', '.join(found)}): {way_on}, "
+                                "or give an empty output_dir")
+        self._run_is_ours = True
 
     def _train(self, step_data: Callable[[int], list[dict]]) -> list[float]:
         config = self.config
         self.model.train()
         losses = []
-        bar = self._progress_bar()
         started_at = time.perf_counter()
         budgeted = self._any_process(config.max_seconds is not None)
-        while self.step < config.total_steps:
-            out_of_time = config.max_seconds is not None and time.perf_counter() - started_at > config.max_seconds
-            if budgeted and self._any_process(out_of_time):
-                self.stopped_early = True  # the learning rate had not decayed to 0 yet; the log says so
+        # The bar closes on an error too, so that the error's message starts on a line of its own.
+        with self._progress_bar() as bar:
+            while self.step < config.total_steps:
+                out_of_time = (config.max_seconds is not None
+                               and time.perf_counter() - started_at > config.max_seconds)
+                if budgeted and self._any_process(out_of_time):
+                    self.stopped_early = True  # the learning rate had not decayed to 0 yet; the log says so
+                    if self.log:
+                        budget = (f"{config.max_seconds:.0f} s" if config.max_seconds is not None
+                                  else "another process's")
+                        self.log.write({"step": self.step, "stopped": f"time budget ({budget}) used"})
+                    break
+                started = time.perf_counter()
+                loss, tokens = self.train_step(step_data(self.step))
+                self.step += 1
+                losses.append(loss)
+                tokens_per_second = tokens * self.world_size / (time.perf_counter() - started)
+                if not math.isfinite(loss):
+                    raise TrainingError(f"the loss became {loss} at step {self.step}; stopped. "
+                                        f"{self._last_checkpoint_note()} Try a lower learning_rate or check the data.")
+                lr = self.optimizer.param_groups[0]["lr"]
                 if self.log:
-                    budget = f"{config.max_seconds:.0f} s" if config.max_seconds is not None else "another process's"
-                    self.log.write({"step": self.step, "stopped": f"time budget ({budget}) used"})
-                break
-            started = time.perf_counter()
-            loss, tokens = self.train_step(step_data(self.step))
-            self.step += 1
-            losses.append(loss)
-            tokens_per_second = tokens * self.world_size / (time.perf_counter() - started)
-            if not math.isfinite(loss):
-                raise TrainingError(f"the loss became {loss} at step {self.step}; stopped. "
-                                    f"{self._last_checkpoint_note()} Try a lower learning_rate or check the data.")
-            lr = self.optimizer.param_groups[0]["lr"]
-            if self.log:
-                self.log.write({"step": self.step, "loss": loss, "lr": lr, "tokens_per_second": round(tokens_per_second)})
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
-                bar.update(1)
-            if config.eval_every and self.step % config.eval_every == 0 and self.step < config.total_steps:
-                self.evaluate()
-            if config.save_every and self.step % config.save_every == 0 and self.step < config.total_steps:
-                self.save_checkpoint()
-        if bar is not None:
-            bar.close()
+                    self.log.write({"step": self.step, "loss": loss, "lr": lr,
+                                    "tokens_per_second": round(tokens_per_second)})
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
+                    bar.update(1)
+                if config.eval_every and self.step % config.eval_every == 0 and self.step < config.total_steps:
+                    self.evaluate()
+                if config.save_every and self.step % config.save_every == 0 and self.step < config.total_steps:
+                    self.save_checkpoint()
         if self.evaluate_fn is not None:
             self.evaluate()
         if self.out:
@@ -397,40 +543,61 @@ class Trainer:
         if self.out is None:
             return None
         if self.rank == 0:
-            final = find_checkpoint(self.out / "checkpoint")
-            tmp, old = self.out / f".checkpoint.tmp-{os.getpid()}", self.out / ".checkpoint.old"
-            for stale in self.out.glob(".checkpoint.tmp-*"):  # left by a run killed while saving
-                shutil.rmtree(stale, ignore_errors=True)
-            self.model.save_pretrained(tmp, tokenizer=self.tokenizer)
-            state = {
-                "step": self.step,
-                "optimizer": self.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),  # dropout's randomness
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "training_config": json.dumps(dataclasses.asdict(self.config)),
-            }
-            torch.save(state, tmp / "training_state.pt")
-            if final.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-            if self.log:
-                plot_loss_curve(self.out / "log.jsonl", self.out / "loss.png")
+            with self._holding_output_dir():
+                self._save_checkpoint()
         if self.world_size > 1:
             dist.barrier()
         return self.out / "checkpoint"
 
-    def resume(self, checkpoint: str | Path) -> None:
-        """Continue from a checkpoint this trainer's model and config can take: same model config."""
-        from safetensors.torch import load_file
+    def _save_checkpoint(self) -> None:
+        """Rank 0's part of save_checkpoint: write, then swap the folders in."""
+        final = find_checkpoint(self.out / "checkpoint")
+        tmp, old = self.out / f".checkpoint.tmp-{os.getpid()}", self.out / ".checkpoint.old"
+        # Left by a run killed while saving: no other Trainer writes here while this one holds the lock.
+        for stale in self.out.glob(".checkpoint.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.model.save_pretrained(tmp, tokenizer=self.tokenizer)
+        state = {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),  # dropout's randomness
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "training_config": json.dumps(dataclasses.asdict(self.config)),
+        }
+        torch.save(state, tmp / "training_state.pt")
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+        if self.log:
+            plot_loss_curve(self.out / "log.jsonl", self.out / "loss.png")
 
+    def resume(self, checkpoint: str | Path, allow_config_change: bool = False) -> None:
+        """Continue from a checkpoint: its weights, optimizer state, step and random-number states.
+
+        The run goes on as if it had never stopped, so this trainer's model must have the checkpoint's
+        model config, and its TrainingConfig the checkpoint's SCHEDULE_FIELDS. A checkpoint in this
+        trainer's output_dir continues that folder's run: log.jsonl goes back to the checkpoint's step,
+        so the steps done after it and done again are logged once.
+
+        Args:
+            checkpoint: a checkpoint folder, e.g. output_dir/checkpoint (see last_checkpoint).
+            allow_config_change: go on although learning_rate, total_steps or another schedule or
+                optimizer setting differs from the checkpoint's; this trainer's settings apply from here.
+        Raises:
+            TrainingError: not a training checkpoint; a file of it truncated or corrupt; saved from
+                another model config, or for other trainable parameters; saved with other schedule
+                settings (each named, old -> new) and allow_config_change not given; another Trainer
+                is writing in output_dir.
+        """
+        with self._holding_output_dir():
+            self._resume(find_checkpoint(Path(checkpoint)), allow_config_change)
+
+    def _resume(self, checkpoint: Path, allow_config_change: bool) -> None:
         from ..bert.config import BertConfig
 
-        checkpoint = find_checkpoint(Path(checkpoint))
-        state_path = checkpoint / "training_state.pt"
-        if not state_path.is_file():
-            raise TrainingError(f"{checkpoint} is not a training checkpoint: it has no training_state.pt")
+        state = _read_training_state(checkpoint)
         saved_config = BertConfig.from_json_file(checkpoint / "config.json").to_dict()
         ours = self.model.config.to_dict()
         differ = sorted(k for k in set(saved_config) | set(ours)
@@ -438,24 +605,75 @@ class Trainer:
                         and saved_config.get(k) != ours.get(k))
         if differ:
             raise TrainingError(f"{checkpoint} was saved from another model config; it differs in "
-                                + ", ".join(f"{k} ({saved_config.get(k)!r} there, {ours.get(k)!r} here)" for k in differ))
-        tensors = load_file(str(checkpoint / "model.safetensors"))
+                                + ", ".join(f"{k} ({saved_config.get(k)!r} there, {ours.get(k)!r} here)"
+                                            for k in differ))
+        self._check_settings(checkpoint, _saved_settings(state), state["step"], allow_config_change)
+        tensors = self._read_weights(checkpoint)
         missing, unexpected = self.model.load_state_dict(tensors, strict=False)
         missing = [k for k in missing if k != "cls.predictions.decoder.weight"]  # tied: stored once
         if missing or unexpected:
-            raise TrainingError(f"{checkpoint}: the weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        state = torch.load(state_path, weights_only=True)
-        self.optimizer.load_state_dict(state["optimizer"])
+            raise TrainingError(f"{checkpoint}: the weights do not fit: missing {missing[:5]}, "
+                                f"unexpected {unexpected[:5]}")
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as err:  # torch: "loaded state dict contains a parameter group that doesn't match ..."
+            raise TrainingError(f"{checkpoint}: its optimizer state does not fit this model's trainable "
+                                f"parameters ({err}); freeze and unfreeze as the run did") from None
+        # The optimizer's state brings the settings it was saved with; this trainer's go on from here
+        # (the same, unless allow_config_change). The groups are parameter_groups': decay, then none.
+        for group, weight_decay in zip(self.optimizer.param_groups, (self.config.weight_decay, 0.0)):
+            group.update(betas=self.config.adam_betas, eps=self.config.adam_epsilon, weight_decay=weight_decay)
         self.step = state["step"]
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if self.out is not None and checkpoint.parent.resolve() == self.out.resolve():
+            self._run_is_ours = True
+            if self.log:
+                self.log.rewind(self.step)
+
+    def _check_settings(self, checkpoint: Path, saved: dict, step: int, allow_config_change: bool) -> None:
+        """Refuse, unless allowed, a resume whose schedule or optimizer differs from the checkpoint's:
+        the learning rate would jump at the seam, and the run would be neither the old one nor a new one."""
+        ours = {**dataclasses.asdict(self.config), "adam_betas": tuple(self.config.adam_betas)}
+        changed = [f"{name} {saved[name]!r} -> {ours[name]!r}" for name in SCHEDULE_FIELDS
+                   if name in saved and saved[name] != ours[name]]
+        if changed and not allow_config_change:
+            raise TrainingError(f"{checkpoint} was saved with other training settings: {', '.join(changed)}; "
+                                "resume with the saved ones, or pass Trainer.resume(..., allow_config_change=True) "
+                                f"to go on with these from step {step}")
+
+    @staticmethod
+    def _read_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        path = checkpoint / "model.safetensors"
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors' own error names no file
+            raise _damaged(path, err) from None
 
     # -- small helpers ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _holding_output_dir(self):
+        """Hold output_dir's lock (lock_folder) while this trainer writes there. Rank 0 alone writes, so
+        it alone locks. Reentrant: train() holds it across its saves."""
+        if self.out is None or self.rank != 0 or self._lock is not None:
+            yield
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_folder(self.out)
+        try:
+            yield
+        finally:
+            unlock_folder(self._lock)
+            self._lock = None
+
     def _progress_bar(self):
+        """A tqdm bar, or where none is wanted a context that gives None."""
         if not self.config.progress or self.rank != 0:
-            return None
+            return contextlib.nullcontext()
         from tqdm.auto import tqdm
 
         return tqdm(total=self.config.total_steps, initial=self.step, desc="training", unit="step")
