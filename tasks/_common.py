@@ -25,10 +25,16 @@ def load_head_model(step: str, model_class, model, candidates, standin: str | No
     """The step's model, with the line that names it. Without the lesson's own checkpoint, the
     stand-in trained here (tasks/standins.py), labelled as such; without one, None after one line
     that says the step is skipped, which model it needs and the command that fetches it."""
+    from minibert.app.cli import HEADS
     from minibert.app.defaults import ModelUnavailable, load
+    from minibert.bert.pretrained import MissingHeadError
 
     try:
         loaded = load(model_class, model, candidates, offline_default=False)
+    except MissingHeadError:  # its own message says what to pass in Python (init_new_head=True): not for here
+        raise ValueError(f"--model {model} has no {HEADS[model_class]}, which this step runs on: pass --model "
+                         f"with one, e.g. --model {candidates[0]}, or leave --model out for the lesson's model "
+                         "or its stand-in") from None
     except ModelUnavailable as err:
         if standin is None:
             print(f"[{step} skipped] {err}")
@@ -83,9 +89,51 @@ def device_name(text: str) -> str:
     return text
 
 
+def check_out(p: argparse.ArgumentParser, out: Path, resume: bool, schedule: dict[str, object]) -> None:
+    """The training programs' --out and --resume, checked before minutes of data preparation.
+
+    Refused as usage errors: an --out that is a file or lies under one; without --resume, a folder
+    that is not empty (a second run there would mix its log and checkpoint with the first's, as
+    Trainer.train explains); with --resume, a folder with no checkpoint, or any of the options in
+    `schedule` ({"--steps": args.steps, ...}) given: the run goes on with its own.
+    """
+    from minibert.training.loop import last_checkpoint
+
+    for path in (out, *out.parents):
+        if path.exists() and not path.is_dir():
+            p.error(f"argument --out: {path} is a file, not a folder")
+    if not resume:
+        held = sorted(child.name for child in out.iterdir()) if out.is_dir() else []
+        if held:
+            shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+            p.error(f"argument --out: {out} is not empty ({shown}): continue its run with --resume, "
+                    "or give a new or empty folder")
+        return
+    given = [option for option, value in schedule.items() if value is not None]
+    if given:
+        p.error(f"--resume goes on with the run's own {', '.join(given)}: leave {'it' if len(given) == 1 else 'them'} out")
+    if last_checkpoint(out) is None:
+        p.error(f"--resume: {out} holds no checkpoint to resume from")
+
+
+def resumed_config(out: Path, **schedule):
+    """For run(..., resume=True): the TrainingConfig the run in `out` was saved with. The run goes on
+    with its own schedule and seed, so each of `schedule` (steps=..., seed=...) must be None."""
+    from minibert.training.loop import last_checkpoint, read_training_checkpoint
+
+    given = [name for name, value in schedule.items() if value is not None]
+    if given:
+        raise ValueError(f"resume=True goes on with the run's own {', '.join(given)}; pass none")
+    checkpoint = last_checkpoint(out)
+    if checkpoint is None:
+        raise ValueError(f"{out} holds no checkpoint to resume from")
+    return read_training_checkpoint(checkpoint)[1]
+
+
 def one_line_errors(main):
     """Wrap a step's main() so that what the minibert command line reports in one line (a --layer out
-    of range, no checkpoint at --model) is one line on stderr and exit status 1 here too.
+    of range, no checkpoint at --model), and a training run that cannot go on (TrainingError), is one
+    line on stderr and exit status 1 here too.
 
         @one_line_errors
         def main(argv=None): ...
@@ -96,10 +144,11 @@ def one_line_errors(main):
     def main_with_one_line_errors(argv=None):
         from glove import UnknownWordError
         from minibert.app.cli import USER_ERRORS
+        from minibert.training.loop import TrainingError
 
         try:
             return main(argv)
-        except (*USER_ERRORS, UnknownWordError) as err:
+        except (*USER_ERRORS, UnknownWordError, TrainingError) as err:
             message = " ".join(line.strip() for line in str(err).splitlines())
             print(f"{command}: error: {message}", file=sys.stderr)
             raise SystemExit(1) from None

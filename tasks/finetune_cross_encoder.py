@@ -28,12 +28,15 @@ sigmoid(logit). What learns, besides the pooler and the new head:
                          (minibert/training/lowrank.py), merged into the weights at the end. The
                          updates alone are small enough to ship: tasks/standins.py keeps them.
 It writes OUT/model (a plain checkpoint), OUT/log.jsonl, OUT/loss.png and OUT/metrics.json; with
---low-rank also OUT/low_rank.safetensors, the factors, pooler and head before merging.
+--low-rank also OUT/low_rank.safetensors, the factors, pooler and head before merging. OUT must be
+new or empty. OUT/checkpoint is saved every tenth of the run, and `--resume` (with the run's other
+options) goes on from it with the run's own steps, learning rate and seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import time
@@ -42,12 +45,13 @@ from pathlib import Path
 import torch
 
 from minibert import BertForSequenceClassification, SentenceEncoder, Tokenizer
-from minibert.training.loop import StepData, Trainer, TrainingConfig
+from minibert.training.log import read_log
+from minibert.training.loop import StepData, Trainer
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
-from ._common import device_name, one_line_errors, positive_number
-from .pretrain import shipped_tokenizer
+from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config
+from .pretrain import plan, shipped_tokenizer
 
 K = 10  # candidates per held-out question
 BATCH_SIZE = 16
@@ -181,11 +185,16 @@ def freeze_below(model: BertForSequenceClassification, trainable_layers: int) ->
             param.requires_grad = False
 
 
-def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int | None = None, seed: int = 0,
-        progress: bool = True, trainable_layers: int = 1, learning_rate: float = 1e-4, device: str = "cpu",
-        hard_negatives: bool = False, low_rank: int | None = None, max_minutes: float | None = None) -> dict:
+def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int | None = None,
+        seed: int | None = None, progress: bool = True, trainable_layers: int = 1,
+        learning_rate: float | None = None, device: str = "cpu", hard_negatives: bool = False,
+        low_rank: int | None = None, max_minutes: float | None = None, resume: bool = False) -> dict:
     """Train and evaluate; returns the report written to OUT/metrics.json. `steps` plans the schedule
-    for that many steps instead of fitting it to `minutes`; `max_minutes` then still caps the time."""
+    for that many steps instead of fitting it to `minutes`; `max_minutes` then still caps the time.
+    `resume` goes on from the last checkpoint in `out`, with the run's own steps, learning rate (1e-4
+    unless given) and seed (0 unless given), for at most `minutes`; the other options must be the run's."""
+    saved = resumed_config(out, steps=steps, learning_rate=learning_rate, seed=seed) if resume else None
+    seed = saved.seed if saved else (seed or 0)
     tokenizer, path = shipped_tokenizer()
     train_docs, held_docs = corpus.split_held_out(articles(), 0.1)
     rng = random.Random(seed)
@@ -201,23 +210,24 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
         freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(pairs, BATCH_SIZE, collate_for(tokenizer), seed=seed)
-    config = TrainingConfig(learning_rate=learning_rate, total_steps=1, output_dir=str(out), seed=seed, progress=progress)
-    steps_given = steps is not None
-    if steps is None:
-        from .pretrain import steps_that_fit
-
-        steps = steps_that_fit(model, data, minutes * 60, config)
-    config.total_steps, config.warmup_steps = steps, max(1, steps // 10)
-    # a busy machine must not overrun the budget
-    config.max_seconds = minutes * 60 if not steps_given else (max_minutes * 60 if max_minutes else None)
+    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
+        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
+    else:
+        config = plan(model, data, learning_rate or 1e-4, steps, minutes, out, seed, progress)
+        if steps is not None and max_minutes:
+            config = dataclasses.replace(config, max_seconds=max_minutes * 60)
     learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else f"the top {trainable_layers} layer(s)"
     print(f"fine-tuning a cross-encoder ({learns}, the pooler and a new head): {len(train_docs)} articles, "
-          f"{len(pairs)} pairs (half positive), "
-          f"{steps} steps of {BATCH_SIZE}; {len(held_docs)} articles held out, {len(tasks)} questions x {K} candidates")
+          f"{len(pairs)} pairs (half positive), {config.total_steps} steps of {BATCH_SIZE}; "
+          f"{len(held_docs)} articles held out, {len(tasks)} questions x {K} candidates")
     started = time.perf_counter()
-    losses = Trainer(model, config, tokenizer=tokenizer).train(data)
-    steps = len(losses)  # fewer than planned if the time ran out
+    trainer = Trainer(model, config, tokenizer=tokenizer)
+    if saved:
+        trainer.resume(out / "checkpoint")
+    trainer.train(data)
+    steps = trainer.step  # fewer than planned if the time ran out
     seconds = time.perf_counter() - started
+    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
     if low_rank:  # keep what was learned, then fold the updates in: a plain BERT from here on
         from safetensors.torch import save_file
 
@@ -231,7 +241,7 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
     model.save_pretrained(out / "model", tokenizer=tokenizer)
     report = {"steps": steps, "seconds": round(seconds),
               **({"low_rank": low_rank} if low_rank else {"trainable_layers": trainable_layers}),
-              "hard_negatives": hard_negatives, "learning_rate": learning_rate,
+              "hard_negatives": hard_negatives, "learning_rate": config.learning_rate,
               "train_articles": len(train_docs), "pairs": len(pairs),
               "held_out_articles": len(held_docs), "questions": len(tasks), "k": K,
               "cross_encoder": ours, "bi_encoder_baseline": baseline,
@@ -250,21 +260,26 @@ def main(argv=None) -> None:
     p.add_argument("--minutes", type=positive_number, default=3.0, help="the training budget (default: 3)")
     p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
     p.add_argument("--out", type=Path, default=Path("out/cross_encoder"), help="where to write (default: out/cross_encoder)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the pairs and the new head (default: 0)")
+    p.add_argument("--seed", type=int, default=None, help="seeds the pairs and the new head (default: 0)")
     p.add_argument("--trainable-layers", type=int, default=1, choices=range(0, 7), metavar="0-6",
                    help="how many top encoder layers learn, beside the pooler and head (default: 1; 6: all)")
     p.add_argument("--low-rank", type=int, default=None, metavar="R",
                    help="train every layer through low-rank updates of rank R instead (e.g. 16)")
     p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
-    p.add_argument("--learning-rate", type=positive_number, default=1e-4, help="the peak learning rate (default: 1e-4)")
+    p.add_argument("--learning-rate", type=positive_number, default=None, help="the peak learning rate (default: 1e-4)")
     p.add_argument("--hard-negatives", action="store_true", help="half the negatives close to the question")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
+                        "and seed), for at most --minutes more")
     args = p.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         p.error(f"--steps must be at least 1, not {args.steps}")
     if args.low_rank is not None and not 1 <= args.low_rank <= 384:
         p.error(f"--low-rank must be from 1 to 384 (MiniLM's width), not {args.low_rank}")
+    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
     run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers, device=args.device,
-        learning_rate=args.learning_rate, hard_negatives=args.hard_negatives, low_rank=args.low_rank)
+        learning_rate=args.learning_rate, hard_negatives=args.hard_negatives, low_rank=args.low_rank,
+        resume=args.resume)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,17 @@ Two bodies:
 It writes OUT/model (a checkpoint in Hugging Face's layout, with its tokenizer), OUT/log.jsonl,
 OUT/loss.png and OUT/metrics.json, and prints held-out masked-LM top-1/top-5 accuracy and
 next-sentence accuracy beside two baselines: always the most frequent token(s), and chance.
+OUT must be new or empty. OUT/checkpoint is saved every tenth of the run, and `--resume` goes on
+from it (after a kill, or when --minutes ran out) with the run's own steps and seed:
+
+    python -m tasks.pretrain --out out/pretrain --resume
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import random
 import time
@@ -34,11 +39,12 @@ import torch
 
 from minibert import BertConfig, BertForPreTraining, Tokenizer
 from minibert.training.data import MaskedPairBatches, make_pairs, tokenize_documents
+from minibert.training.log import read_log
 from minibert.training.loop import (StepData, Trainer, TrainingConfig, evaluate_pretraining, setup_distributed,
                                     teardown_distributed)
 
 from . import corpus
-from ._common import device_name, one_line_errors, positive_number
+from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config
 
 SMALL = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
              max_position_embeddings=128)
@@ -135,10 +141,33 @@ def steps_that_fit(model, data: StepData, seconds: float, config: TrainingConfig
     return max(10, int(seconds * 0.9 / per_step))
 
 
+def plan(model, data: StepData, learning_rate: float, steps: int | None, minutes: float, out: Path, seed: int,
+         progress: bool, world: int = 1) -> TrainingConfig:
+    """A fresh run's TrainingConfig: `steps`, or as many as fit in `minutes`; a tenth of them to warm up,
+    and a checkpoint every tenth, so a run killed loses at most a tenth (--resume goes on from it)."""
+    config = TrainingConfig(learning_rate=learning_rate, total_steps=1, output_dir=str(out), seed=seed,
+                            progress=progress)
+    steps_given = steps is not None
+    if steps is None:
+        steps = steps_that_fit(model, data, minutes * 60, config)
+        if world > 1:  # every process must take the same number of steps
+            agreed = [steps]
+            torch.distributed.broadcast_object_list(agreed, src=0)
+            steps = agreed[0]
+    return dataclasses.replace(config, total_steps=steps, warmup_steps=max(1, steps // 10),
+                               save_every=max(1, steps // 10),
+                               max_seconds=None if steps_given else minutes * 60)  # a busy machine must not overrun
+
+
 def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretrain"), steps: int | None = None,
-        seed: int = 0, learning_rate: float | None = None, progress: bool = True,
-        max_documents: int | None = None, device: str = "cpu", frequency_init: bool = True) -> dict:
+        seed: int | None = None, learning_rate: float | None = None, progress: bool = True,
+        max_documents: int | None = None, device: str = "cpu", frequency_init: bool = True,
+        resume: bool = False) -> dict:
+    """Train and evaluate; returns the report written to OUT/metrics.json. `resume` goes on from the
+    last checkpoint in `out`, with the run's own steps, learning rate and seed, for at most `minutes`."""
     rank, world = setup_distributed(device)
+    saved = resumed_config(out, steps=steps, learning_rate=learning_rate, seed=seed) if resume else None
+    seed = saved.seed if saved else (seed or 0)
     tokenizer, tokenizer_path = shipped_tokenizer()
     train_pairs, held_batches, megabytes, counts, n_train, n_held = build_data(tokenizer, seed, max_documents)
     frequent = counts.topk(5).indices.tolist()
@@ -146,35 +175,32 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
     data = StepData(train_pairs, BATCH_SIZE, MaskedPairBatches.for_tokenizer(tokenizer), seed=seed,
                     rank=rank, world_size=world)
     masked_only = _MaskedOnly(data)  # the vocabulary projection only where a token was masked
-    lr = learning_rate or (1e-3 if body == "small" else 5e-3)
-    config = TrainingConfig(learning_rate=lr, warmup_steps=0, total_steps=1, output_dir=str(out),
-                            seed=seed, progress=progress)
-    steps_given = steps is not None
-    if steps is None:
-        steps = steps_that_fit(model, masked_only, minutes * 60, config)
-        if world > 1:  # every process must take the same number of steps
-            agreed = [steps]
-            torch.distributed.broadcast_object_list(agreed, src=0)
-            steps = agreed[0]
-    config.total_steps, config.warmup_steps = steps, max(1, steps // 10)
-    config.max_seconds = None if steps_given else minutes * 60  # a busy machine must not overrun the budget
+    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
+        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
+    else:
+        config = plan(model, masked_only, learning_rate or (1e-3 if body == "small" else 5e-3), steps, minutes,
+                      out, seed, progress, world)
     if rank == 0:
         print(f"pre-training {body}: {n_train} documents ({megabytes:.1f} MB of text in all), {len(train_pairs)} "
-              f"pairs, {steps} steps of {BATCH_SIZE} x up to {MAX_SEQ_LENGTH} tokens; {n_held} documents held out")
+              f"pairs, {config.total_steps} steps of {BATCH_SIZE} x up to {MAX_SEQ_LENGTH} tokens; "
+              f"{n_held} documents held out")
     started = time.perf_counter()
     trainer = Trainer(model, config, tokenizer=tokenizer)
-    losses = trainer.train(masked_only)
+    if saved:
+        trainer.resume(out / "checkpoint")
+    trainer.train(masked_only)
     seconds = time.perf_counter() - started
-    steps = len(losses)  # fewer than planned when the time budget ran out first
+    steps = trainer.step  # fewer than planned when the time budget ran out first
     if rank != 0:
         teardown_distributed()  # waits for rank 0's evaluation and save
         return {}
+    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
     held_out = evaluate_pretraining(model, held_batches)
     base = baselines(held_batches, frequent)
     model.save_pretrained(out / "model", tokenizer=tokenizer)
     report = {"body": body, "steps": steps, "seconds": round(seconds), "megabytes_of_text": round(megabytes, 2),
               "train_documents": n_train, "held_out_documents": n_held, "held_out": held_out, "baselines": base,
-              "learning_rate": lr, "losses": {"first": losses[:5], "last": losses[-5:]},
+              "learning_rate": config.learning_rate, "losses": {"first": losses[:5], "last": losses[-5:]},
               "config": {k: model.config.to_dict()[k] for k in SMALL}}
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"held out: {held_out['masked_tokens']} masked tokens, {held_out['pairs']} pairs")
@@ -206,12 +232,16 @@ def main(argv=None) -> None:
     p.add_argument("--minutes", type=positive_number, default=10.0, help="the training budget (default: 10)")
     p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
     p.add_argument("--out", type=Path, default=Path("out/pretrain"), help="where to write (default: out/pretrain)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the data, the masks and the weights (default: 0)")
+    p.add_argument("--seed", type=int, default=None, help="seeds the data, the masks and the weights (default: 0)")
     p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last checkpoint in --out (same --body; its own steps and seed), "
+                        "for at most --minutes more")
     args = p.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         p.error(f"--steps must be at least 1, not {args.steps}")
-    run(args.body, args.minutes, args.out, args.steps, args.seed, device=args.device)
+    check_out(p, args.out, args.resume, {"--steps": args.steps, "--seed": args.seed})
+    run(args.body, args.minutes, args.out, args.steps, args.seed, device=args.device, resume=args.resume)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A training run and its folder: one run per output_dir, a resume that continues the log where its
 checkpoint stands, settings checked against the checkpoint's, one writer at a time, damaged
-checkpoints named."""
+checkpoints named, and the training programs' --out and --resume."""
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import torch
 
 from minibert.training.log import read_log
 from minibert.training.loop import Trainer, TrainingConfig, TrainingError
+from tasks import finetune_cross_encoder, pretrain
 from test_training_loop import new_model, pretraining_data, step_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,3 +214,76 @@ def test_a_truncated_checkpoint_file_is_named_with_what_to_use_instead(tmp_path,
         again.resume(tmp_path / "checkpoint")
     again.resume(older)
     assert again.step == 2
+
+
+# -- 1, 5, 7. the training programs --------------------------------------------------------------
+
+@pytest.fixture
+def no_data_preparation(monkeypatch):
+    """Usage errors must come before the minutes of data preparation: fail if it starts."""
+    def prepare(*args, **kwargs):
+        raise AssertionError("data preparation started")
+
+    monkeypatch.setattr(pretrain, "build_data", prepare)
+    monkeypatch.setattr(finetune_cross_encoder, "articles", prepare)
+
+
+def usage_error(program, argv, capsys) -> str:
+    """argparse's usage lines, then the one line that says what is wrong: that line."""
+    with pytest.raises(SystemExit) as exit_:
+        program.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("program", [pretrain, finetune_cross_encoder])
+def test_out_that_is_a_file_or_holds_a_run_is_a_usage_error_before_any_data_preparation(
+        program, tmp_path, capsys, no_data_preparation):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert f"argument --out: {a_file} is a file, not a folder" in usage_error(  # was: [Errno 17], after the data
+        program, ["--out", str(a_file), "--steps", "2"], capsys)
+    assert f"argument --out: {a_file} is a file, not a folder" in usage_error(
+        program, ["--out", str(a_file / "run"), "--steps", "2"], capsys)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.jsonl").write_text("")
+    message = usage_error(program, ["--out", str(tmp_path / "run"), "--steps", "2"], capsys)
+    assert f"argument --out: {tmp_path / 'run'} is not empty (log.jsonl)" in message and "--resume" in message
+    message = usage_error(program, ["--out", str(tmp_path / "run"), "--resume"], capsys)
+    assert f"--resume: {tmp_path / 'run'} holds no checkpoint to resume" in message
+    (tmp_path / "run" / "checkpoint").mkdir()
+    (tmp_path / "run" / "checkpoint" / "training_state.pt").write_text("")
+    message = usage_error(program, ["--out", str(tmp_path / "run"), "--resume", "--steps", "5"], capsys)
+    assert "--resume goes on with the run's own --steps" in message
+
+
+def test_pretrain_resume_goes_on_from_the_last_checkpoint_in_out(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    batches = pretrain._MaskedOnly.__call__
+
+    def killed_at_step_three(self, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return batches(self, step)
+
+    monkeypatch.setattr(pretrain._MaskedOnly, "__call__", killed_at_step_three)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.run("tiny", out=out, steps=4, progress=False, max_documents=60)
+    assert logged_steps(out) == [1, 2, 3]
+    monkeypatch.setattr(pretrain._MaskedOnly, "__call__", batches)
+    report = pretrain.run("tiny", out=out, progress=False, max_documents=60, resume=True)
+    assert logged_steps(out) == [1, 2, 3, 4] and report["steps"] == 4
+    assert len(report["losses"]["first"]) == 4  # the whole run's, read back from the log
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+
+
+def test_a_training_error_is_one_line_after_the_progress_bar(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        finetune_cross_encoder.main(["--learning-rate", "1e30", "--steps", "2", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "Traceback" not in err, err  # was: a traceback around the message
+    bar, message = err.rstrip("\n").rsplit("\n", 1)  # the bar's last drawing ends its line; the message has one
+    assert bar.startswith("\rtraining:") and "error" not in bar, err
+    assert re.fullmatch(r"python -m tasks\.finetune_cross_encoder: error: the loss became (nan|inf) at step 2; "
+                        r"stopped\. The last good checkpoint, kept as it was, is .+\.", message), err
