@@ -526,3 +526,79 @@ def test_model_surface(tmp_path, class_name, num_labels):
     assert model.get_input_embeddings() is reference.get_input_embeddings() is new
     if ours_out is not None:
         assert model.get_output_embeddings().weight is reference.get_output_embeddings().weight is new.weight
+
+
+# ---------------------------------------------------------------------------------------------
+# ConfigTester and ModelTesterMixin: num_labels, gradient checkpointing
+# ---------------------------------------------------------------------------------------------
+
+def test_config_with_num_labels():
+    """ConfigTester.create_and_test_config_with_num_labels: num_labels given to the constructor makes
+    that many labels, and setting it afterwards makes fresh ones."""
+    import transformers
+
+    for library in (minibert, transformers):
+        config = library.BertConfig(num_labels=5)
+        assert len(config.id2label) == len(config.label2id) == config.num_labels == 5, library.__name__
+        config.num_labels = 3
+        assert len(config.id2label) == len(config.label2id) == 3, library.__name__
+    assert minibert.BertConfig(num_labels=5).id2label == transformers.BertConfig(num_labels=5).id2label
+
+
+def test_gradient_checkpointing_enable_disable(tmp_path):
+    """ModelTesterMixin.test_gradient_checkpointing_enable_disable, on minibert and transformers side by side."""
+    import warnings
+
+    reference, model, _ = load_pair(tmp_path, "BertForSequenceClassification", 3)
+    assert model.supports_gradient_checkpointing and reference.supports_gradient_checkpointing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers 5.24 prefers activation_checkpointing_*
+        assert not model.is_gradient_checkpointing and not reference.is_gradient_checkpointing
+        model.gradient_checkpointing_enable()
+        reference.gradient_checkpointing_enable()
+        assert model.is_gradient_checkpointing and reference.is_gradient_checkpointing
+        model.gradient_checkpointing_disable()
+        reference.gradient_checkpointing_disable()
+        assert not model.is_gradient_checkpointing and not reference.is_gradient_checkpointing
+    # transformers 5.24's names for the same switch.
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    assert model.is_activation_checkpointing and model.is_gradient_checkpointing
+    model.activation_checkpointing_disable()
+    assert not model.is_gradient_checkpointing
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"preserve_rng_state": True})
+    assert model.is_gradient_checkpointing
+    # The reentrant variant gives no gradient to a layer whose input needs none (frozen embeddings, as
+    # add_low_rank leaves them): refused by name rather than training nothing.
+    with pytest.raises(ValueError, match="use_reentrant=False"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    with pytest.raises(TypeError, match="gradient_checkpointing_kwargs must be a dict"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=["use_reentrant"])
+
+
+@pytest.mark.parametrize("class_name,num_labels", HEADS, ids=HEAD_IDS)
+def test_training_gradient_checkpointing(tmp_path, class_name, num_labels):
+    """ModelTesterMixin.test_training_gradient_checkpointing: a training step with checkpointing on gives
+    every parameter a gradient, the same ones as transformers'; the loss is transformers' (dropout off)."""
+    import warnings
+
+    reference, model, _ = load_pair(tmp_path, class_name, num_labels, hidden_dropout_prob=0.0,
+                                    attention_probs_dropout_prob=0.0)
+    inputs = random_inputs(reference.config)
+    labels = labels_for(class_name, num_labels, inputs, reference.config.vocab_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        reference.gradient_checkpointing_enable()
+    model.gradient_checkpointing_enable()
+    model.train()
+    reference.train()
+    ours, expected = model(**inputs, **labels), reference(**inputs, **labels)
+    if not labels:  # BertModel: a loss of its own outputs
+        ours, expected = ours.last_hidden_state.sum(), expected.last_hidden_state.sum()
+    else:
+        ours, expected = ours.loss, expected.loss
+    assert_close("loss, checkpointed", ours, expected, atol=1e-4, kind=KIND)
+    ours.backward()
+    expected.backward()
+    with_grad = sorted(n for n, p in model.named_parameters() if p.grad is not None)
+    assert with_grad == sorted(n for n, p in reference.named_parameters() if p.grad is not None)
+    assert set(with_grad) >= {n for n, _ in model.named_parameters() if "encoder.layer" in n}

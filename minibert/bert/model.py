@@ -30,6 +30,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import BertConfig
 from .losses import IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mean_squared_error
@@ -244,6 +245,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         # A ModuleList is what gives the checkpoint paths encoder.layer.0, encoder.layer.1, ...
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        # Off unless model.gradient_checkpointing_enable() (pretrained.py) switches it on, with these options.
+        self.gradient_checkpointing = False
+        self.checkpoint_kwargs = {"use_reentrant": False}
 
     def forward(self, hidden_states: torch.Tensor, additive_mask: torch.Tensor, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
@@ -252,7 +256,13 @@ class BertEncoder(nn.Module):
         all_hidden = [hidden_states] if output_hidden_states else []  # the embeddings, then every layer's output
         all_probs = []
         for layer_index, layer in enumerate(self.layer):  # in a debugger, `layer_index` says which layer this is
-            hidden_states, probs = layer(hidden_states, additive_mask, output_attentions)  # (B, T, H), probs or None
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                # Gradient checkpointing: keep only this layer's input now, and run the layer again in the
+                # backward pass for what its gradients need. The same numbers, for less memory and more time.
+                hidden_states, probs = checkpoint(layer, hidden_states, additive_mask, output_attentions,
+                                                  **self.checkpoint_kwargs)
+            else:
+                hidden_states, probs = layer(hidden_states, additive_mask, output_attentions)  # (B, T, H), probs or None
             if output_hidden_states:
                 all_hidden.append(hidden_states)
             if output_attentions:
@@ -436,6 +446,8 @@ class BertModel(BertPreTrainedModel):
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
+        if not add_pooling_layer:  # a checkpoint's pooler, if it has one, is then knowingly left unused
+            self.unused_checkpoint_prefixes = (*self.unused_checkpoint_prefixes, "pooler.")
         self.init_weights()
 
     def forward(

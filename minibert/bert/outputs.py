@@ -12,7 +12,8 @@ in transformers' ModelOutput, so `out[0]` is the loss when labels were given and
     tensor(0.5000)
 
 Each class is registered with torch's pytree, so torch.export, torch.compile and DDP can take
-them apart into tensors and put them back together.
+them apart into tensors and put them back together. Under torch.jit.trace, which takes dicts but not
+dataclasses, a model returns a TracedOutput instead: a dict of the set fields, read the same ways.
 """
 
 from __future__ import annotations
@@ -64,6 +65,34 @@ class ModelOutput:
 
     def __contains__(self, key: object) -> bool:
         return key in self.keys()
+
+
+class TracedOutput(dict):
+    """An output under torch.jit.trace: a dict of its set fields, which the tracer returns as a plain dict, as
+    transformers 5's traced models do (`traced(ids)["last_hidden_state"]`). Inside the trace, in a module that
+    calls the model, it reads as the dataclass does: `out.last_hidden_state`, `out[0]`, None for a field not set.
+
+        >>> out = TracedOutput(LogitsOutput(logits=torch.zeros(2, 3)))
+        >>> list(out), out.logits.shape, out[0].shape, out.loss
+        (['logits'], torch.Size([2, 3]), torch.Size([2, 3]), None)
+    """
+
+    def __init__(self, output: ModelOutput):
+        super().__init__(output.items())
+        self.field_names = [f.name for f in dataclasses.fields(output)]
+
+    def __getattr__(self, name: str) -> Any:  # only called for what is not a real attribute
+        if name in self:
+            return self[name]
+        if name in self.__dict__.get("field_names", ()):
+            return None  # a field left unset, as on the dataclass
+        raise AttributeError(f"{name!r} is not a field of this output; fields: {self.__dict__.get('field_names')}")
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        return super().__getitem__(key) if isinstance(key, str) else tuple(self.values())[key]
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(self.values())
 
 
 @dataclass

@@ -20,6 +20,7 @@ Loading is strict: every missing, unexpected or wrongly shaped tensor is listed 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from typing import Callable
 import torch
 
 from .config import BertConfig, ConfigError
+from .outputs import TracedOutput
 
 logger = logging.getLogger("minibert")
 
@@ -100,6 +102,8 @@ class CheckpointSource:
         """The local path of `filename`, downloading it if need be; None if the checkpoint lacks it."""
         if self.folder is not None:
             path = self.folder / filename
+            if path.is_dir():  # else "it has no config.json", which is not what is wrong
+                raise CheckpointError(f"{path} is a folder, not a file: the checkpoint's {filename} must be a file")
             return path if path.is_file() else None
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
@@ -286,8 +290,13 @@ def checkpoint_name_to_model_name(key: str, base_model_prefix: str, report: Load
 
 
 def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, init_new_head: bool = False,
-                   origins: dict[str, Path] | None = None, allow_non_finite: bool = False) -> dict[str, torch.Tensor]:
-    """Checkpoint keys -> model parameter paths. Raises one CheckpointError listing every problem."""
+                   origins: dict[str, Path] | None = None, allow_non_finite: bool = False,
+                   labels_named: bool = False) -> dict[str, torch.Tensor]:
+    """Checkpoint keys -> model parameter paths. Raises one CheckpointError listing every problem.
+
+    `labels_named`: the caller gave num_labels or id2label, so a classifier the file lacks (and the pooler
+    it reads, which a masked-LM file lacks too) is asked for, as in transformers.
+    """
     origins = origins or {}
     expected = dict(model.named_parameters())  # shared tensors (the tied decoder) appear once
     mapped: dict[str, torch.Tensor] = {}
@@ -337,24 +346,75 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, in
             del mapped[name]
         wrong_shape = [row for row in wrong_shape if row[0] not in resized]
         missing += [(n, tuple(expected[n].shape)) for n in resized]
-    if missing and head_only and init_new_head:
+    new_classifier = any(n.startswith("classifier.") for n, _ in missing) and \
+        all(n.startswith(("classifier.",) + POOLER_PATHS) for n, _ in missing)
+    if missing and head_only and (init_new_head or labels_named and new_classifier):
         report.initialised.extend(n for n, _ in missing)
         missing = []
 
     if missing and head_only and not unexpected and not wrong_shape:
         raise MissingHeadError(
             f"{report.source} has no weights for the head of {type(model).__name__} "
-            f"(missing {', '.join(n for n, _ in missing)}). Pass init_new_head=True to start the head from "
-            "random weights (it then needs fine-tuning), or load a checkpoint that has this head."
+            f"(missing {', '.join(n for n, _ in missing)}). {how_to_start(model, missing)}"
         )
     if missing or unexpected or wrong_shape:
         lines = [f"{report.source}: the checkpoint does not fit {type(model).__name__}:"]
-        lines += at_most(20, [f"  missing     {n}: expected {shape}, found nothing" for n, shape in missing])
-        lines += at_most(20, [f"  unexpected  {n}: expected nothing, found {shape}" for n, shape in unexpected])
+        lines += at_most(20, [f"  missing     {line}" for line in
+                              by_layer([(n, f"expected {shape}, found nothing") for n, shape in missing])])
+        lines += at_most(20, [f"  unexpected  {line}" for line in
+                              by_layer([(n, f"expected nothing, found {shape}") for n, shape in unexpected])])
         lines += at_most(20, [f"  wrong shape {n}: expected {exp}, found {got}" for n, exp, got in wrong_shape])
         raise CheckpointError("\n".join(lines))
     check_values(mapped, key_of, origins, report.source, allow_non_finite)
     return mapped
+
+
+def how_to_start(model, missing: list[tuple[str, tuple]]) -> str:
+    """What to pass to from_pretrained when the checkpoint lacks the head (or pooler) a class builds."""
+    if model.base_model_prefix == "" and all(n.startswith(POOLER_PATHS) for n, _ in missing):
+        return ("A checkpoint saved without a pooler (a masked-LM one) loads with add_pooling_layer=False, as in "
+                "transformers; init_new_head=True starts a pooler from random weights instead.")
+    if any(n.startswith("classifier.") for n, _ in missing):
+        return ("Pass num_labels=N (or id2label) to start a classifier of N labels from random weights, as in "
+                "transformers, or init_new_head=True to start it with the config's labels; it then needs "
+                "fine-tuning. Or load a checkpoint that has this head.")
+    return ("Pass init_new_head=True to start the head from random weights (it then needs fine-tuning), or load "
+            "a checkpoint that has this head.")
+
+
+LAYER_TENSOR = re.compile(r"^(.*encoder\.layer\.)(\d+)\.(.+)$")  # prefix, layer index, name within the layer
+
+
+def by_layer(rows: list[tuple[str, str]]) -> list[str]:
+    """"name: what is wrong" per tensor, except that an encoder layer with several tensors in `rows` gets
+    one line, shared by the next layers when they hold the same tensors: a missing or extra layer is
+    "encoder.layer.2-3: 16 tensors each (attention.self.query.weight, attention.self.query.bias, ...)",
+    not sixteen lines each."""
+    layers: dict[tuple[str, int], list[str]] = {}  # (prefix, layer index) -> its tensors' names within the layer
+    for name, _ in rows:
+        if match := LAYER_TENSOR.match(name):
+            layers.setdefault((match[1], int(match[2])), []).append(match[3])
+    lines, summarised = [], set()
+    for name, problem in rows:
+        match = LAYER_TENSOR.match(name)
+        key = (match[1], int(match[2])) if match else None
+        if key is None or len(layers[key]) == 1:
+            lines.append(f"{name}: {problem}")
+            continue
+        if key in summarised:
+            continue
+        prefix, first = key
+        last = first
+        while sorted(layers.get((prefix, last + 1), [])) == sorted(layers[key]):
+            last += 1
+        summarised.update((prefix, i) for i in range(first, last + 1))
+        names = layers[key]
+        shown = ", ".join(names[:2]) + (", ..." if len(names) > 2 else "")
+        if last == first:
+            lines.append(f"{prefix}{first}: {len(names)} tensors ({shown})")
+        else:
+            lines.append(f"{prefix}{first}-{last}: {len(names)} tensors each ({shown})")
+    return lines
 
 
 def at_most(n: int, lines: list[str]) -> list[str]:
@@ -389,7 +449,8 @@ def check_values(mapped: dict[str, torch.Tensor], key_of: dict[str, str], origin
 # ---------------------------------------------------------------------------------------------
 
 def load_pretrained(model_class, name_or_path, revision=None, init_new_head=False, dtype=None,
-                    allow_non_finite=False, **config_changes):
+                    allow_non_finite=False, model_kwargs=None, **config_changes):
+    dtype = weight_dtype(dtype)
     source = CheckpointSource.resolve(name_or_path, revision)
     config_path = source.require_config()
     config = BertConfig.from_json_file(config_path)
@@ -403,8 +464,9 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
     # Built on the meta device: shapes only, no memory and no random numbers. The file's tensors
     # then become the parameters themselves, so the weights exist once, in the memory-mapped file.
     with torch.device("meta"), _normal_init_skips_meta_tensors():
-        model = model_class(config)
-    mapped = map_checkpoint(state, model, report, init_new_head, origins, allow_non_finite)
+        model = model_class(config, **(model_kwargs or {}))
+    labels_named = "num_labels" in config_changes or "id2label" in config_changes
+    mapped = map_checkpoint(state, model, report, init_new_head, origins, allow_non_finite, labels_named)
     if report.initialised:
         initialise_new_parameters(model, report.initialised)
     assign_parameters(model, mapped)
@@ -417,9 +479,37 @@ def load_pretrained(model_class, name_or_path, revision=None, init_new_head=Fals
         logger.warning("%s: newly initialised, not from the checkpoint: %s", report.source,
                        ", ".join(report.initialised))
     model.load_report = report
+    if dtype == "auto":
+        dtype = checkpoint_dtype(config, mapped)
     if dtype is not None:
         model.to(dtype)
     return model.eval()  # dropout off: inference is deterministic
+
+
+DTYPE_NAMES = {str(dtype).removeprefix("torch."): dtype for dtype in WEIGHT_DTYPES}  # "bfloat16": torch.bfloat16
+
+
+def weight_dtype(dtype) -> torch.dtype | str | None:
+    """from_pretrained's dtype, checked: None (float32), a dtype of weights, its name as transformers takes it
+    ("bfloat16"), or "auto" (the checkpoint's own, see checkpoint_dtype)."""
+    if dtype is None or dtype == "auto" or dtype in WEIGHT_DTYPES:
+        return dtype
+    if isinstance(dtype, str) and dtype in DTYPE_NAMES:
+        return DTYPE_NAMES[dtype]
+    error = ValueError if isinstance(dtype, (str, torch.dtype)) else TypeError
+    raise error(f"dtype={dtype!r} is not a dtype for weights: give torch.float32, torch.float16, torch.bfloat16 "
+                f"or torch.float64, a name of one ({', '.join(map(repr, DTYPE_NAMES))}), or 'auto' for the "
+                "checkpoint's own")
+
+
+def checkpoint_dtype(config: BertConfig, tensors: dict[str, torch.Tensor]) -> torch.dtype:
+    """dtype="auto": the dtype config.json names (transformers 5 writes `dtype`, earlier versions and
+    minibert `torch_dtype`), else that of the first floating-point weight, as transformers decides."""
+    for key in ("dtype", "torch_dtype"):
+        name = config.extra.get(key)
+        if isinstance(name, str) and name.removeprefix("torch.") in DTYPE_NAMES:
+            return DTYPE_NAMES[name.removeprefix("torch.")]
+    return next((t.dtype for t in tensors.values() if t.dtype.is_floating_point), torch.float32)
 
 
 def check_size(config: BertConfig, source: str) -> None:
@@ -434,12 +524,19 @@ def check_size(config: BertConfig, source: str) -> None:
 
 
 def check_layer_count(config: BertConfig, state: dict, source: str) -> None:
-    """Refuse a config that claims more layers than the weights hold, before building them: strict
-    loading would refuse it too, but only after building every claimed layer (20,000 took 21 s)."""
+    """Refuse a config whose layer count is not the weights', in one line, before building anything.
+
+    More layers than the weights: strict loading would refuse it too, but only after building every
+    claimed layer (20,000 took 21 s). Fewer, where the weights hold layers 0 to N - 1 in full: strict
+    loading would list every tensor of the extra layers.
+    """
     found = {int(m.group(1)) for key in state if (m := re.search(r"encoder\.layer\.(\d+)\.", key))}
-    if found and config.num_hidden_layers > max(found) + 1:
-        raise ConfigError(f"{source}: num_hidden_layers={config.num_hidden_layers}, but the weights hold "
-                          f"{max(found) + 1} layers (encoder.layer.0 to encoder.layer.{max(found)})")
+    if not found:
+        return
+    held = max(found) + 1
+    if config.num_hidden_layers > held or (config.num_hidden_layers < held and found == set(range(held))):
+        raise ConfigError(f"{source}: num_hidden_layers={config.num_hidden_layers}, but the weights hold {held} "
+                          f"layers (encoder.layer.0 to encoder.layer.{held - 1}); set num_hidden_layers to {held}")
 
 
 def config_with(config: BertConfig, changes: dict, source: str) -> BertConfig:
@@ -596,6 +693,20 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def refuse_low_rank_updates(model) -> None:
+    """A model with low-rank updates (minibert/training/lowrank.py) still in place would be saved with
+    lora_A/lora_B tensors that no BERT reader, minibert's included, loads. Refused rather than merged on
+    the way out: merging changes the model in memory (its Linear layers, what is trainable), and a save
+    should not; merge_low_rank says so where it is called."""
+    updated = list(dict.fromkeys(name.rsplit(".", 1)[0] for name, _ in model.named_parameters()
+                                 if name.endswith((".lora_A", ".lora_B"))))  # in model order
+    if updated:
+        more = f" and {len(updated) - 1} more" if len(updated) > 1 else ""
+        raise ValueError(f"{updated[0]}{more} hold low-rank updates (lora_A, lora_B), which a checkpoint does not "
+                         "store: call merge_low_rank(model) (minibert.training.lowrank) first to fold them into "
+                         "their weights, or keep low_rank_factors(model) alone")
+
+
 def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     """Write `config.json` and `model.safetensors` in Hugging Face's layout and key names.
 
@@ -605,6 +716,7 @@ def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
+    refuse_low_rank_updates(model)
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():  # mkdir would say only "[Errno 17] File exists"
         raise NotADirectoryError(f"{folder} is a file; save_pretrained writes config.json and model.safetensors "
@@ -620,6 +732,8 @@ def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     config = model.config.to_dict()
     config["architectures"] = [type(model).__name__]
     config["torch_dtype"] = str(model.dtype).removeprefix("torch.")
+    if "dtype" in config:  # transformers 5's name for it, kept from the file the model came from: make it true
+        config["dtype"] = config["torch_dtype"]
 
     def write_weights(tmp: Path) -> None:
         try:
@@ -643,24 +757,36 @@ class PreTrainedMixin:
     the input embeddings, resize_token_embeddings, num_parameters. Mixed into BertPreTrainedModel."""
 
     main_input_name = "input_ids"  # what transformers' utilities read to find the model's main input
+    supports_gradient_checkpointing = True  # what transformers' Trainer checks before it switches it on
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, init_new_head: bool = False,
-                        *, dtype: torch.dtype | None = None, num_labels: int | None = None,
+                        *, dtype: torch.dtype | str | None = None, num_labels: int | None = None,
                         id2label: dict | None = None, label2id: dict | None = None, problem_type: str | None = None,
-                        allow_non_finite: bool = False):
+                        add_pooling_layer: bool | None = None, allow_non_finite: bool = False):
         """Load a checkpoint from a local folder or a Hugging Face Hub repo id, strictly, in eval mode.
 
-        `init_new_head=True` allows a head that the checkpoint lacks (a base BERT loaded into
-        BertForSequenceClassification) to start from a fresh random initialisation. num_labels,
-        id2label, label2id and problem_type change the config before the model is built; dtype
-        (torch.bfloat16, ...) converts the weights after loading. A weight holding NaN or infinity is
-        an error unless `allow_non_finite=True` (to look at a broken checkpoint).
+        A head that the checkpoint lacks is an error, unless asked for: `num_labels` (or `id2label`) asks
+        for a classifier, as in `BertForSequenceClassification.from_pretrained(base, num_labels=5)`;
+        `init_new_head=True` for any head (and for a classifier of another size than the file's). A new
+        head starts from random weights, and a warning names its tensors.
+
+        num_labels, id2label, label2id and problem_type change the config before the model is built.
+        `add_pooling_layer=False` (BertModel only, as in transformers) builds no pooler, for a checkpoint
+        saved without one. `dtype` converts the weights after loading: torch.bfloat16, its name "bfloat16",
+        or "auto" for the checkpoint's own; the default is float32. A weight holding NaN or infinity is an
+        error unless `allow_non_finite=True` (to look at a broken checkpoint).
         """
         changes = dict(num_labels=num_labels, id2label=id2label, label2id=label2id, problem_type=problem_type)
         changes = {k: v for k, v in changes.items() if v is not None}
+        model_kwargs = {}
+        if add_pooling_layer is not None:
+            if "add_pooling_layer" not in inspect.signature(cls.__init__).parameters:
+                raise TypeError(f"add_pooling_layer is an argument of BertModel; {cls.__name__} builds its encoder "
+                                "with the pooler its head reads, or without one")
+            model_kwargs["add_pooling_layer"] = add_pooling_layer
         return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head, dtype=dtype,
-                               allow_non_finite=allow_non_finite, **changes)
+                               allow_non_finite=allow_non_finite, model_kwargs=model_kwargs, **changes)
 
     def save_pretrained(self, folder: str | Path, tokenizer=None, safe_serialization: bool = True) -> Path:
         """Write config.json and model.safetensors (and the tokenizer's files when given) into `folder`,
@@ -732,6 +858,56 @@ class PreTrainedMixin:
         return sum(p.numel() for p in self.parameters()
                    if (p.requires_grad or not only_trainable) and not (exclude_embeddings and id(p) in embeddings))
 
+    # -- gradient checkpointing, under transformers' names -----------------------------------------
+
+    CHECKPOINT_OPTIONS = ("use_reentrant", "preserve_rng_state", "context_fn", "determinism_check", "debug")
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Trade compute for memory in training: each encoder layer keeps only its input during the forward
+        pass, and runs again in the backward pass to get what its gradients need (torch.utils.checkpoint).
+        About one more forward pass of work; the activations inside the layers are never all held at once.
+        Active in training mode only; the gradients are the same as without (the random state is restored
+        before a layer runs again, so dropout repeats its masks).
+
+        `gradient_checkpointing_kwargs` go to torch.utils.checkpoint.checkpoint, as in transformers, on top
+        of use_reentrant=False. use_reentrant=True is refused: that variant gives no gradient to a layer
+        whose input needs none (frozen embeddings, as add_low_rank leaves them), and trains nothing there.
+        """
+        kwargs = {"use_reentrant": False}
+        if gradient_checkpointing_kwargs is not None:
+            if not isinstance(gradient_checkpointing_kwargs, dict):
+                raise TypeError(f"gradient_checkpointing_kwargs must be a dict of torch.utils.checkpoint's "
+                                f"options, got {type(gradient_checkpointing_kwargs).__name__}")
+            unknown = sorted(set(gradient_checkpointing_kwargs) - set(self.CHECKPOINT_OPTIONS))
+            if unknown:
+                raise TypeError(f"gradient_checkpointing_kwargs: {', '.join(unknown)} is not an option of "
+                                f"torch.utils.checkpoint; it takes {', '.join(self.CHECKPOINT_OPTIONS)}")
+            if gradient_checkpointing_kwargs.get("use_reentrant", False) is not False:
+                raise ValueError("gradient_checkpointing_kwargs: minibert checkpoints with use_reentrant=False only; "
+                                 "the reentrant variant gives no gradient to a layer whose input needs none "
+                                 "(frozen embeddings, as add_low_rank leaves them)")
+            kwargs.update(gradient_checkpointing_kwargs)
+        encoder = self.base_model().encoder
+        encoder.gradient_checkpointing, encoder.checkpoint_kwargs = True, kwargs
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.base_model().encoder.gradient_checkpointing = False
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return self.base_model().encoder.gradient_checkpointing
+
+    # transformers 5.24 renamed the three (the old names still work there, with a FutureWarning).
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs: dict | None = None) -> None:
+        self.gradient_checkpointing_enable(activation_checkpointing_kwargs)
+
+    def activation_checkpointing_disable(self) -> None:
+        self.gradient_checkpointing_disable()
+
+    @property
+    def is_activation_checkpointing(self) -> bool:
+        return self.is_gradient_checkpointing
+
     def switches(self, output_attentions: bool | None, output_hidden_states: bool | None,
                  return_dict: bool | None) -> tuple[bool, bool, bool]:
         """forward's output switches: the caller's, else the config's, as transformers resolves them."""
@@ -743,11 +919,16 @@ class PreTrainedMixin:
     def as_requested(self, output, return_dict: bool | None):
         """The output dataclass, or with return_dict=False (here or in the config) its tuple.
 
-        Under torch.jit.trace, a call that does not pass return_dict gets the tuple, whatever the config
-        says (return_dict=True passed to the call still gives the dataclass): the tracer takes only
-        tensors, tuples, lists and dicts, so a traced model returns what transformers' traced models
-        return.
+        Under torch.jit.trace, a call that does not pass return_dict gets a TracedOutput (outputs.py), a
+        dict of the set fields, instead of the dataclass, which the tracer cannot take (it takes tensors,
+        tuples, lists and dicts). The traced model then returns a plain dict, as transformers 5's traced
+        models do, its outputs being dicts: `traced(ids)["logits"]` works with both, and both need
+        torch.jit.trace(..., strict=False) to return a dict. With return_dict=False in the config, the
+        tuple, which strict tracing takes. (The heads call their encoder with return_dict=True, and so
+        get the dataclass, traced or not.)
         """
-        if return_dict is None:  # the caller did not say: the config decides, and a trace needs the tuple
-            return_dict = self.config.return_dict and not torch.jit.is_tracing()
+        if return_dict is None:  # the caller did not say: the config decides
+            if self.config.return_dict and torch.jit.is_tracing():
+                return TracedOutput(output)
+            return_dict = self.config.return_dict
         return output if return_dict else output.to_tuple()
