@@ -381,7 +381,70 @@ def test_a_long_list_of_missing_tensors_stays_readable(tmp_path, tiny):
     folder = save_safetensors(state, minibert.BertConfig.from_json_file(tiny / "config.json"), tmp_path / "bare")
     with pytest.raises(minibert.CheckpointError) as err:
         minibert.BertModel.from_pretrained(folder)
-    assert "... and " in str(err.value) and len(str(err.value).splitlines()) < 30
+    message = str(err.value)
+    # A whole layer is one line: the 32 tensors of two layers are not listed one by one.
+    assert "missing     encoder.layer.0-1: 16 tensors each (attention.self.query.weight, " in message
+    assert len(message.splitlines()) == 2 and len(message) < 400
+
+
+def test_a_long_list_of_tensors_keeps_a_single_odd_one_by_name(tmp_path, tiny):
+    """Summarised by layer only where a layer has several: one tensor alone keeps its name and shapes."""
+    state = current_state(tiny)
+    for key in [k for k in state if k.startswith("encoder.layer.1.")]:
+        state[key.replace("layer.1.", "layer.5.")] = state.pop(key)  # layer 1 stored as layer 5
+    del state["encoder.layer.0.output.dense.bias"]
+    folder = save_safetensors(state, minibert.BertConfig.from_json_file(tiny / "config.json"), tmp_path / "moved")
+    with pytest.raises(minibert.CheckpointError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    message = str(err.value)
+    assert "missing     encoder.layer.0.output.dense.bias: expected (32,), found nothing" in message
+    assert "missing     encoder.layer.1: 16 tensors (attention.self.query.weight, " in message
+    assert "unexpected  encoder.layer.5: 16 tensors (attention.output.LayerNorm.bias, " in message  # the file's order
+    assert len(message.splitlines()) == 4
+
+
+def test_a_config_with_fewer_layers_than_the_weights_says_so_in_one_line(tmp_path, tiny):
+    """Was: the 16 tensors of the extra layer, one by one, which a command line joins into one long line."""
+    folder = edit_config(tmp_path, tiny, num_hidden_layers=1)
+    with pytest.raises(minibert.ConfigError) as err:
+        minibert.BertModel.from_pretrained(folder)
+    message = str(err.value)
+    assert message == (f"{folder / 'config.json'}: num_hidden_layers=1, but the weights hold 2 layers "
+                       "(encoder.layer.0 to encoder.layer.1); set num_hidden_layers to 2")
+
+
+def test_a_folder_named_config_json(tmp_path, tiny):
+    folder = copy_checkpoint(tiny, tmp_path / "ckpt")
+    (folder / "config.json").unlink()
+    (folder / "config.json").mkdir()
+    with pytest.raises(minibert.CheckpointError, match=f"{folder / 'config.json'} is a folder, not a file"):
+        minibert.BertModel.from_pretrained(folder)  # was: "it has no config.json"
+    (folder / "config.json").rmdir()
+    shutil.copy(tiny / "config.json", folder / "config.json")
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors").mkdir()
+    with pytest.raises(minibert.CheckpointError, match=r"model\.safetensors is a folder, not a file"):
+        minibert.BertModel.from_pretrained(folder)  # was: "has config.json but no weights"
+
+
+# -- dtype --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8", torch.int8, "torch.bfloat16", 16])
+def test_a_dtype_that_is_not_a_weight_dtype_is_refused_by_name(tiny, dtype):
+    with pytest.raises((TypeError, ValueError)) as err:  # was: "Invalid device string: 'bfloat16'"
+        minibert.BertModel.from_pretrained(tiny, dtype=dtype)
+    message = str(err.value)
+    assert message.startswith(f"dtype={dtype!r}") and "'bfloat16'" in message and "'auto'" in message
+    assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int8, "bfloat16"])
+def test_sentence_encoder_names_the_dtype_it_was_given(minilm_dir, dtype):
+    with pytest.raises((TypeError, ValueError)) as err:  # was: "matmul_dtype must be ..."
+        minibert.SentenceEncoder.from_pretrained(minilm_dir, dtype=dtype)
+    message = str(err.value)
+    assert message.startswith(f"dtype={dtype!r}") and "matmul_dtype" not in message
+    assert "torch.bfloat16" in message and "torch.float16" in message
 
 
 # -- attention_mask values and odd inputs -------------------------------------------------------------
@@ -697,3 +760,27 @@ def test_tokenizer_from_threads_while_its_truncating_copies_are_dropped(minilm_d
 
     run_in_threads(work, 4)
     assert errors == [] and wrong == []
+
+
+# -- the lesson's steps with a --model that lacks their head ---------------------------------------------
+
+@pytest.mark.parametrize("step,head,suggested", [
+    ("step3_masked_lm", "masked-LM head", "google-bert/bert-base-uncased"),
+    ("step4_next_sentence", "next-sentence head", "google-bert/bert-base-uncased"),
+    ("step5_cross_encoder", "classification head", "cross-encoder/ms-marco-MiniLM-L6-v2"),
+])
+def test_a_step_given_a_model_without_its_head_says_so_in_command_line_terms(tmp_path, capsys, step, head, suggested):
+    import importlib
+
+    from hf_checkpoints import save_lesson_checkpoint
+
+    folder = save_lesson_checkpoint("BertModel", tmp_path / "encoder-only")
+    capsys.readouterr()  # transformers' progress bar, from writing the checkpoint
+    main = importlib.import_module(f"tasks.{step}").main
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", str(folder)])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"python -m tasks.{step}: error: --model {folder} has no {head}")
+    assert f"--model {suggested}" in err and "init_new_head" not in err and "Pass " not in err

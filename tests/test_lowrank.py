@@ -113,3 +113,50 @@ def test_bad_ranks_and_models_are_refused():
         LowRankLinear(torch.nn.Linear(4, 4), rank=5, alpha=1.0)
     with pytest.raises(TypeError, match="no BERT encoder"):
         add_low_rank(torch.nn.Linear(4, 4))
+
+
+@pytest.mark.parametrize("rank,words", [(2.5, "rank=2.5 must be a whole number"), (True, "rank=True must be a whole number"),
+                                        ("4", "rank='4' must be a whole number"), (0, "rank=0 must be at least 1")])
+def test_a_rank_that_is_not_a_positive_whole_number_is_refused_by_name(rank, words):
+    model = tiny_classifier()
+    with pytest.raises((TypeError, ValueError), match=words):  # was: torch's "empty() takes 1 positional argument"
+        add_low_rank(model, rank=rank)
+    assert not any(isinstance(m, LowRankLinear) for m in model.modules())  # nothing half-done
+
+
+@pytest.mark.parametrize("alpha", [0, -2.0, float("nan"), float("inf"), "8"])
+def test_an_alpha_that_is_not_a_positive_number_is_refused(alpha):
+    with pytest.raises((TypeError, ValueError), match=f"alpha={alpha!r}"):
+        add_low_rank(tiny_classifier(), rank=2, alpha=alpha)
+
+
+def test_adding_low_rank_updates_twice_is_refused_with_what_to_do():
+    model = tiny_classifier()
+    add_low_rank(model, rank=2)
+    with pytest.raises(ValueError) as err:  # was: "no encoder Linear ends with any of (...)"
+        add_low_rank(model, rank=4)
+    message = str(err.value)
+    assert "already has low-rank updates" in message and "bert.encoder.layer.0.attention.self.query" in message
+    assert "merge_low_rank" in message and len(message.splitlines()) == 1
+    merge_low_rank(model)
+    assert len(add_low_rank(model, rank=4)) == len(TARGETS) * 2  # after merging, new updates go on the merged weights
+
+
+def test_save_pretrained_before_merging_is_refused_and_after_merging_loads(tmp_path):
+    """The file would hold lora_A/lora_B tensors that no BERT reader (minibert's included) loads."""
+    model = tiny_classifier()
+    add_low_rank(model, rank=2)
+    randomise_updates(model)
+    with pytest.raises(ValueError) as err:
+        model.save_pretrained(tmp_path / "unmerged")
+    message = str(err.value)
+    assert "merge_low_rank" in message and "bert.encoder.layer.0.attention.self.query" in message
+    assert "low_rank_factors" in message and len(message.splitlines()) == 1
+    assert not (tmp_path / "unmerged").exists()  # nothing written
+    with torch.no_grad():
+        expected = model(IDS, attention_mask=MASK).logits
+    merge_low_rank(model)
+    loaded = minibert.BertForSequenceClassification.from_pretrained(model.save_pretrained(tmp_path / "merged"))
+    with torch.no_grad():
+        assert_close("logits after save and load", loaded(IDS, attention_mask=MASK).logits, expected, atol=1e-6,
+                     kind="low-rank merged vs unmerged")

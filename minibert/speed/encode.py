@@ -412,6 +412,9 @@ class SentenceEncoder:
         from .fast import FastBertModel
         from ..bert.model import BertModel
 
+        if dtype not in (None, torch.float32, torch.bfloat16, torch.float16):  # named as given, not as matmul_dtype
+            raise ValueError(f"dtype={dtype!r}: the encoder runs in float32 (dtype=None or torch.float32), or with "
+                             "its matrix products in torch.bfloat16 or torch.float16 (mixed precision)")
         low = dtype not in (None, torch.float32)
         if (low or compile or int8 or onednn) and not fast:
             raise ValueError(f"dtype={dtype}, compile={compile!r}, int8={int8} and onednn={onednn} are options of "

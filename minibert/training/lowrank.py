@@ -12,7 +12,8 @@ pre-trained one; A starts random, or B would never receive a gradient.
 
 After training, `merge_low_rank` folds each update into its weight, W <- W + dW, and puts plain
 nn.Linear layers back: the model is an ordinary BERT again, costs nothing extra per token, and
-save_pretrained writes a checkpoint any BERT reader loads. `low_rank_factors` gives A and B alone,
+save_pretrained writes a checkpoint any BERT reader loads (before merging, save_pretrained refuses:
+the file would hold lora_A/lora_B tensors that no reader loads). `low_rank_factors` gives A and B alone,
 which is all that has to be kept to rebuild the fine-tuned model from the pre-trained one.
 
     >>> import torch, minibert
@@ -100,8 +101,25 @@ def add_low_rank(model: nn.Module, rank: int = 8, alpha: float | None = None,
     """Put a LowRankLinear in place of every encoder Linear whose name ends with one of `targets`,
     and freeze the rest of the encoder and the embeddings (the pooler and heads are left as they
     are: the caller decides whether they learn). alpha defaults to 2 * rank. Returns the module
-    names, as seen from `model`."""
+    names, as seen from `model`.
+
+    Raises:
+        TypeError, ValueError: a rank that is not a whole number of at least 1, an alpha that is not a
+            positive number, or a model that has low-rank updates already (merge them first).
+    """
+    if isinstance(rank, bool) or not isinstance(rank, int):
+        raise TypeError(f"rank={rank!r} must be a whole number: the inner size of B @ A, such as 8")
+    if rank < 1:
+        raise ValueError(f"rank={rank!r} must be at least 1")
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+                              or not math.isfinite(alpha) or alpha <= 0):
+        raise ValueError(f"alpha={alpha!r} must be a positive number (the update is scaled by alpha / rank)")
     alpha = 2.0 * rank if alpha is None else float(alpha)
+    updated = [name for name, module in model.named_modules() if isinstance(module, LowRankLinear)]
+    if updated:
+        more = f" and {len(updated) - 1} more" if len(updated) > 1 else ""
+        raise ValueError(f"the model already has low-rank updates ({updated[0]}{more}): call merge_low_rank(model) "
+                         "first to fold them into their weights, then add new ones")
     encoder = _encoder(model)
     prefix = next(name for name, module in model.named_modules() if module is encoder)
     replaced = []
