@@ -1,5 +1,6 @@
 """What the lesson's steps share: a heading, the model line, loading a head model or saying what it
-needs, and one-line errors for their command lines."""
+needs, and one-line errors for their command lines; and what the training programs share: their
+option types, and the checks of --out and --resume."""
 
 from __future__ import annotations
 
