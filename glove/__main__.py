@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from .defaults import LESSON_VECTORS, gensim_data_host, gensim_data_reachable, load_vectors
-from .formats import FORMATS, detect_format
+from .formats import FORMATS, detect_format, format_for
 from .store import UnknownWordError, WordVectors
 
 # What a command reports in one line (exit 1) instead of a traceback. ValueError covers FormatError;
@@ -85,35 +85,16 @@ def cmd_plot(args) -> None:
     print(f"picture: {path}")
 
 
-# The formats an output file's extension names (any other extension: the store, unless --format says).
-FORMATS_OF_EXTENSION = {".txt": ("glove", "word2vec"), ".bin": ("word2vec-binary",), ".store": ("store",)}
-
-
-def check_format_matches_name(output: Path, asked: str | None) -> None:
-    """Refuse a --format that the output's extension contradicts, e.g. --format store for words.txt."""
-    named = FORMATS_OF_EXTENSION.get(output.suffix.lower())
-    if asked is not None and named is not None and asked not in named:
-        says = "text (glove or word2vec)" if len(named) > 1 else named[0]
-        raise ValueError(f"--format {asked} does not match the name {output}, whose {output.suffix} says {says}; "
-                         "rename the output or change --format")
-
-
-def format_from_name(output: Path, input_format: str) -> str:
-    """The format the output's extension names: .txt is word2vec text for word2vec input, else GloVe text."""
-    named = FORMATS_OF_EXTENSION.get(output.suffix.lower(), ("store",))
-    if len(named) > 1:
-        return "word2vec" if input_format.startswith("word2vec") else "glove"
-    return named[0]
-
-
 def cmd_convert(args) -> None:
     if args.output.exists() and args.input.exists() and os.path.samefile(args.input, args.output):
         raise ValueError(f"{args.output} is the input file {args.input} itself (or a link to it): "
                          "writing it would destroy what is being read; choose another output")
-    check_format_matches_name(args.output, args.format)  # before reading the input, which can take seconds
+    format_for(args.output, args.format)  # refuses a contradiction before reading the input, which can take seconds
     vectors = WordVectors.load(args.input)
-    # A gensim-data name is no file: its vectors count as GloVe's.
-    fmt = args.format or format_from_name(args.output, detect_format(args.input) if args.input.is_file() else "glove")
+    # A .txt output keeps the input's kind of text: word2vec's header for word2vec input, else GloVe's none
+    # (a gensim-data name is no file: its vectors count as GloVe's).
+    text = "word2vec" if args.input.is_file() and detect_format(args.input).startswith("word2vec") else "glove"
+    fmt = format_for(args.output, args.format, text=text)
     vectors.save(args.output, format=fmt)
     print(f"wrote {len(vectors)} words x {vectors.vector_size} dimensions to {args.output} ({fmt})")
 

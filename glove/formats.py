@@ -50,6 +50,23 @@ STORE_VERSION = 1
 STORE_FIELDS = ("version", "rows", "dim", "dtype", "words_bytes")
 STORE_DTYPES = {"<f2": np.float16, "<f4": np.float32, "<f8": np.float64}
 FORMATS = ("store", "glove", "word2vec", "word2vec-binary")
+# The formats a file's extension names; any other extension is the store's. A .txt file may hold either text
+# format (GloVe's has no header line, word2vec's has one).
+FORMATS_OF_EXTENSION = {".txt": ("glove", "word2vec"), ".bin": ("word2vec-binary",), ".store": ("store",)}
+
+
+def format_for(path, asked: str | None = None, text: str = "glove") -> str:
+    """The format to write `path` in: `asked` where given, else the one its extension names (`text` for .txt:
+    "glove" or "word2vec"), else the store. A `asked` format that the extension contradicts (the store into
+    words.txt, say) is refused: a reader goes by the name and would misread the file."""
+    named = FORMATS_OF_EXTENSION.get(Path(path).suffix.lower())
+    if asked is None:
+        return (text if len(named) > 1 else named[0]) if named else "store"
+    if named is not None and asked not in named:
+        says = "text (glove or word2vec)" if len(named) > 1 else named[0]
+        raise ValueError(f"format {asked!r} does not match the name {path}, whose {Path(path).suffix} says {says}; "
+                         "rename the file or change the format")
+    return asked
 
 _CHUNK_LINES = 20_000  # lines the fallback parser hands to numpy at once
 

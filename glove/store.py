@@ -194,11 +194,13 @@ class WordVectors:
             return store
         return cls(store.index_to_key[:limit], store.vectors[:limit], source=name)
 
-    def save(self, path, format: str = "store") -> None:
+    def save(self, path, format: str | None = None) -> None:
         """Write the store atomically: "store" (its own format, loadable with mmap=True), "glove",
-        "word2vec" (text with an "N D" header) or "word2vec-binary". A crash leaves the old file or none;
-        a read-only file or a folder is refused (see `glove.atomic`)."""
-        formats.write(path, self.index_to_key, self.vectors, format=format)
+        "word2vec" (text with an "N D" header) or "word2vec-binary". Without `format`, the name says it:
+        .txt is GloVe text, .bin word2vec binary, any other name the store; a format the name contradicts
+        (the store into words.txt) is refused. A crash leaves the old file or none; a read-only file or a
+        folder is refused (see `glove.atomic`)."""
+        formats.write(path, self.index_to_key, self.vectors, format=formats.format_for(path, format))
 
     def save_word2vec_format(self, fname, fvocab=None, binary=False, total_vec=None, write_header=True, prefix="",
                              append=False, sort_attr="count") -> None:

@@ -222,5 +222,5 @@ def test_convert_refuses_a_format_the_output_name_contradicts(capsys, tmp_path, 
     code, _, err = run_glove(capsys, "convert", str(gensim_test_glove), str(output), "--format", fmt)
     assert code == 1 and not output.exists()
     assert_one_error_line(err, "convert")
-    assert err.strip() == (f"glove convert: error: --format {fmt} does not match the name {output}, whose "
-                           f"{output.suffix} says {names}; rename the output or change --format")
+    assert err.strip() == (f"glove convert: error: format {fmt!r} does not match the name {output}, whose "
+                           f"{output.suffix} says {names}; rename the file or change the format")

@@ -80,6 +80,29 @@ def test_no_words_round_trip(tmp_path, fmt):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the norm of the -3.4e38 row
+@pytest.mark.parametrize("name,fmt", [("v.txt", "glove"), ("v.bin", "word2vec-binary"), ("v.store", "store"),
+                                      ("v.kv", "store"), ("v", "store")])
+def test_save_takes_the_format_from_the_name(reference, tmp_path, name, fmt):
+    """save("words.txt") wrote the store's binary format into a .txt; the name says the format, as in
+    `glove convert`, and gensim reads what the name promises."""
+    WordVectors.from_gensim(reference).save(tmp_path / name)
+    assert formats.detect_format(tmp_path / name) == fmt
+    if fmt != "store":
+        theirs = KeyedVectors.load_word2vec_format(tmp_path / name, binary=fmt == "word2vec-binary",
+                                                   no_header=fmt == "glove")
+        assert theirs.index_to_key == reference.index_to_key and np.array_equal(theirs.vectors, reference.vectors)
+
+
+@pytest.mark.parametrize("name,fmt", [("v.txt", "store"), ("v.txt", "word2vec-binary"), ("v.bin", "glove"),
+                                      ("v.store", "word2vec")])
+def test_save_refuses_a_format_the_name_contradicts(reference, tmp_path, name, fmt):
+    with pytest.raises(ValueError, match=rf"format '{fmt}' does not match the name .*{name}, whose"):
+        WordVectors.from_gensim(reference).save(tmp_path / name, format=fmt)
+    assert not (tmp_path / name).exists()
+    WordVectors.from_gensim(reference).save(tmp_path / "words.txt", format="word2vec")  # a .txt holds either text
+    assert formats.detect_format(tmp_path / "words.txt") == "word2vec"
+
+
 def test_store_opens_with_mmap(reference, tmp_path):
     path = tmp_path / "vectors.store"
     WordVectors.from_gensim(reference).save(path)
