@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -142,6 +144,11 @@ def build(minutes_pretrain: float = 4.0, minutes_cross_encoder: float = 3.0, out
           only: str | None = None) -> None:
     from . import finetune_cross_encoder, pretrain
 
+    # A fresh folder for each build: the training programs refuse a folder that holds a run (resume it
+    # with --resume), and what a build keeps is exported to tasks/standins/ anyway.
+    out.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=out))
+    print(f"training into {out}")
     if only in (None, "masked-lm"):
         pretrain.run("minilm-frozen", minutes_pretrain, out / "pretrain", steps=steps_pretrain, device=device)
         export_masked_lm(out / "pretrain", device)

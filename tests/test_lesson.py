@@ -144,7 +144,7 @@ def test_glove_plot_and_convert(capsys, tmp_path, gensim_test_glove):
 @pytest.mark.parametrize("argv,expected", [
     (["similar", "zzzxqq"], "word 'zzzxqq' is not in the vocabulary"),
     (["convert", "/no/such/file.txt", "out.store"], "no such word-vector file: /no/such/file.txt"),
-    (["plot", "king", "-o", "x.png"], "plot needs at least 3 words"),
+    (["plot", "king", "-o", "x.png"], "plot needs at least 2 words for a 2-D PCA, not 1"),
 ])
 def test_glove_errors_are_one_line(capsys, offline_vectors, argv, expected):
     code, _, err = run_glove(capsys, *argv)

@@ -179,3 +179,18 @@ def test_bad_values_for_the_new_options_end_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "lacks metrics.json and low_rank.safetensors" in err, err
     assert {p.name: p.read_bytes() for p in standins.FOLDER.iterdir()} == shipped  # nothing was written
+
+
+def test_building_the_standins_twice_trains_into_a_fresh_folder_each_time(tmp_path, monkeypatch):
+    """The training programs refuse a folder that holds a run; a second `python -m tasks.standins`
+    trained into the same out/standins/pretrain and was refused. Each build now has a folder of its own."""
+    folders = []
+    monkeypatch.setattr(pretrain, "run", lambda body, minutes, out, **options: folders.append(out))
+    monkeypatch.setattr(finetune_cross_encoder, "run", lambda minutes, out, **options: folders.append(out))
+    monkeypatch.setattr(standins, "export_masked_lm", lambda run, device: None)
+    monkeypatch.setattr(standins, "export_cross_encoder", lambda run, device: None)
+    standins.build(out=tmp_path)
+    standins.build(out=tmp_path)
+    assert [folder.name for folder in folders] == ["pretrain", "cross_encoder"] * 2
+    first, second = folders[0].parent, folders[2].parent
+    assert first != second and first.parent == second.parent == tmp_path and folders[1].parent == first
