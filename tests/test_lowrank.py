@@ -142,21 +142,30 @@ def test_adding_low_rank_updates_twice_is_refused_with_what_to_do():
     assert len(add_low_rank(model, rank=4)) == len(TARGETS) * 2  # after merging, new updates go on the merged weights
 
 
-def test_save_pretrained_before_merging_is_refused_and_after_merging_loads(tmp_path):
-    """The file would hold lora_A/lora_B tensors that no BERT reader (minibert's included) loads."""
+def test_a_checkpoint_saved_before_merging_is_refused_in_one_line_and_after_merging_loads(tmp_path):
+    """Saved with its updates in place (as the Trainer's resumable checkpoints are), a model's file holds the
+    factors beside the frozen weights; from_pretrained says so in one line (was: every lora_A and lora_B listed
+    as an unexpected tensor), and what to do."""
     model = tiny_classifier()
     add_low_rank(model, rank=2)
     randomise_updates(model)
-    with pytest.raises(ValueError) as err:
-        model.save_pretrained(tmp_path / "unmerged")
-    message = str(err.value)
-    assert "merge_low_rank" in message and "bert.encoder.layer.0.attention.self.query" in message
-    assert "low_rank_factors" in message and len(message.splitlines()) == 1
-    assert not (tmp_path / "unmerged").exists()  # nothing written
     with torch.no_grad():
         expected = model(IDS, attention_mask=MASK).logits
-    merge_low_rank(model)
-    loaded = minibert.BertForSequenceClassification.from_pretrained(model.save_pretrained(tmp_path / "merged"))
+    folder = model.save_pretrained(tmp_path / "unmerged")
+    with pytest.raises(minibert.CheckpointError) as err:
+        minibert.BertForSequenceClassification.from_pretrained(folder)
+    message = str(err.value)
+    assert "holds low-rank updates that were never merged" in message and "12 Linear layers" in message
+    assert "the first bert.encoder.layer.0." in message and "merge_low_rank" in message
+    assert len(message.splitlines()) == 1
+    # The way back the message gives: the model it came from, its state, merged, saved again.
+    rebuilt = tiny_classifier(seed=5)
+    add_low_rank(rebuilt, rank=2)
+    from safetensors.torch import load_file
+
+    rebuilt.load_state_dict(load_file(folder / "model.safetensors"))
+    merge_low_rank(rebuilt)
+    loaded = minibert.BertForSequenceClassification.from_pretrained(rebuilt.save_pretrained(tmp_path / "merged"))
     with torch.no_grad():
-        assert_close("logits after save and load", loaded(IDS, attention_mask=MASK).logits, expected, atol=1e-6,
-                     kind="low-rank merged vs unmerged")
+        assert_close("logits after merge, save and load", loaded(IDS, attention_mask=MASK).logits, expected,
+                     atol=1e-6, kind="low-rank merged vs unmerged")

@@ -324,6 +324,8 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, in
         else:
             unexpected.append((key, tuple(tensor.shape)))
 
+    refuse_unmerged_low_rank(unexpected, report.source)
+
     # A tensor stored under two names must say the same thing twice.
     for target, tensor in aliases.items():
         if target not in mapped:
@@ -367,6 +369,22 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, in
         raise CheckpointError("\n".join(lines))
     check_values(mapped, key_of, origins, report.source, allow_non_finite)
     return mapped
+
+
+def refuse_unmerged_low_rank(unexpected: list[tuple[str, tuple]], source: str) -> None:
+    """A file saved from a model with low-rank updates in place (minibert/training/lowrank.py) holds their
+    factors, lora_A and lora_B, beside the frozen weights: the fine-tuned model is neither, and a plain BERT
+    cannot hold it. Say that in one line, rather than list every factor as an unexpected tensor.
+
+    (Such files are written on purpose: a training checkpoint keeps the factors to resume from.)"""
+    updated = list(dict.fromkeys(key.rsplit(".", 1)[0] for key, _ in unexpected
+                                 if key.endswith((".lora_A", ".lora_B"))))
+    if updated:
+        raise CheckpointError(
+            f"{source} holds low-rank updates that were never merged into their weights (lora_A and lora_B of "
+            f"{len(updated)} Linear layers, the first {updated[0]}): it was saved before merge_low_rank. Load it "
+            "into the model it was saved from (add_low_rank, then load_state_dict), call merge_low_rank(model) and "
+            "save again; that file loads as a plain BERT")
 
 
 def how_to_start(model, missing: list[tuple[str, tuple]]) -> str:
@@ -693,20 +711,6 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def refuse_low_rank_updates(model) -> None:
-    """A model with low-rank updates (minibert/training/lowrank.py) still in place would be saved with
-    lora_A/lora_B tensors that no BERT reader, minibert's included, loads. Refused rather than merged on
-    the way out: merging changes the model in memory (its Linear layers, what is trainable), and a save
-    should not; merge_low_rank says so where it is called."""
-    updated = list(dict.fromkeys(name.rsplit(".", 1)[0] for name, _ in model.named_parameters()
-                                 if name.endswith((".lora_A", ".lora_B"))))  # in model order
-    if updated:
-        more = f" and {len(updated) - 1} more" if len(updated) > 1 else ""
-        raise ValueError(f"{updated[0]}{more} hold low-rank updates (lora_A, lora_B), which a checkpoint does not "
-                         "store: call merge_low_rank(model) (minibert.training.lowrank) first to fold them into "
-                         "their weights, or keep low_rank_factors(model) alone")
-
-
 def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     """Write `config.json` and `model.safetensors` in Hugging Face's layout and key names.
 
@@ -716,7 +720,6 @@ def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    refuse_low_rank_updates(model)
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():  # mkdir would say only "[Errno 17] File exists"
         raise NotADirectoryError(f"{folder} is a file; save_pretrained writes config.json and model.safetensors "
