@@ -36,9 +36,9 @@ PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label
 # from_dict refuses when set otherwise; the rest are bookkeeping, kept in `extra` when a file has them.
 TRANSFORMERS_DEFAULTS = {
     "is_decoder": False, "add_cross_attention": False, "is_encoder_decoder": False, "tie_word_embeddings": True,
-    "chunk_size_feed_forward": 0, "_name_or_path": "", "architectures": None, "dtype": None, "use_cache": True,
+    "chunk_size_feed_forward": 0, "_name_or_path": "", "architectures": None, "use_cache": True,
     "bos_token_id": None, "eos_token_id": None,
-}
+}  # Not `dtype`: the weights hold theirs, and save_pretrained writes it into config.json.
 
 
 class ConfigError(ValueError):
