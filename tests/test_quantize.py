@@ -6,6 +6,7 @@ corpus of scripts/quantize_table.py, which prints the full per-layer table).
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,27 @@ def test_int8_matmul_is_exact(use_int_mm, monkeypatch):
     assert product.dtype == torch.int32
     assert torch.equal(product.long(), a.long() @ b.long())  # int64 reference
     assert product[0, 0].item() == 1536 * 127 * 127
+
+
+def test_int8_matmul_is_exact_where_the_cpu_has_no_vnni():
+    """oneDNN limited to AVX2 (a CPU without VNNI; ONEDNN_MAX_CPU_ISA=AVX2 makes any x86-64 CPU one) adds
+    pairs of int8 products in 16 bits, which saturate: torch._int_mm was wrong there for full-range
+    values, while int_mm_works' probe of small values passed, and Int8Linear was off by up to 0.86."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from minibert.speed import quantize as Q\n"
+        "g = torch.Generator().manual_seed(5)\n"
+        "a = torch.randint(-127, 128, (37, 1536), generator=g, dtype=torch.int8)\n"
+        "b = torch.randint(-127, 128, (1536, 384), generator=g, dtype=torch.int8)\n"
+        "print(torch.equal(Q.int8_matmul(a, b).long(), a.long() @ b.long()), Q.int_mm_works())\n"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    exact, uses_int_mm = result.stdout.split()
+    assert exact == "True", f"int8_matmul is not exact under oneDNN AVX2 (torch._int_mm used: {uses_int_mm})"
 
 
 def test_activation_quantization_error_is_at_most_half_a_step():
