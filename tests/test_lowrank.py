@@ -142,16 +142,29 @@ def test_adding_low_rank_updates_twice_is_refused_with_what_to_do():
     assert len(add_low_rank(model, rank=4)) == len(TARGETS) * 2  # after merging, new updates go on the merged weights
 
 
+def test_save_pretrained_before_merging_is_refused_before_anything_is_written(tmp_path):
+    """save_pretrained wrote lora_A and lora_B beside the frozen weights, a file from_pretrained then refused."""
+    model = tiny_classifier()
+    add_low_rank(model, rank=2)
+    with pytest.raises(ValueError, match=r"holds low-rank updates not yet merged into their weights \(12 Linear "
+                                         r"layers, the first bert\.encoder\.layer\.0\..*call merge_low_rank\(model\) "
+                                         r"before save_pretrained"):
+        model.save_pretrained(tmp_path / "unmerged")
+    assert not (tmp_path / "unmerged").exists()
+    merge_low_rank(model)
+    assert minibert.BertForSequenceClassification.from_pretrained(model.save_pretrained(tmp_path / "merged"))
+
+
 def test_a_checkpoint_saved_before_merging_is_refused_in_one_line_and_after_merging_loads(tmp_path):
-    """Saved with its updates in place (as the Trainer's resumable checkpoints are), a model's file holds the
-    factors beside the frozen weights; from_pretrained says so in one line (was: every lora_A and lora_B listed
-    as an unexpected tensor), and what to do."""
+    """Saved with its updates in place (as the Trainer's resumable checkpoints are, keep_low_rank=True), a
+    model's file holds the factors beside the frozen weights; from_pretrained says so in one line (was: every
+    lora_A and lora_B listed as an unexpected tensor), and what to do."""
     model = tiny_classifier()
     add_low_rank(model, rank=2)
     randomise_updates(model)
     with torch.no_grad():
         expected = model(IDS, attention_mask=MASK).logits
-    folder = model.save_pretrained(tmp_path / "unmerged")
+    folder = model.save_pretrained(tmp_path / "unmerged", keep_low_rank=True)
     with pytest.raises(minibert.CheckpointError) as err:
         minibert.BertForSequenceClassification.from_pretrained(folder)
     message = str(err.value)

@@ -387,6 +387,16 @@ def refuse_unmerged_low_rank(unexpected: list[tuple[str, tuple]], source: str) -
             "save again; that file loads as a plain BERT")
 
 
+def refuse_to_save_unmerged_low_rank(model) -> None:
+    """save_pretrained's side of refuse_unmerged_low_rank: say so before a file is written, not when it is read."""
+    updated = sorted({name.rsplit(".", 1)[0] for name in model.state_dict() if name.endswith(".lora_A")})
+    if updated:
+        raise ValueError(
+            f"the model holds low-rank updates not yet merged into their weights ({len(updated)} Linear layers, the "
+            f"first {updated[0]}): call merge_low_rank(model) before save_pretrained, and the file loads as a plain "
+            "BERT anywhere; to keep the factors (to go on training), save low_rank_factors(model) instead")
+
+
 def how_to_start(model, missing: list[tuple[str, tuple]]) -> str:
     """What to pass to from_pretrained when the checkpoint lacks the head (or pooler) a class builds."""
     if model.base_model_prefix == "" and all(n.startswith(POOLER_PATHS) for n, _ in missing):
@@ -711,15 +721,20 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def save_pretrained(model, folder: str | Path, tokenizer=None) -> Path:
+def save_pretrained(model, folder: str | Path, tokenizer=None, keep_low_rank: bool = False) -> Path:
     """Write `config.json` and `model.safetensors` in Hugging Face's layout and key names.
 
     The tied masked-LM decoder is the word-embedding matrix: it is stored once, under the
-    embedding's name, as transformers stores it.
+    embedding's name, as transformers stores it. A model with low-rank updates not yet merged
+    (minibert/training/lowrank.py) is refused before anything is written: its factors are no tensors
+    of BERT, and the file would load nowhere as the fine-tuned model. `keep_low_rank=True` writes them
+    anyway, for the Trainer's checkpoints, which resume training with the factors in place.
     """
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
+    if not keep_low_rank:
+        refuse_to_save_unmerged_low_rank(model)
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():  # mkdir would say only "[Errno 17] File exists"
         raise NotADirectoryError(f"{folder} is a file; save_pretrained writes config.json and model.safetensors "
@@ -791,13 +806,15 @@ class PreTrainedMixin:
         return load_pretrained(cls, name_or_path, revision=revision, init_new_head=init_new_head, dtype=dtype,
                                allow_non_finite=allow_non_finite, model_kwargs=model_kwargs, **changes)
 
-    def save_pretrained(self, folder: str | Path, tokenizer=None, safe_serialization: bool = True) -> Path:
+    def save_pretrained(self, folder: str | Path, tokenizer=None, safe_serialization: bool = True,
+                        keep_low_rank: bool = False) -> Path:
         """Write config.json and model.safetensors (and the tokenizer's files when given) into `folder`,
         in the layout transformers' from_pretrained reads. Each file is written atomically.
-        `safe_serialization` is transformers' switch; only safetensors (True) is written here."""
+        `safe_serialization` is transformers' switch; only safetensors (True) is written here.
+        Unmerged low-rank updates are refused unless `keep_low_rank` (see the function save_pretrained)."""
         if not safe_serialization:
             raise ValueError("minibert saves weights as safetensors only; pytorch_model.bin is not written")
-        return save_pretrained(self, folder, tokenizer)
+        return save_pretrained(self, folder, tokenizer, keep_low_rank=keep_low_rank)
 
     @property
     def device(self) -> torch.device:

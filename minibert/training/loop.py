@@ -556,7 +556,8 @@ class Trainer:
         # Left by a run killed while saving: no other Trainer writes here while this one holds the lock.
         for stale in self.out.glob(".checkpoint.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        self.model.save_pretrained(tmp, tokenizer=self.tokenizer)
+        # A resumable checkpoint keeps unmerged low-rank factors (lowrank.py) where the model has them.
+        self.model.save_pretrained(tmp, tokenizer=self.tokenizer, keep_low_rank=True)
         state = {
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
