@@ -9,6 +9,7 @@ transformers' save_pretrained, loaded by both; eager attention, eval mode, dropo
 torch.export, jit.trace, compile(fullgraph=True), the meta device and ONNX: tests/test_export.py.
 """
 
+import copy
 import json
 
 import pytest
@@ -16,7 +17,7 @@ import torch
 
 import minibert
 from test_parity_random import MODELS
-from conftest import assert_close
+from conftest import assert_close, rounding_bound
 from hf_checkpoints import make_hf_model, random_inputs, save_current
 
 KIND = "conventions vs transformers"
@@ -325,14 +326,20 @@ def test_save_pretrained_loads_in_transformers_and_back(tmp_path, class_name, nu
         expected = reference(**inputs, output_hidden_states=True)
         through_transformers = reloaded(**inputs, output_hidden_states=True)
         ours, ours_again = model(**inputs, output_hidden_states=True), again(**inputs, output_hidden_states=True)
+        exact = copy.deepcopy(reference).double()(**inputs, output_hidden_states=True)
     for field in OUTPUT_FIELDS[class_name]:
-        # The same weights, bit for bit: the outputs are identical, not merely close.
+        # The same weights, bit for bit (above), and the same code: the outputs agree to the last bit on
+        # most CPUs, but not on all. A weight read from a file lies where the file put it, and a few
+        # kernels sum in an order that depends on the address: under ATEN_CPU_CAPABILITY=avx2, a one-label
+        # classifier (a (1, 32) weight 4 bytes past a 64-byte boundary) gave logits 6e-8 apart. So within
+        # the reference's own float32 rounding (against it in float64).
+        atol = rounding_bound(getattr(expected, field), getattr(exact, field))
         assert_close(f"{field}, saved by minibert, run by transformers", getattr(through_transformers, field),
-                     getattr(expected, field), atol=0.0, kind="save and load (exact)")
+                     getattr(expected, field), atol=atol, kind="save and load")
         assert_close(f"{field}, saved and reloaded by minibert", getattr(ours_again, field),
-                     getattr(ours, field), atol=0.0, kind="save and load (exact)")
-    assert_same("hidden_states after the round trip", ours_again.hidden_states, ours.hidden_states, atol=0.0,
-                kind="save and load (exact)")
+                     getattr(ours, field), atol=atol, kind="save and load")
+    for i, (a, b, c) in enumerate(zip(ours_again.hidden_states, ours.hidden_states, exact.hidden_states, strict=True)):
+        assert_close(f"hidden_states[{i}] after the round trip", a, b, atol=rounding_bound(b, c), kind="save and load")
     if class_name in WITH_MLM_HEAD:
         assert again.cls.predictions.decoder.weight is again.bert.embeddings.word_embeddings.weight
 
