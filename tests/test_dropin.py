@@ -216,16 +216,20 @@ def layer_calls(model):
     return calls
 
 
+def labels_of(class_name: str, inputs: dict) -> dict:
+    """Labels for the loss of a classifier (3 classes) or of pre-training (every real token, and NSP)."""
+    if class_name == "BertForSequenceClassification":
+        return dict(labels=torch.tensor([0, 2, 1]))
+    return dict(labels=torch.where(inputs["attention_mask"] == 1, inputs["input_ids"], -100),
+                next_sentence_label=torch.tensor([0, 1, 0]))
+
+
 @pytest.mark.parametrize("class_name", ["BertForSequenceClassification", "BertForPreTraining"])
 def test_gradient_checkpointing_gives_the_same_gradients_with_dropout_on(tmp_path, class_name):
     reference = make_hf_model(class_name, num_labels=3, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
     model = getattr(minibert, class_name).from_pretrained(save_current(reference, tmp_path / "ckpt")).train()
     inputs = random_inputs(reference.config)
-    if class_name == "BertForSequenceClassification":
-        labels = dict(labels=torch.tensor([0, 2, 1]))
-    else:
-        labels = dict(labels=torch.where(inputs["attention_mask"] == 1, inputs["input_ids"], -100),
-                      next_sentence_label=torch.tensor([0, 1, 0]))
+    labels = labels_of(class_name, inputs)
     calls = layer_calls(model)
     loss, grads = gradients(model, inputs, labels)
     assert len(calls) == 2  # two layers, once each
@@ -266,11 +270,7 @@ def test_gradient_checkpointing_gradients_equal_transformers_checkpointed_ones(t
         reference.gradient_checkpointing_enable()
     model.gradient_checkpointing_enable()
     inputs = random_inputs(reference.config)
-    if class_name == "BertForSequenceClassification":
-        labels = dict(labels=torch.tensor([0, 2, 1]))
-    else:
-        labels = dict(labels=torch.where(inputs["attention_mask"] == 1, inputs["input_ids"], -100),
-                      next_sentence_label=torch.tensor([0, 1, 0]))
+    labels = labels_of(class_name, inputs)
     loss, grads = gradients(model, inputs, labels)
     expected_loss, expected = gradients(reference, inputs, labels)
     assert_close("loss", loss, expected_loss, atol=1e-5, kind=KIND)
