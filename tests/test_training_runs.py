@@ -68,6 +68,51 @@ def test_a_resume_after_a_kill_rewinds_the_log_to_its_checkpoint(tmp_path):
     assert logged_steps(tmp_path) == list(range(1, 9))  # was: 1, 2, 3, 4, 5, 5, 6, 7, 8
 
 
+def test_an_evaluation_before_training_belongs_to_the_run(tmp_path):
+    """A baseline evaluate() before train() writes the log first; the run then trains (it refused itself:
+    'already holds a training run (log.jsonl)'). Into a folder that holds another run, it is refused."""
+    config = TrainingConfig(total_steps=2, learning_rate=1e-3, output_dir=str(tmp_path), progress=False)
+    trainer = Trainer(new_model(), config, evaluate=lambda model: {"loss": 1.0})
+    trainer.evaluate()
+    trainer.train(step_data(pretraining_data()))
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl")] == [0, 1, 2, 2]  # baseline, steps, final eval
+    other = Trainer(new_model(), config, evaluate=lambda model: {"loss": 1.0})
+    with pytest.raises(TrainingError, match="already holds a training run"):
+        other.evaluate()
+    with pytest.raises(TrainingError, match="already holds a training run"):
+        other.save_checkpoint()
+
+
+def test_a_torn_last_line_of_the_log_is_dropped_on_resume(tmp_path):
+    """A run killed while writing a log line leaves it cut short: the resume drops it (it was a bare
+    JSONDecodeError naming no file); a bad line anywhere else is named."""
+    train(tmp_path, total_steps=2, save_every=1)
+    with open(tmp_path / "log.jsonl", "a", encoding="utf-8") as log:
+        log.write('{"step": 3, "lo')
+    resumed = Trainer(new_model(), TrainingConfig(total_steps=3, learning_rate=1e-3, output_dir=str(tmp_path),
+                                                  progress=False))
+    resumed.resume(tmp_path / "checkpoint", allow_config_change=True)
+    assert logged_steps(tmp_path) == [1, 2]
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    (tmp_path / "log.jsonl").write_text("\n".join([lines[0], "not json", *lines[1:]]) + "\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path / 'log.jsonl'))}, line 2: not a JSON record"):
+        Trainer(new_model(), resumed.config).resume(tmp_path / "checkpoint", allow_config_change=True)
+
+
+def test_a_model_converted_to_another_dtype_resumes(tmp_path):
+    """A transformers 5 config.json says "dtype"; a model loaded from it and converted keeps the file's word
+    in its config, while its checkpoint says what the weights are: that is no other model config."""
+    model = new_model().to(torch.bfloat16)
+    model.config.extra["dtype"] = "float32"  # as from_pretrained(file, dtype="bfloat16") keeps it
+    config = TrainingConfig(total_steps=2, learning_rate=1e-3, save_every=1, output_dir=str(tmp_path), progress=False)
+    Trainer(model, config).train(step_data(pretraining_data()))
+    again = new_model().to(torch.bfloat16)
+    again.config.extra["dtype"] = "float32"
+    trainer = Trainer(again, config)
+    trainer.resume(tmp_path / "checkpoint")  # was: "saved from another model config; it differs in dtype"
+    assert trainer.step == 2
+
+
 # -- 2. a resume with other settings than the checkpoint's ---------------------------------------
 
 def test_a_resume_with_another_schedule_says_what_changed_and_is_refused_unless_allowed(tmp_path):

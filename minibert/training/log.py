@@ -32,13 +32,24 @@ class JsonlLog:
 
         if not self.path.exists():
             return
-        kept = [record for record in read_log(self.path) if record["step"] <= step]
+        kept = [record for record in read_log(self.path, torn_end=True) if record["step"] <= step]
         write_atomically(self.path, "".join(json.dumps(record) + "\n" for record in kept).encode("utf-8"))
 
 
-def read_log(path: str | Path) -> list[dict]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+def read_log(path: str | Path, torn_end: bool = False) -> list[dict]:
+    """The records of a log.jsonl. With `torn_end`, a last line cut short (a run killed while writing
+    it) is left out; any other line that is not JSON is an error naming the file and the line."""
+    lines = [(number, line) for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1)
+             if line.strip()]
+    records = []
+    for number, line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if torn_end and number == lines[-1][0]:
+                break
+            raise ValueError(f"{path}, line {number}: not a JSON record ({err.msg})") from None
+    return records
 
 
 def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str = "training loss") -> Path:

@@ -529,6 +529,7 @@ class Trainer:
             metrics = self.evaluate_fn(self.model)
         self.model.train()
         if self.log:
+            self._refuse_another_run()  # the first write into output_dir may be this one (a baseline before train)
             self.log.write({"step": self.step, "eval": metrics})
         return metrics
 
@@ -544,6 +545,7 @@ class Trainer:
             return None
         if self.rank == 0:
             with self._holding_output_dir():
+                self._refuse_another_run()
                 self._save_checkpoint()
         if self.world_size > 1:
             dist.barrier()
@@ -602,7 +604,7 @@ class Trainer:
         saved_config = BertConfig.from_json_file(checkpoint / "config.json").to_dict()
         ours = self.model.config.to_dict()
         differ = sorted(k for k in set(saved_config) | set(ours)
-                        if k not in ("architectures", "torch_dtype", "transformers_version")
+                        if k not in ("architectures", "torch_dtype", "dtype", "transformers_version")
                         and saved_config.get(k) != ours.get(k))
         if differ:
             raise TrainingError(f"{checkpoint} was saved from another model config; it differs in "
