@@ -320,6 +320,22 @@ def test_config_num_labels_disagreeing_with_id2label_is_refused():
     assert minibert.BertConfig(num_labels=2, id2label={0: "a", 1: "b"}).id2label == {0: "a", 1: "b"}
 
 
+def test_dataclasses_replace_takes_new_labels():
+    """BertConfig is a dataclass, so replace() is how to derive one. With num_labels a constructor argument,
+    replace handed the old count back in: new labels of another count were refused, or silently cut."""
+    import dataclasses
+
+    three = dataclasses.replace(minibert.BertConfig(), id2label={0: "a", 1: "b", 2: "c"})
+    assert three.num_labels == 3 and three.label2id == {"a": 0, "b": 1, "c": 2}
+    two = dataclasses.replace(minibert.BertConfig(num_labels=3), id2label={0: "x", 1: "y"})
+    assert two.num_labels == 2 and two.label2id == {"x": 0, "y": 1}
+    import transformers
+
+    reference = transformers.BertConfig(num_labels=3)
+    reference.id2label = {0: "x", 1: "y"}
+    assert reference.num_labels == two.num_labels
+
+
 def test_a_config_from_to_dict_is_the_same_config():
     config = minibert.BertConfig(num_labels=4, hidden_size=64, num_attention_heads=4)
     again = minibert.BertConfig.from_dict(config.to_dict())

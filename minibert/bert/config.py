@@ -17,10 +17,11 @@ on the list of known ones is kept there too, with a warning that names it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import warnings
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -64,9 +65,6 @@ class BertConfig:
     position_embedding_type: str = "absolute"  # the only kind implemented here
     id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
     label2id: dict[str, int] = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
-    # Not stored: the count is len(id2label). BertConfig(num_labels=3) makes labels LABEL_0..LABEL_2, as in
-    # transformers; config.num_labels reads (and sets) it through the property defined below the class.
-    num_labels: InitVar[int | None] = None
     # A classifier's loss: "regression", "single_label_classification" or "multi_label_classification";
     # None lets the model decide from num_labels and the labels' dtype, as transformers does.
     problem_type: str | None = None
@@ -101,19 +99,15 @@ class BertConfig:
     def use_return_dict(self) -> bool:
         return self.return_dict
 
-    def __post_init__(self, num_labels: int | None) -> None:
-        if num_labels is not None:  # BertConfig(num_labels=3)
-            if self.id2label == {0: "LABEL_0", 1: "LABEL_1"}:  # no labels of the caller's: make them
-                self._set_num_labels(num_labels)  # checks the value, makes LABEL_0 .. LABEL_{n-1}
-            elif isinstance(self.id2label, dict) and num_labels != len(self.id2label):
-                raise ConfigError(f"num_labels={num_labels!r} disagrees with id2label of {len(self.id2label)}")
+    def __post_init__(self) -> None:
         # JSON object keys are strings; id2label's keys are class indices.
         if not isinstance(self.id2label, dict) or not isinstance(self.label2id, dict):
             raise ConfigError("id2label and label2id must be objects (dicts)")
         try:
             self.id2label = {int(k): v for k, v in self.id2label.items()}
             self.label2id = {k: int(v) for k, v in self.label2id.items()}
-            if self.label2id == {"LABEL_0": 0, "LABEL_1": 1} and self.id2label != {0: "LABEL_0", 1: "LABEL_1"}:
+            made_up = {f"LABEL_{i}": i for i in range(len(self.label2id))}  # the default, or num_labels' names
+            if self.label2id == made_up and self.id2label != {i: name for name, i in made_up.items()}:
                 self.label2id = {v: k for k, v in self.id2label.items()}  # id2label given alone: its inverse
         except (TypeError, ValueError):
             raise ConfigError(f"id2label must map class indices (0, 1, ...) to names, and label2id names to "
@@ -268,8 +262,24 @@ class BertConfig:
         self.to_json_file(folder / "config.json")
 
 
-# num_labels reads and sets len(id2label), and is also an argument of the constructor (the InitVar above).
-# The property is bound here, after @dataclass has read the argument's default from the class body, where
-# a property of the same name would have taken its place.
+# num_labels is not a field: the count is len(id2label). It reads (and sets) through a property, and
+# BertConfig(num_labels=3) makes labels LABEL_0..LABEL_2, as in transformers. The constructor's argument is
+# added around the one @dataclass wrote, so that dataclasses.replace, which passes the fields alone, never
+# hands a stale count back in.
 BertConfig.num_labels = property(BertConfig._get_num_labels, BertConfig._set_num_labels,
                                  doc="How many labels the classifier has: len(id2label).")
+_init_of_the_fields = BertConfig.__init__
+
+
+@functools.wraps(_init_of_the_fields)
+def _init_with_num_labels(self, *args, num_labels: int | None = None, **kwargs) -> None:
+    _init_of_the_fields(self, *args, **kwargs)
+    if num_labels is None:
+        return
+    if "id2label" not in kwargs:
+        self.num_labels = num_labels  # checks the value, makes LABEL_0 .. LABEL_{n-1}
+    elif num_labels != self.num_labels:
+        raise ConfigError(f"num_labels={num_labels!r} disagrees with id2label of {self.num_labels}")
+
+
+BertConfig.__init__ = _init_with_num_labels
