@@ -362,7 +362,9 @@ class WordVectors:
         """Cosine distances (1 - cosine) from a word or a vector (D,) to `other_words`, or to every word (N,).
 
         As gensim computes them; but a word or vector without a direction (length 0, or a length that overflows)
-        is refused, naming it, and a row without a direction is NaN away, never 1 (a cosine of 0).
+        is refused, naming it. Against every word, a row without a direction is NaN away, never 1 (a cosine of
+        0); named in `other_words`, a word of length 0 is NaN away (as in gensim) and one whose length
+        overflows is refused, naming it.
         """
         if isinstance(word_or_vector, _KEY_TYPES):
             self._check_direction(self.get_index(word_or_vector), word_or_vector)

@@ -11,6 +11,7 @@ tutorials run unchanged, and do what they do in transformers.
 Each is checked against transformers itself, on the random checkpoints of tests/hf_checkpoints.py.
 """
 
+import copy
 import json
 import logging
 import warnings
@@ -19,7 +20,7 @@ import pytest
 import torch
 
 import minibert
-from conftest import assert_close
+from conftest import assert_close, rounding_bound
 from hf_checkpoints import make_hf_model, random_inputs, save_current
 
 KIND = "drop-in vs transformers"
@@ -149,11 +150,13 @@ def test_jit_trace_returns_what_transformers_traced_model_returns(tmp_path, clas
     args = (inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
     with torch.no_grad():
         ours, expected, eager = traced(*args), traced_reference(*args), model(*args)
+        exact = copy.deepcopy(model).double()(*args)
     assert type(ours) is type(expected) is dict
     assert list(ours) == list(expected) == list(eager.keys())
     for name, value in expected.items():
-        assert_close(f"traced {name}", ours[name], value, kind=KIND)
-        assert_close(f"traced {name} vs eager", ours[name], eager[name], atol=1e-6, kind="jit.trace vs eager")
+        atol = rounding_bound(eager[name], exact[name])  # a trace may run other kernels than eager
+        assert_close(f"traced {name}", ours[name], value, atol=atol, kind=KIND)
+        assert_close(f"traced {name} vs eager", ours[name], eager[name], atol=atol, kind="jit.trace vs eager")
 
 
 def test_jit_trace_of_a_module_that_reads_the_output_by_name_or_index(tmp_path):
@@ -252,11 +255,11 @@ def test_gradient_checkpointing_gives_the_same_gradients_with_dropout_on(tmp_pat
     assert len(calls) == 2
 
 
-# A gradient here is a sum over every token of products of random weights (std 0.3): the largest reach
-# about 40. Both libraries run the same forward ops, so the outputs agree to the last bit, but autograd
-# may add a parameter's contributions in another order in each (a tied or shared tensor), and float32
-# keeps 24 bits: a relative 1e-7 per addition, a few 1e-6 on values of 40. A bound of 1e-4 absolute:
-CHECKPOINTED_VS_TRANSFORMERS = 1e-4
+# Both libraries run the same forward ops, so the gradients agree to the last bit here (0 measured), but
+# autograd may add a parameter's contributions in another order in each (the tied decoder and word
+# embeddings), and float32 keeps 24 bits: a relative 1e-7 per addition. The gradients here reach 0.46,
+# so 1e-6 absolute leaves room for a few such additions and catches any real difference.
+CHECKPOINTED_VS_TRANSFORMERS = 1e-6
 
 
 @pytest.mark.parametrize("class_name", ["BertForSequenceClassification", "BertForPreTraining"])

@@ -16,9 +16,9 @@ sentence-transformers' own float32 rounding error, measured against the same enc
 
 import copy
 import doctest
-import functools
 import json
 import shutil
+import weakref
 from pathlib import Path
 
 import pytest
@@ -50,10 +50,15 @@ def check(name: str, ours: torch.Tensor, reference, texts: list[str], kind: str 
     return error
 
 
-@functools.cache
+FLOAT64_COPIES = weakref.WeakKeyDictionary()  # a SentenceTransformer -> its float64 copy, while it lives
+
+
 def in_float64(reference):
-    """A float64 copy of a SentenceTransformer, made once per reference (a copy takes about a second)."""
-    return copy.deepcopy(reference).double()
+    """A float64 copy of a SentenceTransformer, made once per reference (a copy takes about a second) and
+    dropped with it (the variants of the folder are made per test)."""
+    if reference not in FLOAT64_COPIES:
+        FLOAT64_COPIES[reference] = copy.deepcopy(reference).double()
+    return FLOAT64_COPIES[reference]
 
 
 @pytest.fixture(scope="module")

@@ -186,17 +186,18 @@ def int_mm_works() -> bool:
 
     It is checked once, against the same product in int64, on values across the whole int8 range:
     on a CPU without VNNI (oneDNN at AVX2, e.g. ONEDNN_MAX_CPU_ISA=AVX2) the kernel adds pairs of
-    products in 16 bits, which saturate, so 127 x 127 rows came out wrong (Int8Linear's outputs off by
-    up to 0.86) while small values, such as an earlier probe's |a| <= 60, were exact.
+    products in 16 bits, which saturate (it seems to take one side as unsigned, shifted by 128: then
+    255 * 127 * 2 > 32767), so rows of 127 x 127 came out wrong (Int8Linear's outputs off by up to
+    0.86) while small values, such as an earlier probe's |a| <= 60, and -127 x 127 were exact.
     """
     if not hasattr(torch, "_int_mm"):
         return False
     generator = torch.Generator().manual_seed(0)
     a = torch.randint(-127, 128, (32, 64), generator=generator, dtype=torch.int8)  # (32, 64)
     b = torch.randint(-127, 128, (64, 32), generator=generator, dtype=torch.int8)  # (64, 32)
-    a[0], b[:, 0] = 127, 127  # the largest pairs there are: 127 * 127 + 127 * 127 overflows int16
+    a[0], b[:, 0] = 127, 127  # pairs of 127 * 127: these came out wrong where the kernel saturates
     try:
-        product = torch._int_mm(a, b)  # (3, 3) int32
+        product = torch._int_mm(a, b)  # (32, 32) int32
     except (RuntimeError, NotImplementedError):
         return False
     return product.dtype == torch.int32 and torch.equal(product.long(), a.long() @ b.long())

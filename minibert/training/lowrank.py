@@ -12,9 +12,10 @@ pre-trained one; A starts random, or B would never receive a gradient.
 
 After training, `merge_low_rank` folds each update into its weight, W <- W + dW, and puts plain
 nn.Linear layers back: the model is an ordinary BERT again, costs nothing extra per token, and
-save_pretrained writes a checkpoint any BERT reader loads. (Saved before merging, the file holds A and B
-beside the frozen weights, as a training checkpoint must to resume; from_pretrained refuses it, saying
-to merge first.) `low_rank_factors` gives A and B alone,
+save_pretrained writes a checkpoint any BERT reader loads. (Before merging, save_pretrained refuses: the
+file would hold A and B beside the frozen weights, which no BERT reader takes. The Trainer's checkpoints
+keep them on purpose, keep_low_rank=True, to resume from; from_pretrained of one says to merge first.)
+`low_rank_factors` gives A and B alone,
 which is all that has to be kept to rebuild the fine-tuned model from the pre-trained one.
 
     >>> import torch, minibert
