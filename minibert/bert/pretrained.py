@@ -377,8 +377,7 @@ def refuse_unmerged_low_rank(unexpected: list[tuple[str, tuple]], source: str) -
     cannot hold it. Say that in one line, rather than list every factor as an unexpected tensor.
 
     (Such files are written on purpose: a training checkpoint keeps the factors to resume from.)"""
-    updated = list(dict.fromkeys(key.rsplit(".", 1)[0] for key, _ in unexpected
-                                 if key.endswith((".lora_A", ".lora_B"))))
+    updated = low_rank_layers(key for key, _ in unexpected)
     if updated:
         raise CheckpointError(
             f"{source} holds low-rank updates that were never merged into their weights (lora_A and lora_B of "
@@ -387,9 +386,14 @@ def refuse_unmerged_low_rank(unexpected: list[tuple[str, tuple]], source: str) -
             "save again; that file loads as a plain BERT")
 
 
+def low_rank_layers(names) -> list[str]:
+    """The Linear layers, in order, that tensor names show holding low-rank factors (NAME.lora_A, NAME.lora_B)."""
+    return list(dict.fromkeys(name.rsplit(".", 1)[0] for name in names if name.endswith((".lora_A", ".lora_B"))))
+
+
 def refuse_to_save_unmerged_low_rank(model) -> None:
     """save_pretrained's side of refuse_unmerged_low_rank: say so before a file is written, not when it is read."""
-    updated = sorted({name.rsplit(".", 1)[0] for name in model.state_dict() if name.endswith(".lora_A")})
+    updated = low_rank_layers(model.state_dict())
     if updated:
         raise ValueError(
             f"the model holds low-rank updates not yet merged into their weights ({len(updated)} Linear layers, the "
