@@ -13,14 +13,10 @@ Everything a user needs is importable from here: `from minibert import BertModel
 """
 
 from .bert.config import BertConfig, ConfigError
-from .bert.model import (
-    BertForMaskedLM,
-    BertForNextSentencePrediction,
-    BertForPreTraining,
-    BertForSequenceClassification,
-    BertModel,
-)
-from .bert.pretrained import CheckpointError, CheckpointNotFoundError, MissingHeadError
+from .bert.files import CheckpointError, CheckpointNotFoundError
+from .bert.heads import BertForNextSentencePrediction, BertForPreTraining, BertForSequenceClassification
+from .bert.loading import MissingHeadError
+from .bert.model import BertForMaskedLM, BertModel
 from .bert.tokenizer import Tokenizer
 from .inside.explore import explore
 from .inside.trace import diff, trace

@@ -28,7 +28,7 @@ def load_head_model(step: str, model_class, model, candidates, standin: str | No
     that says the step is skipped, which model it needs and the command that fetches it."""
     from minibert.app.cli import HEADS
     from minibert.app.defaults import ModelUnavailable, load
-    from minibert.bert.pretrained import MissingHeadError
+    from minibert.bert.loading import MissingHeadError
 
     try:
         loaded = load(model_class, model, candidates, offline_default=False)

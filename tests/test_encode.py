@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from conftest import MINILM_REPO_ID, MINILM_TEST_COMMIT, assert_close, rounding_bound
-from minibert.bert.pretrained import CheckpointError
+from minibert.bert.files import CheckpointError
 from minibert.speed import encode as encode_module
 from minibert.speed.encode import SentenceEncoder, SentencePipeline, encode
 

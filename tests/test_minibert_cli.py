@@ -698,7 +698,7 @@ def test_step_output_into_a_missing_folder_is_a_usage_error_before_the_run(capsy
 
 
 def test_an_atomic_write_into_a_missing_folder_names_the_file(tmp_path):
-    from minibert.bert.pretrained import write_atomically
+    from minibert.bert.files import write_atomically
 
     target = tmp_path / "no" / "x.bin"
     with pytest.raises(FileNotFoundError, match=rf"cannot write {re.escape(str(target))}: the folder .* does not exist"):

@@ -26,8 +26,9 @@ import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..bert.model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
-from ..bert.pretrained import MissingHeadError
+from ..bert.heads import BertForNextSentencePrediction, BertForSequenceClassification
+from ..bert.loading import MissingHeadError
+from ..bert.model import BertForMaskedLM, BertModel
 from ..inside.explore import MAX_TOKENS as EXPLORER_MAX_TOKENS, explore
 from . import plots
 from .defaults import (BERT_BASE, CROSS_ENCODER, HUB_OFFLINE, HUB_UNREACHABLE, ModelUnavailable, checkpoint_folder,

@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..bert.model import BertModel
-from ..bert.pretrained import REPO_ID, CheckpointNotFoundError, CheckpointSource, MissingHeadError, logger
+from ..bert.files import REPO_ID, CheckpointNotFoundError, CheckpointSource, logger
+from ..bert.loading import MissingHeadError
 from ..bert.tokenizer import Tokenizer
 
 BERT_BASE = ("google-bert/bert-base-uncased", "bert-base-uncased")  # the lesson's BERT (and its old name)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from ..bert.model import BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertModel
+from ..bert.heads import BertForNextSentencePrediction, BertForSequenceClassification
+from ..bert.model import BertForMaskedLM, BertModel
 from ..bert.tokenizer import Tokenizer
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..bert.pretrained import write_atomically
+from ..bert.files import write_atomically
 
 MAX_TOKENS = 64  # the most tokens a picture shows along one axis
 COLORBAR_LABEL = "attention probability"

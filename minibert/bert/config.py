@@ -17,13 +17,16 @@ on the list of known ones is kept there too, with a warning that names it.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import warnings
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from .checks import positive_int
+from .files import CheckpointSource, write_atomically
 
 # The activations `hidden_act` may name. "gelu" is the exact erf form; "gelu_new" and
 # "gelu_pytorch_tanh" are the tanh approximation. They differ by up to 4.7e-4, so honour the name.
@@ -63,8 +66,9 @@ class BertConfig:
     initializer_range: float = 0.02  # std of the normal init, used for a freshly made head
     classifier_dropout: float | None = None  # dropout before the classifier; None means hidden_dropout_prob
     position_embedding_type: str = "absolute"  # the only kind implemented here
-    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
-    label2id: dict[str, int] = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
+    # A classifier's labels, class index -> name, and back (see labels_from): None makes LABEL_0, LABEL_1.
+    id2label: dict[int, str] | None = None
+    label2id: dict[str, int] | None = None
     # A classifier's loss: "regression", "single_label_classification" or "multi_label_classification";
     # None lets the model decide from num_labels and the labels' dtype, as transformers does.
     problem_type: str | None = None
@@ -85,43 +89,20 @@ class BertConfig:
         "sbert_ce_default_activation_function", "sentence_transformers", "finetuning_task", "tokenizer_class",
     )
 
-    def _get_num_labels(self) -> int:
-        return len(self.id2label)
-
-    def _set_num_labels(self, n: int) -> None:
-        """Setting num_labels makes fresh labels LABEL_0 .. LABEL_{n-1}, as in transformers."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"num_labels={n!r} must be a positive integer")
-        self.id2label = {i: f"LABEL_{i}" for i in range(n)}
-        self.label2id = {f"LABEL_{i}": i for i in range(n)}
+    def __post_init__(self) -> None:
+        self.id2label, self.label2id = labels_from(None, self.id2label, self.label2id)
+        self.validate()
 
     @property
     def use_return_dict(self) -> bool:
         return self.return_dict
-
-    def __post_init__(self) -> None:
-        # JSON object keys are strings; id2label's keys are class indices.
-        if not isinstance(self.id2label, dict) or not isinstance(self.label2id, dict):
-            raise ConfigError("id2label and label2id must be objects (dicts)")
-        try:
-            self.id2label = {int(k): v for k, v in self.id2label.items()}
-            self.label2id = {k: int(v) for k, v in self.label2id.items()}
-            made_up = {f"LABEL_{i}": i for i in range(len(self.label2id))}  # the default, or num_labels' names
-            if self.label2id == made_up and self.id2label != {i: name for name, i in made_up.items()}:
-                self.label2id = {v: k for k, v in self.id2label.items()}  # id2label given alone: its inverse
-        except (TypeError, ValueError):
-            raise ConfigError(f"id2label must map class indices (0, 1, ...) to names, and label2id names to "
-                              f"indices; got id2label={self.id2label!r}, label2id={self.label2id!r}") from None
-        self.validate()
 
     def validate(self) -> None:
         """Every field's type and range: a wrong value is an error here, not a traceback (or a silently
         different model) later."""
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name}={value!r} must be a positive integer")
+            positive_int(name, getattr(self, name), ConfigError)
         if self.hidden_size % self.num_attention_heads != 0:
             raise ConfigError(
                 f"hidden_size={self.hidden_size} is not a multiple of "
@@ -151,7 +132,7 @@ class BertConfig:
                 f"position_embedding_type={self.position_embedding_type!r} is not implemented; "
                 "only 'absolute' position embeddings are"
             )
-        if self.num_labels < 1:
+        if not self.id2label:
             raise ConfigError("id2label is empty: a classifier needs at least one label")
         if sorted(self.id2label) != list(range(self.num_labels)):
             raise ConfigError(f"id2label's keys must be 0..{self.num_labels - 1}, got {sorted(self.id2label)}")
@@ -178,7 +159,7 @@ class BertConfig:
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "BertConfig":
         """Build a config from a config.json dict, refusing what the model cannot honour."""
         values = dict(values)
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"} | {"num_labels"}
         # Settings that would change the computation in ways this encoder does not implement.
         unsupported = {
             "is_decoder": False,
@@ -189,20 +170,6 @@ class BertConfig:
         for key, allowed in unsupported.items():
             if key in values and values.pop(key) != allowed:
                 raise ConfigError(f"{source}: {key} is set, which this encoder-only BERT does not implement")
-        if "num_labels" in values:
-            n = values.pop("num_labels")
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ConfigError(f"{source}: num_labels={n!r} must be a positive integer")
-            if "id2label" not in values:
-                values["id2label"] = {i: f"LABEL_{i}" for i in range(n)}
-                values["label2id"] = {f"LABEL_{i}": i for i in range(n)}
-            elif len(values["id2label"]) != n:
-                raise ConfigError(f"{source}: num_labels={n} disagrees with id2label of {len(values['id2label'])}")
-        if "id2label" in values and "label2id" not in values:
-            id2label = values["id2label"]
-            if not isinstance(id2label, dict) or not all(str(k).lstrip("-").isdigit() for k in id2label):
-                raise ConfigError(f"{source}: id2label must map class indices (0, 1, ...) to names, got {id2label!r}")
-            values["label2id"] = {v: int(k) for k, v in id2label.items() if isinstance(v, str)}
         model_type = values.get("model_type", "bert")
         if model_type != "bert":
             raise ConfigError(f"{source}: model_type={model_type!r} is not 'bert'")
@@ -233,8 +200,6 @@ class BertConfig:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None) -> "BertConfig":
         """The config.json of a checkpoint folder or Hub repo id."""
-        from .pretrained import CheckpointSource
-
         return cls.from_json_file(CheckpointSource.resolve(name_or_path, revision).require_config())
 
     # -- writing: the layout transformers reads --------------------------------------------------
@@ -251,8 +216,6 @@ class BertConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"  # json writes int keys as text
 
     def to_json_file(self, path: str | Path) -> None:
-        from .pretrained import write_atomically
-
         write_atomically(Path(path), self.to_json_string().encode("utf-8"))
 
     def save_pretrained(self, folder: str | Path) -> None:
@@ -262,24 +225,49 @@ class BertConfig:
         self.to_json_file(folder / "config.json")
 
 
-# num_labels is not a field: the count is len(id2label). It reads (and sets) through a property, and
-# BertConfig(num_labels=3) makes labels LABEL_0..LABEL_2, as in transformers. The constructor's argument is
-# added around the one @dataclass wrote, so that dataclasses.replace, which passes the fields alone, never
-# hands a stale count back in.
-BertConfig.num_labels = property(BertConfig._get_num_labels, BertConfig._set_num_labels,
+def labels_from(num_labels: int | None, id2label: dict | None, label2id: dict | None) -> tuple[dict, dict]:
+    """A classifier's labels, (id2label, label2id), from what was given, as transformers reads them:
+    num_labels alone makes LABEL_0 .. LABEL_{n-1}; id2label gives the names and the count (a num_labels
+    given too must agree); label2id follows id2label unless given. JSON object keys are strings, so
+    id2label's keys ("0", "1") become class indices."""
+    if num_labels is not None:
+        positive_int("num_labels", num_labels, ConfigError)
+    if id2label is None:
+        id2label = {i: f"LABEL_{i}" for i in range(2 if num_labels is None else num_labels)}
+    try:
+        id2label = {int(k): v for k, v in id2label.items()}
+        label2id = None if label2id is None else {k: int(v) for k, v in label2id.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise ConfigError(f"id2label must map class indices (0, 1, ...) to names, and label2id names to "
+                          f"indices; got id2label={id2label!r}, label2id={label2id!r}") from None
+    if num_labels is not None and num_labels != len(id2label):
+        raise ConfigError(f"num_labels={num_labels!r} disagrees with id2label of {len(id2label)}")
+    # Made-up names (LABEL_0, ...) beside real ones are left over from an earlier config
+    # (dataclasses.replace passes them on): they follow id2label too.
+    if label2id is None or label2id == {f"LABEL_{i}": i for i in range(len(label2id))}:
+        label2id = {name: i for i, name in id2label.items()}
+    return id2label, label2id
+
+
+def _set_num_labels(self: BertConfig, n: int) -> None:
+    """Setting num_labels makes fresh labels LABEL_0 .. LABEL_{n-1}, as in transformers."""
+    self.id2label, self.label2id = labels_from(n, None, None)
+
+
+BertConfig.num_labels = property(lambda self: len(self.id2label), _set_num_labels,
                                  doc="How many labels the classifier has: len(id2label).")
+
+# BertConfig(num_labels=3) makes labels LABEL_0..LABEL_2, as in transformers. num_labels is not a field (the
+# count is len(id2label)), so the constructor's argument is added around the one @dataclass wrote:
+# dataclasses.replace, which passes the fields alone, then never hands a stale count back in.
 _init_of_the_fields = BertConfig.__init__
 
 
 @functools.wraps(_init_of_the_fields)
 def _init_with_num_labels(self, *args, num_labels: int | None = None, **kwargs) -> None:
+    if num_labels is not None:
+        kwargs["id2label"], kwargs["label2id"] = labels_from(num_labels, kwargs.get("id2label"), kwargs.get("label2id"))
     _init_of_the_fields(self, *args, **kwargs)
-    if num_labels is None:
-        return
-    if "id2label" not in kwargs:
-        self.num_labels = num_labels  # checks the value, makes LABEL_0 .. LABEL_{n-1}
-    elif num_labels != self.num_labels:
-        raise ConfigError(f"num_labels={num_labels!r} disagrees with id2label of {self.num_labels}")
 
 
 BertConfig.__init__ = _init_with_num_labels

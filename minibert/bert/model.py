@@ -1,5 +1,6 @@
-"""BERT, written out: embeddings, self-attention, feed-forward, pooler, and the pre-training and
-classification heads. Read it top to bottom; that is the order in which a forward pass runs.
+"""BERT, written out: embeddings, self-attention, feed-forward, pooler, and the masked-LM head. Read it
+top to bottom; that is the order in which a forward pass runs. The other heads (pre-training,
+next sentence, classifier) are in heads.py; the checks on the inputs, in checks.py.
 
 Sources: Devlin et al. 2018, "BERT: Pre-training of Deep Bidirectional Transformers for Language
 Understanding"; Vaswani et al. 2017, "Attention Is All You Need"; google-research/bert `modeling.py`;
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -32,10 +32,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .checks import check_class_labels, check_inputs
 from .config import BertConfig
-from .losses import IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mean_squared_error
-from .outputs import BaseModelOutput, LogitsOutput, PreTrainingOutput
-from .pretrained import PreTrainedMixin
+from .losses import cross_entropy
+from .outputs import BaseModelOutput, LogitsOutput, as_requested
+from .pretrained import BertPreTrainedModel
+
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,11 +116,9 @@ def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, addit
     layer's `scores` and `probs` as plain tensors.
     """
     head_size = query.size(-1)
-    scores = query @ key.transpose(-2, -1)  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
-    # Divide by sqrt(hs) so the logits' spread does not grow with the head size. Written as a product
-    # with hs ** -0.5, as transformers does, so the two agree to the last bit; in place (mul_), as
-    # the unscaled product is not needed again and a fresh (B, nh, T, T) buffer costs time.
-    scores = scores.mul_(head_size**-0.5)
+    # q k^T, divided by sqrt(hs) so the logits' spread does not grow with the head size. Written as a
+    # product with hs ** -0.5, as transformers does, so the two agree to the last bit.
+    scores = (query @ key.transpose(-2, -1)) * head_size**-0.5  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
     # Additive, not a boolean fill: adding finfo.min sends a padded key's logit to -inf-ish, so its
     # softmax weight is exactly 0, and the same line works for every row of the batch.
     masked_scores = scores + additive_mask  # (B, nh, T, T) + (B, 1, 1, T)
@@ -178,7 +179,6 @@ class BertAttention(nn.Module):
         shortcut = hidden_states
         context, steps = self.self(hidden_states, additive_mask)
         probs = steps.probs if output_attentions else None  # (B, nh, T, T), kept only when asked for
-        del steps  # release the steps' (B, nh, T, T) buffers before the next big allocations
         return self.output(context, shortcut), probs  # (B, T, H), (B, nh, T, T) or None
 
 
@@ -285,42 +285,59 @@ class BertPooler(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# The shared base: weight initialisation and from_pretrained.
+# The encoder model: embeddings -> layers -> pooler.
 # ---------------------------------------------------------------------------------------------
 
-class BertPreTrainedModel(PreTrainedMixin, nn.Module):
-    """BERT's initialisation, plus (from PreTrainedMixin, in pretrained.py) from_pretrained,
-    save_pretrained and the rest of the surface that code written for transformers expects."""
+class BertModel(BertPreTrainedModel):
+    base_model_prefix = ""  # this *is* the base model: its paths are "embeddings...", "encoder..."
+    unused_checkpoint_prefixes = ("cls.", "classifier.")
 
-    # Parameter paths of the encoder start with this inside a model with a head ("bert.encoder...").
-    base_model_prefix = "bert"
-    # Checkpoint tensors this class knowingly does not use: dropped on load and reported quietly.
-    unused_checkpoint_prefixes: tuple[str, ...] = ()
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        if not add_pooling_layer:  # a checkpoint's pooler, if it has one, is then knowingly left unused
+            self.unused_checkpoint_prefixes = (*self.unused_checkpoint_prefixes, "pooler.")
+        self.init_weights()
 
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.config = config
-
-    def init_weights(self, module: nn.Module | None = None) -> None:
-        """BERT's initialisation: normal(0, initializer_range) weights, zero biases, unit LayerNorm."""
-        for m in (module or self).modules():
-            if any(p.is_meta for p in m.parameters(recurse=False)):
-                continue  # built on the meta device by from_pretrained: shapes only, weights come from the file
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, mean=0.0, std=self.config.initializer_range)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
-            if isinstance(m, nn.Embedding) and m.padding_idx is not None:
-                with torch.no_grad():
-                    m.weight[m.padding_idx].zero_()
-            if isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple:
+        """input_ids (B, T), or inputs_embeds (B, T, H) to skip the word lookup. The output_* and
+        return_dict switches default to the config's, as in transformers."""
+        if output_attentions is None:  # the caller did not say: the config decides, as in transformers
+            output_attentions = self.config.output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        inputs = prepare_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        hidden_states = self.embeddings(inputs.input_ids, inputs.token_type_ids, inputs.position_ids,
+                                        inputs.inputs_embeds)  # (B, T, H)
+        mask = additive_mask(inputs.attention_mask, hidden_states.dtype)  # (B, 1, 1, T)
+        hidden_states, all_hidden, all_probs = self.encoder(hidden_states, mask, output_attentions,
+                                                            output_hidden_states)  # (B, T, H)
+        pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
+        out = BaseModelOutput(
+            last_hidden_state=hidden_states,
+            pooler_output=pooled,
+            hidden_states=tuple(all_hidden) if output_hidden_states else None,
+            attentions=tuple(all_probs) if output_attentions else None,
+        )
+        return as_requested(out, return_dict, self.config)
 
 
 # ---------------------------------------------------------------------------------------------
-# The inputs, checked once and completed with their defaults. BertModel and the fast path
-# (minibert/speed/fast.py) both start here.
+# The inputs, checked once (checks.py) and completed with their defaults. BertModel and the
+# fast path (minibert/speed/fast.py) both start here.
 # ---------------------------------------------------------------------------------------------
 
 class ModelInputs(NamedTuple):
@@ -359,130 +376,9 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Ten
     return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min  # (B, 1, 1, T)
 
 
-def can_read_values(tensor: torch.Tensor) -> bool:
-    """Whether a check may look at the numbers in `tensor`, not only its shape.
-
-    Value checks (`ids.max() >= vocab_size`) run in every ordinary call. They are skipped while
-    torch.jit.trace, torch.compile or torch.export records the graph, and on the meta device: there
-    the tensors hold no numbers yet, and a branch on their values would break the recording. Shape
-    checks run everywhere.
-    """
-    recording = torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
-    return not (recording or tensor.is_meta)
-
-
-def check_inputs(config: BertConfig, input_ids, attention_mask, token_type_ids, position_ids,
-                 inputs_embeds=None) -> None:
-    """Refuse input that would otherwise fail deep inside, or silently read the wrong rows."""
-    if (input_ids is None) == (inputs_embeds is None):
-        raise ValueError("give exactly one of input_ids and inputs_embeds")
-    if inputs_embeds is not None:
-        if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3 \
-                or inputs_embeds.shape[-1] != config.hidden_size:
-            shape = tuple(inputs_embeds.shape) if isinstance(inputs_embeds, torch.Tensor) else type(inputs_embeds).__name__
-            raise ValueError(f"inputs_embeds must be a (batch, length, {config.hidden_size}) tensor, got {shape}")
-        B, T = inputs_embeds.shape[:2]
-    else:
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-            shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
-            raise ValueError(f"input_ids must be a (batch, length) tensor, got {shape}")
-        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
-            raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-        B, T = input_ids.shape
-        # The comparisons are made in Python ints: in the ids' own dtype a vocabulary of 30522 would
-        # wrap around (as uint8 it is 58), and every id would look out of range.
-        if input_ids.numel() and can_read_values(input_ids) and (
-                int(input_ids.min()) < 0 or int(input_ids.max()) >= config.vocab_size):
-            wide = input_ids.long()
-            bad = ((wide < 0) | (wide >= config.vocab_size)).nonzero()[0].tolist()
-            raise ValueError(
-                f"input_ids[{bad[0]}, {bad[1]}] = {input_ids[bad[0], bad[1]].item()} is outside the "
-                f"vocabulary [0, {config.vocab_size})"
-            )
-    given = "input_ids" if input_ids is not None else "inputs_embeds"
-    if T == 0:
-        shape = tuple((input_ids if input_ids is not None else inputs_embeds).shape)
-        raise ValueError(f"{given} has no tokens (shape {shape}); "
-                         "a BERT input has at least [CLS] and [SEP]")
-    if T > config.max_position_embeddings:
-        raise ValueError(
-            f"{given} has {T} tokens, more than max_position_embeddings="
-            f"{config.max_position_embeddings}; truncate the input"
-        )
-    for name, tensor, limit in (
-        ("attention_mask", attention_mask, None),
-        ("token_type_ids", token_type_ids, config.type_vocab_size),
-        ("position_ids", position_ids, config.max_position_embeddings),
-    ):
-        if tensor is None:
-            continue
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{name} must be a tensor, got {type(tensor).__name__}")
-        if tuple(tensor.shape) != (B, T):
-            raise ValueError(f"{name} has shape {tuple(tensor.shape)} but {given} has shape {(B, T)}")
-        if limit is not None and (tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool):
-            raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
-        if not tensor.numel() or not can_read_values(tensor):
-            continue
-        if limit is not None and (int(tensor.min()) < 0 or int(tensor.max()) >= limit):  # ints: no wrap-around
-            raise ValueError(f"{name} holds values outside [0, {limit}): min {tensor.min().item()}, "
-                             f"max {tensor.max().item()}")
-        if limit is None and ((tensor != 0) & (tensor != 1)).any():  # NaN, 0.5, 2 or -1 would bend the mask
-            where = ((tensor != 0) & (tensor != 1)).nonzero()[0].tolist()
-            raise ValueError(f"attention_mask{where} = {tensor[tuple(where)].item()}; the mask holds 1 for a real "
-                             "token and 0 for padding, nothing else")
-
-
 # ---------------------------------------------------------------------------------------------
-# The encoder model: embeddings -> layers -> pooler.
-# ---------------------------------------------------------------------------------------------
-
-class BertModel(BertPreTrainedModel):
-    base_model_prefix = ""  # this *is* the base model: its paths are "embeddings...", "encoder..."
-    unused_checkpoint_prefixes = ("cls.", "classifier.")
-
-    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
-        super().__init__(config)
-        self.embeddings = BertEmbeddings(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
-        if not add_pooling_layer:  # a checkpoint's pooler, if it has one, is then knowingly left unused
-            self.unused_checkpoint_prefixes = (*self.unused_checkpoint_prefixes, "pooler.")
-        self.init_weights()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        *,
-        inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutput | tuple:
-        """input_ids (B, T), or inputs_embeds (B, T, H) to skip the word lookup. The output_* and
-        return_dict switches default to the config's, as in transformers."""
-        output_attentions, output_hidden_states, _ = self.switches(output_attentions, output_hidden_states, None)
-        inputs = prepare_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
-        hidden_states = self.embeddings(inputs.input_ids, inputs.token_type_ids, inputs.position_ids,
-                                        inputs.inputs_embeds)  # (B, T, H)
-        mask = additive_mask(inputs.attention_mask, hidden_states.dtype)  # (B, 1, 1, T)
-        hidden_states, all_hidden, all_probs = self.encoder(hidden_states, mask, output_attentions,
-                                                            output_hidden_states)  # (B, T, H)
-        pooled = self.pooler(hidden_states) if self.pooler is not None else None  # (B, H)
-        out = BaseModelOutput(
-            last_hidden_state=hidden_states,
-            pooler_output=pooled,
-            hidden_states=tuple(all_hidden) if output_hidden_states else None,
-            attentions=tuple(all_probs) if output_attentions else None,
-        )
-        return self.as_requested(out, return_dict)
-
-
-# ---------------------------------------------------------------------------------------------
-# Heads. Each wraps a BertModel named `bert`, so its paths read "bert.encoder.layer.0...".
+# The masked-LM head. Each head wraps a BertModel named `bert`, so its paths read
+# "bert.encoder.layer.0..."; the other heads are in heads.py.
 # ---------------------------------------------------------------------------------------------
 
 class BertPredictionHeadTransform(nn.Module):
@@ -525,94 +421,6 @@ class BertOnlyMLMHead(nn.Module):
         return self.predictions(sequence_output)  # (B, T, V)
 
 
-class BertOnlyNSPHead(nn.Module):
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.seq_relationship = nn.Linear(config.hidden_size, 2)
-
-    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
-        return self.seq_relationship(pooled_output)  # (B, H) -> (B, 2); index 0 = "B follows A"
-
-
-class BertPreTrainingHeads(nn.Module):
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.predictions = BertLMPredictionHead(config)
-        self.seq_relationship = nn.Linear(config.hidden_size, 2)
-
-    def forward(self, sequence_output: torch.Tensor, pooled_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.predictions(sequence_output), self.seq_relationship(pooled_output)  # (B, T, V), (B, 2)
-
-
-def check_class_labels(name: str, labels: torch.Tensor, expected_shape: tuple[int, ...], num_classes: int) -> None:
-    """Labels for a cross-entropy: integers of the given shape, each a class or -100 (not predicted)."""
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"{name} must be a tensor, got {type(labels).__name__}")
-    if tuple(labels.shape) != tuple(expected_shape):
-        raise ValueError(f"{name} has shape {tuple(labels.shape)}, expected {tuple(expected_shape)}")
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class indices (or -100), got dtype {labels.dtype}")
-    if labels.numel() and can_read_values(labels):
-        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_classes))
-        if bad.any():
-            where = bad.nonzero()[0].tolist()
-            raise ValueError(f"{name}{where} = {labels[tuple(where)].item()} is not a class in [0, {num_classes}) "
-                             f"nor {IGNORE_INDEX} (not predicted)")
-
-
-class BertForPreTraining(BertPreTrainedModel):
-    """Both pre-training tasks at once: masked LM over every token and next-sentence prediction.
-    With `labels` (B, T) and `next_sentence_label` (B,), the loss is the sum of the two losses.
-
-    `masked_only=True` (with labels) runs the vocabulary projection only where a token was picked:
-    the same loss from about a sixth of the work, since only 15% of the positions are predicted.
-    prediction_logits is then (n_picked, V), the picked positions in row-major order.
-    """
-
-    unused_checkpoint_prefixes = ("classifier.",)
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config)
-        self.cls = BertPreTrainingHeads(config)
-        self.init_weights(self.cls)
-        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied: one tensor
-
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
-                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                next_sentence_label: torch.Tensor | None = None, output_attentions: bool | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                masked_only: bool = False) -> PreTrainingOutput | tuple:
-        if (labels is None) != (next_sentence_label is None):
-            raise ValueError("BertForPreTraining's loss needs both labels (masked LM) and next_sentence_label; "
-                             "for one task alone use BertForMaskedLM or BertForNextSentencePrediction")
-        if masked_only and labels is None:
-            raise ValueError("masked_only=True needs labels: they say which positions are predicted")
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
-                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                        return_dict=True)
-        sequence_output = out.last_hidden_state  # (B, T, H)
-        if masked_only:
-            B, T, H = sequence_output.shape
-            check_class_labels("labels", labels, (B, T), self.config.vocab_size)
-            picked = labels != IGNORE_INDEX  # (B, T)
-            sequence_output, labels = sequence_output[picked][None], labels[picked][None]  # (1, n, H), (1, n)
-        prediction_logits, seq_relationship_logits = self.cls(sequence_output, out.pooler_output)
-        loss = None
-        if labels is not None:
-            B, T, V = prediction_logits.shape
-            check_class_labels("labels", labels, (B, T), V)
-            check_class_labels("next_sentence_label", next_sentence_label, (seq_relationship_logits.shape[0],), 2)
-            masked_lm_loss = cross_entropy(prediction_logits.view(B * T, V), labels.view(B * T))
-            next_sentence_loss = cross_entropy(seq_relationship_logits, next_sentence_label)
-            loss = masked_lm_loss + next_sentence_loss
-        if masked_only:
-            prediction_logits = prediction_logits[0]  # (n_picked, V)
-        result = PreTrainingOutput(loss, prediction_logits, seq_relationship_logits, out.hidden_states, out.attentions)
-        return self.as_requested(result, return_dict)
-
-
 class BertForMaskedLM(BertPreTrainedModel):
     """Fill in [MASK]: a score for every vocabulary entry at every position. With `labels` (B, T),
     holding the original id where a token was masked and -100 elsewhere, also the loss."""
@@ -641,98 +449,4 @@ class BertForMaskedLM(BertPreTrainedModel):
             B, T, V = logits.shape
             check_class_labels("labels", labels, (B, T), V)
             loss = cross_entropy(logits.view(B * T, V), labels.view(B * T))  # over the masked positions only
-        return self.as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class BertForNextSentencePrediction(BertPreTrainedModel):
-    """Does sentence B follow sentence A? logits[:, 0] says yes, logits[:, 1] says B is random.
-    With `labels` (B,) of 0 (B follows A) or 1 (B is random), also the loss."""
-
-    unused_checkpoint_prefixes = ("cls.predictions.", "classifier.")
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config)
-        self.cls = BertOnlyNSPHead(config)
-        self.init_weights(self.cls)
-
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
-                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None) -> LogitsOutput | tuple:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
-                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                        return_dict=True)
-        logits = self.cls(out.pooler_output)  # (B, 2)
-        loss = None
-        if labels is not None:
-            check_class_labels("labels", labels, (logits.shape[0],), 2)
-            loss = cross_entropy(logits, labels)
-        return self.as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class BertForSequenceClassification(BertPreTrainedModel):
-    """A classifier on the pooled [CLS] vector. With a (question, passage) pair as input and one
-    label, this is a cross-encoder: its single logit scores how well the passage answers.
-
-    With `labels`, the loss follows `config.problem_type`; when that is None it is decided as
-    transformers decides: one label is a regression (mean squared error), integer labels pick one
-    class each (cross-entropy), float labels of shape (B, L) are multi-label (binary cross-entropy).
-    """
-
-    unused_checkpoint_prefixes = ("cls.",)
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights(self.classifier)
-
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
-                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None) -> LogitsOutput | tuple:
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
-                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                        return_dict=True)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B, H) -> (B, L)
-        loss = None if labels is None else self.loss(logits, labels)
-        return self.as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-    def problem_type(self, labels: torch.Tensor) -> str:
-        """config.problem_type, or the one transformers infers from num_labels and the labels' dtype."""
-        if self.config.problem_type is not None:
-            return self.config.problem_type
-        if self.config.num_labels == 1:
-            return "regression"
-        if labels.dtype in (torch.long, torch.int):
-            return "single_label_classification"
-        return "multi_label_classification"
-
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        B, L = logits.shape
-        if not isinstance(labels, torch.Tensor):
-            raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
-        problem = self.problem_type(labels)
-        if problem == "regression":
-            if labels.dtype.is_complex or not (labels.dtype.is_floating_point or labels.dtype in (torch.long, torch.int)):
-                raise TypeError(f"regression labels must be numbers, got dtype {labels.dtype}")
-            if labels.numel() != B * L:
-                raise ValueError(f"labels has shape {tuple(labels.shape)}, expected ({B},) or ({B}, {L}) for regression")
-            if L == 1:  # transformers squeezes both sides: (B, 1) and (B,) compare as (B,)
-                return mean_squared_error(logits.squeeze(), labels.squeeze().to(logits.dtype))
-            return mean_squared_error(logits, labels.view(B, L).to(logits.dtype))
-        if problem == "single_label_classification":
-            check_class_labels("labels", labels.view(-1) if labels.dim() == 2 and labels.shape[1] == 1 else labels,
-                               (B,), L)
-            return cross_entropy(logits, labels.view(-1))
-        # multi-label: one yes/no per class
-        if tuple(labels.shape) != (B, L):
-            raise ValueError(f"labels has shape {tuple(labels.shape)}, expected ({B}, {L}) for multi-label")
-        if not labels.dtype.is_floating_point:
-            raise TypeError(f"multi-label labels must be floats (0.0 or 1.0 per class), got dtype {labels.dtype}")
-        return binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        return as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)

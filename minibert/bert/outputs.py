@@ -113,8 +113,37 @@ class PreTrainingOutput(ModelOutput):
 
 
 @dataclass
+class MaskedPositionsOutput(ModelOutput):
+    """BertForPreTraining.masked_positions_forward: the masked LM's scores at the picked positions only."""
+
+    loss: torch.Tensor | None = None  # masked-LM loss + next-sentence loss
+    prediction_logits: torch.Tensor | None = None  # (n, V): the n positions whose label is not -100, row by row
+    seq_relationship_logits: torch.Tensor | None = None  # (B, 2)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
 class LogitsOutput(ModelOutput):
     loss: torch.Tensor | None = None  # when labels are given
     logits: torch.Tensor | None = None  # (B, T, V) masked LM, (B, 2) next sentence, (B, L) classifier
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+
+
+def as_requested(output: ModelOutput, return_dict: bool | None, config) -> ModelOutput | TracedOutput | tuple:
+    """What forward returns: the output dataclass, or with return_dict=False (the caller's, else the
+    config's, as transformers resolves it) its tuple of the set fields.
+
+    Under torch.jit.trace, a call that does not pass return_dict gets a TracedOutput, a dict of the set
+    fields, instead of the dataclass, which the tracer cannot take (it takes tensors, tuples, lists and
+    dicts). The traced model then returns a plain dict, as transformers 5's traced models do:
+    `traced(ids)["logits"]` works with both, and both need torch.jit.trace(..., strict=False) to return
+    a dict. With return_dict=False in the config, the tuple, which strict tracing takes. (The heads call
+    their encoder with return_dict=True, and so get the dataclass, traced or not.)
+    """
+    if return_dict is None:  # the caller did not say: the config decides
+        if config.return_dict and torch.jit.is_tracing():
+            return TracedOutput(output)
+        return_dict = config.return_dict
+    return output if return_dict else output.to_tuple()

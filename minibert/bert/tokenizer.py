@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .pretrained import CheckpointError, CheckpointSource, read_json_object
+from .files import CheckpointError, CheckpointSource, read_json_object
 
 DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.json does not say
 KEPT_TRUNCATING = 8  # truncating copies of the backend kept at once, one per max_length (6.4 MB each for MiniLM)
@@ -298,7 +298,7 @@ class Tokenizer:
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write tokenizer.json, vocab.txt, tokenizer_config.json and special_tokens_map.json into
         `folder`, so that this class and transformers' AutoTokenizer both read it back."""
-        from .pretrained import write_atomically
+        from .files import write_atomically
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 
 from ..bert.model import BertModel
-from ..bert.pretrained import write_atomically
+from ..bert.files import write_atomically
 from .trace import encoder_of, trace
 
 MAX_TOKENS = 64  # the most tokens a page shows (as the PNG pictures of minibert/app/plots.py)

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..bert.pretrained import CheckpointError, CheckpointSource
+from ..bert.files import CheckpointError, CheckpointSource
 from ..bert.tokenizer import Tokenizer
 
 # ---------------------------------------------------------------------------------------------

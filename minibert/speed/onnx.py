@@ -13,7 +13,7 @@
     ValueError: attention_mask[1, 0] = 2; the mask holds 1 for a real token and 0 for padding, nothing else
 
 What survives export, and what does not. The eager model checks its input before it computes
-(minibert/bert/model.py, `check_inputs`). The shape checks read no numbers, and the exported graph
+(minibert/bert/checks.py, `check_inputs`). The shape checks read no numbers, and the exported graph
 keeps shapes of its own. The value checks read the numbers, and are skipped while a graph is
 recorded (`can_read_values`: a recorded graph cannot branch on them), so they are not in the file.
 Measured in ONNX Runtime on all-MiniLM-L6-v2's export (tests/test_onnx.py):
@@ -43,8 +43,8 @@ import numpy as np
 import torch
 
 from ..bert.config import BertConfig
-from ..bert.model import check_inputs
-from ..bert.pretrained import write_atomically
+from ..bert.checks import check_inputs
+from ..bert.files import write_atomically
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # the order of the graph's inputs
 CONFIG_KEY = "minibert.config"  # the file's metadata entry that holds the model's config.json

@@ -28,7 +28,7 @@ class JsonlLog:
     def rewind(self, step: int) -> None:
         """Keep the records of steps up to `step` and drop the later ones: a run resumed from its
         checkpoint at `step` does the later steps again, and would otherwise log them twice."""
-        from ..bert.pretrained import write_atomically
+        from ..bert.files import write_atomically
 
         if not self.path.exists():
             return
