@@ -20,8 +20,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checks import positive_int
 from .config import BertConfig
 from .loading import load_pretrained, save_pretrained
+
+
+def encoder_of(model: nn.Module) -> nn.Module:
+    """The BertModel inside a model with a head (`model.bert`), or the model itself when it is one. Works for
+    transformers' BERT models too: they keep theirs under the same name."""
+    return model.bert if hasattr(model, "bert") else model
 
 
 class BertPreTrainedModel(nn.Module):
@@ -104,7 +111,7 @@ class BertPreTrainedModel(nn.Module):
         return next(self.parameters()).dtype
 
     def base_model(self):
-        return getattr(self, self.base_model_prefix) if self.base_model_prefix else self
+        return encoder_of(self)
 
     def get_input_embeddings(self) -> torch.nn.Embedding:
         return self.base_model().embeddings.word_embeddings
@@ -131,8 +138,7 @@ class BertPreTrainedModel(nn.Module):
     def resize_token_embeddings(self, new_num_tokens: int) -> torch.nn.Embedding:
         """Grow or shrink the vocabulary to `new_num_tokens` rows. Old rows keep their vectors, new
         rows get BERT's initialisation, the decoder stays tied and its bias is resized with it."""
-        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, int) or new_num_tokens < 1:
-            raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
+        positive_int("new_num_tokens", new_num_tokens)
         old = self.get_input_embeddings()
         keep = min(old.num_embeddings, new_num_tokens)
         pad = self.config.pad_token_id if self.config.pad_token_id < new_num_tokens else None
