@@ -1,8 +1,8 @@
 """minibert: a readable BERT that loads official checkpoints and matches Hugging Face transformers.
 
-The folders are the table of contents; read them in this order:
+The folders are the table of contents (the README's "Reading the source" gives the reading order):
 
-    bert/      the model, read first: config.py, model.py, pretrained.py, tokenizer.py
+    bert/      the model, read first: model.py is the forward pass
     inside/    looking inside: trace.py (every intermediate, and a diff against transformers),
                explore.py (an HTML page of the attention), wordpiece.py (the tokenizer's rules)
     training/  pre-training data (masking, next-sentence pairs), the training loop, its log

@@ -34,11 +34,73 @@ def test_lesson_steps_sort_in_the_order_the_lesson_runs_them():
     assert [int(name[4]) for name in files] == list(range(1, len(files) + 1))
 
 
-def test_the_model_files_sort_in_reading_order():
+def test_the_model_package_names_every_file():
     listed = [p.name for p in sorted((ROOT / "minibert" / "bert").glob("*.py")) if p.name != "__init__.py"]
-    documented = [line.split()[0] for line in minibert.bert.__doc__.splitlines()[1:] if line.strip()]
+    documented = [line.split()[0] for line in minibert.bert.__doc__.split("\n\n", 1)[1].splitlines() if line.strip()]
     assert listed == documented
-    assert documented.index("config.py") < documented.index("model.py") < documented.index("pretrained.py")
+
+
+def lines_a_forward_pass_runs(model, **inputs) -> dict[str, set[int]]:
+    """The source lines of minibert a learner reads to follow one call of `model`: every function that runs,
+    the whole class of every method that runs (its __init__ says what each self.x is), and the class of every
+    value a minibert function returns (AttentionSteps, the output dataclasses). By file under minibert/."""
+    import collections
+    import importlib
+
+    package = Path(minibert.__file__).parent
+    ran, built = set(), set()
+
+    def profile(frame, event, arg):
+        if not frame.f_code.co_filename.startswith(str(package)):
+            return
+        if event == "call":
+            ran.add(frame.f_code)
+        elif event == "return":
+            for value in (arg, *(arg if isinstance(arg, tuple) else ())):
+                if type(value).__module__.startswith("minibert."):
+                    built.add(type(value))
+
+    sys.setprofile(profile)
+    try:
+        model(**inputs)
+    finally:
+        sys.setprofile(None)
+    lines = collections.defaultdict(set)
+    for code in ran:
+        path = Path(code.co_filename).relative_to(package)
+        module = importlib.import_module("minibert." + ".".join(path.with_suffix("").parts))
+        owner = getattr(module, code.co_qualname.split(".")[0])
+        source, start = inspect.getsourcelines(owner if inspect.isclass(owner) else code)
+        lines[str(path)].update(range(start, start + len(source)))
+    for cls in built:
+        source, start = inspect.getsourcelines(cls)
+        lines[str(Path(inspect.getsourcefile(cls)).relative_to(package))].update(range(start, start + len(source)))
+    return lines
+
+
+def test_one_forward_pass_reads_in_three_files_and_under_450_lines():
+    """BertForMaskedLM's forward, with labels: the model, its outputs and its loss, in model.py, outputs.py and
+    losses.py. checks.py runs too (check_inputs, check_class_labels), but is kept out of the reading on purpose:
+    one call in prepare_inputs, one per head, each named for what it refuses."""
+    config = minibert.BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                 intermediate_size=37)
+    model = minibert.BertForMaskedLM(config).eval()
+    lines = lines_a_forward_pass_runs(model, input_ids=torch.tensor([[2, 5, 7, 3, 0]]),
+                                      attention_mask=torch.tensor([[1, 1, 1, 1, 0]]),
+                                      labels=torch.tensor([[-100, 9, -100, -100, -100]]))
+    read = {path: len(numbers) for path, numbers in lines.items() if path != "bert/checks.py"}
+    print(f"one forward pass of BertForMaskedLM: {sum(read.values())} lines in {len(read)} files: {read}")
+    assert sorted(read) == ["bert/losses.py", "bert/model.py", "bert/outputs.py"]
+    assert sum(read.values()) <= 450
+    assert set(lines) - set(read) == {"bert/checks.py"}  # the checks do run
+
+
+def test_the_model_holds_no_input_validation():
+    """model.py computes; every refusal of a caller's input is in checks.py, so no raise in model.py."""
+    import ast
+
+    tree = ast.parse((ROOT / "minibert" / "bert" / "model.py").read_text())
+    assert [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Raise)] == []
 
 
 def test_one_import_convention_in_both_packages():

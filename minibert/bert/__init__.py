@@ -1,9 +1,15 @@
-"""The model. Read it first, in this order (the files sort that way too):
+"""The model. One forward pass of BertModel and the masked-LM head reads in three files: model.py, then
+outputs.py and losses.py where it calls them (the README's "Reading the source" gives the order).
+What each file holds:
 
+    checks.py      the checks on the inputs and labels, kept out of the model's way: skip on a first read
     config.py      BertConfig: one commented field per hyper-parameter of config.json
+    files.py       checkpoint files: a local folder or the Hub, reading tensors, writing files atomically
+    heads.py       the heads besides the masked LM: pre-training, next sentence, the classifier
+    loading.py     strict loading: checkpoint names mapped onto the model, every tensor checked; saving
     losses.py      what the heads are trained to minimise: cross-entropy, squared error, binary cross-entropy
-    model.py       embeddings, attention(), the layer, the encoder, the pooler, the heads
+    model.py       the forward pass: embeddings, attention(), the layer, the encoder, the pooler, the masked LM
     outputs.py     what the models return: named fields that also index like transformers' outputs
-    pretrained.py  from_pretrained and save_pretrained: checkpoint files, key names, strict loading
+    pretrained.py  BertPreTrainedModel: initialisation, from_pretrained, save_pretrained, transformers' extras
     tokenizer.py   text -> input_ids, token_type_ids, attention_mask
 """

@@ -39,8 +39,6 @@ from .outputs import BaseModelOutput, LogitsOutput, as_requested
 from .pretrained import BertPreTrainedModel
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # Activations. `hidden_act` in config.json names one; the names are Hugging Face's.
 # ---------------------------------------------------------------------------------------------
