@@ -1,7 +1,8 @@
-"""The README runs as written: its commands and snippets are run here, offline, and print what it shows.
+"""The README and the pages of docs/ run as written: their commands and snippets are run here, offline, and
+print what they show.
 
-Every fenced block in README.md has a marker, an HTML comment on the line just before the fence
-(GitHub does not show it):
+Every fenced block in README.md and in docs/*.md has a marker, an HTML comment on the line just before the
+fence (GitHub does not show it):
 
     <!-- run -->            the block runs, and what it prints is compared with what it shows:
                             ```console  lines "$ COMMAND", each followed by its output (stdout and
@@ -34,8 +35,10 @@ are the ones two threads print, and on a busy machine two threads waiting for ea
 training examples ten times slower. Where gensim-data can be reached, glove would fetch the lesson's vectors instead
 of the shipped ones, so the blocks that show the shipped ones are skipped there.
 
-The README also keeps two promises checked here: its Layout names every committed module, and the
-debugger's breakpoint line is the one it describes.
+The README also keeps promises checked here: it is a front door of at most 300 lines; its links into docs/
+lead to pages that exist, and every page of docs/ can be reached from it; its reading order names every
+module of minibert/bert/; the debugger's breakpoint line is the one it describes; and the Layout
+(docs/layout.md) names every committed module.
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+DOCS = ["README.md", *(f"docs/{p.name}" for p in sorted((ROOT / "docs").glob("*.md")))]  # as from the root
+TEXTS = {doc: (ROOT / doc).read_text() for doc in DOCS}
+README = TEXTS["README.md"]
+LAYOUT = "docs/layout.md"  # the page that lists every file
 VENV_BIN = ROOT / ".venv" / "bin"
 
 MARKER = re.compile(r"<!--\s*(run|output|skip)\s*(?::\s*(.*?))?\s*-->")
@@ -62,11 +68,12 @@ STATUS = "\x1e"  # printed around each command's exit status, to split one bash'
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading the README: fenced blocks and their markers.
+# Reading the README and docs/: fenced blocks and their markers.
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
 class Block:
+    doc: str  # README.md or docs/NAME.md, as from the repository root
     line: int  # of the opening fence, counting from 1
     info: str  # the fence's language: console, python, sh, ...
     text: str  # the lines between the fences
@@ -76,10 +83,10 @@ class Block:
 
     @property
     def name(self) -> str:
-        return f"README.md:{self.line}-{self.info or 'text'}"
+        return f"{self.doc}:{self.line}-{self.info or 'text'}"
 
 
-def read_blocks(text: str) -> list[Block]:
+def read_blocks(text: str, doc: str = "README.md") -> list[Block]:
     lines = text.splitlines()
     blocks, i = [], 0
     while i < len(lines):
@@ -89,9 +96,9 @@ def read_blocks(text: str) -> list[Block]:
             while i < len(lines) and not lines[i].startswith("```"):
                 i += 1
             if i == len(lines):
-                raise ValueError(f"README.md:{start + 1}: a fence that is never closed")
+                raise ValueError(f"{doc}:{start + 1}: a fence that is never closed")
             found = MARKER.fullmatch(lines[start - 1].strip()) if start else None
-            blocks.append(Block(start + 1, info, "\n".join(lines[start + 1:i]) + "\n",
+            blocks.append(Block(doc, start + 1, info, "\n".join(lines[start + 1:i]) + "\n",
                                 found.group(1) if found else None, (found.group(2) or "") if found else ""))
         i += 1
     for block, after in zip(blocks, blocks[1:] + [None]):
@@ -100,14 +107,15 @@ def read_blocks(text: str) -> list[Block]:
     return blocks
 
 
-BLOCKS = read_blocks(README)
-RUN = [b for b in BLOCKS if b.marker == "run"]
+BLOCKS = read_blocks(README)  # the README's own
+ALL_BLOCKS = [b for doc in DOCS for b in read_blocks(TEXTS[doc], doc)]  # the README's and every page's of docs/
+RUN = [b for b in ALL_BLOCKS if b.marker == "run"]
 
 
 def test_every_block_is_run_or_skipped_with_a_reason():
     problems = []
-    outputs = {id(b.output) for b in BLOCKS if b.output is not None}
-    for block in BLOCKS:
+    outputs = {id(b.output) for b in ALL_BLOCKS if b.output is not None}
+    for block in ALL_BLOCKS:
         if block.marker is None:
             problems.append(f"{block.name}: no marker on the line before the fence "
                             "(<!-- run -->, <!-- output --> or <!-- skip: REASON -->)")
@@ -120,7 +128,8 @@ def test_every_block_is_run_or_skipped_with_a_reason():
         elif block.marker == "run" and block.info == "console" and not block.text.startswith("$ "):
             problems.append(f"{block.name}: a console block starts with a '$ ' command line")
     assert not problems, "\n".join(problems)
-    assert len(RUN) >= 10, "the README's examples are no longer marked to run"
+    assert len(RUN) >= 10, "the examples of the README and docs/ are no longer marked to run"
+    assert sum(b.doc == "README.md" for b in RUN) >= 4, "the README's own examples are no longer marked to run"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,9 +162,9 @@ def assert_output_matches(expected: str, actual: str, where: str) -> None:
     actual = normalise(actual)
     if expected_pattern(expected).fullmatch(actual):
         return
-    diff = "\n".join(difflib.unified_diff(expected.splitlines(), actual.splitlines(), "README shows",
+    diff = "\n".join(difflib.unified_diff(expected.splitlines(), actual.splitlines(), "shown",
                                           "printed", lineterm="", n=2))
-    pytest.fail(f"{where}: the output differs from the README (<...> and a lone ... are wildcards)\n{diff}",
+    pytest.fail(f"{where}: the output differs from the one shown (<...> and a lone ... are wildcards)\n{diff}",
                 pytrace=False)
 
 
@@ -249,7 +258,7 @@ def run_console(block: Block, folder: Path, env: dict) -> None:
             pieces = output.split(PDB_PROMPT)
             typed = c.typed + [""] * len(pieces)
             output = pieces[0] + "".join(f"{PDB_PROMPT}{typed[k]}\n{piece}" for k, piece in enumerate(pieces[1:]))
-        where = f"README.md:{c.line}: $ {c.command}"
+        where = f"{block.doc}:{c.line}: $ {c.command}"
         assert status == 0 or "$?" in c.command, f"{where}\nexited with status {status}:\n{output}"
         assert_output_matches(c.expected, output, where)
 
@@ -260,18 +269,18 @@ class ReadmeChecker(doctest.OutputChecker):
 
 
 def run_doctest(block: Block) -> None:
-    test = doctest.DocTestParser().get_doctest(block.text, {"__name__": "__readme__"}, block.name, "README.md",
+    test = doctest.DocTestParser().get_doctest(block.text, {"__name__": "__readme__"}, block.name, block.doc,
                                                block.line)
     runner = doctest.DocTestRunner(checker=ReadmeChecker(), optionflags=doctest.REPORT_NDIFF)
     report = io.StringIO()
     runner.run(test, out=report.write)
     failed = runner.summarize(verbose=False).failed
     if failed:
-        pytest.fail(f"{block.name}: {failed} example(s) differ from the README\n{report.getvalue()}", pytrace=False)
+        pytest.fail(f"{block.name}: {failed} example(s) differ from what it shows\n{report.getvalue()}", pytrace=False)
 
 
 def run_script(block: Block) -> None:
-    code = compile("\n" * block.line + block.text, "README.md", "exec")  # tracebacks name README.md's lines
+    code = compile("\n" * block.line + block.text, block.doc, "exec")  # tracebacks name the page's lines
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(code, {"__name__": "__readme__"})
@@ -301,7 +310,7 @@ def test_readme_block(block, folder, environment, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# What the README promises about the repository.
+# What the README promises about itself and the repository.
 # ---------------------------------------------------------------------------------------------
 
 def test_readme_opens_with_the_two_commands():
@@ -315,10 +324,87 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in lines
 
 
+def test_readme_is_at_most_300_lines():
+    """The README is the front door: what the project is, its two commands, the lesson, five lines of use, the
+    reading order and the debugger, a word on parity, and links to docs/ for the rest."""
+    lines = len(README.splitlines())
+    assert lines <= 300, f"README.md has {lines} lines; move a section into docs/ and link it (at most 300)"
+
+
+def prose(text: str) -> str:
+    """The text outside fenced blocks and `code spans`, where a link is a link."""
+    outside, fence = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence:
+            outside.append(re.sub(r"`[^`]*`", "", line))
+    return "\n".join(outside)
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    anchors = set()
+    for line in prose(text).splitlines():
+        if re.match(r"#{1,6} ", line):
+            title = line.lstrip("#").strip().lower()
+            anchors.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return anchors
+
+
+def local_links(doc: str) -> list[tuple[str, str]]:
+    """(path from the repository root, anchor or "") of each link in a page to a file of this repository."""
+    links = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", prose(TEXTS[doc])):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
+        links.append((resolved, anchor))
+    return links
+
+
+def test_readme_links_to_docs_resolve():
+    """Every link of the README into docs/ leads to a page that exists, and to a heading on it; and every page
+    of docs/ can be reached from the README, through its links and those of the pages it links to."""
+    into_docs = [(path, anchor) for path, anchor in local_links("README.md") if path.startswith("docs/")]
+    assert len({path for path, _ in into_docs}) >= 5, "the README's table of contents no longer links into docs/"
+    missing = [f"{path}#{anchor}" if anchor else path for path, anchor in into_docs if not (ROOT / path).is_file()]
+    assert not missing, f"README.md links to pages of docs/ that do not exist: {missing}"
+    bad = [f"{path}#{anchor}" for path, anchor in into_docs if anchor and anchor not in heading_anchors(TEXTS[path])]
+    assert not bad, f"README.md links to headings that its pages of docs/ do not have: {bad}"
+    reached, todo = {"README.md"}, ["README.md"]
+    while todo:
+        for path, _ in local_links(todo.pop()):
+            if path in TEXTS and path not in reached:
+                reached.add(path)
+                todo.append(path)
+    orphans = sorted(set(DOCS) - reached)
+    assert not orphans, f"pages of docs/ that no link from the README leads to: {orphans}"
+
+
+def test_links_between_pages_resolve():
+    """A link in the README or a page of docs/ to a file of the repository finds it (and its heading, on a page)."""
+    problems = []
+    for doc in DOCS:
+        for path, anchor in local_links(doc):
+            if not (ROOT / path).exists():
+                problems.append(f"{doc}: {path} does not exist")
+            elif anchor and path.endswith(".md") and anchor not in heading_anchors((ROOT / path).read_text()):
+                problems.append(f"{doc}: {path} has no heading #{anchor}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_anchors_are_githubs():
+    assert heading_anchors("## glove: word vectors in numpy, with gensim's semantics\n") == {
+        "glove-word-vectors-in-numpy-with-gensims-semantics"}
+    assert heading_anchors("### Export: ONNX, torch.export, compile\n```python\n# not a heading\n```\n") == {
+        "export-onnx-torchexport-compile"}
+
+
 def layout_paths() -> set[str]:
-    """The files the tree under "## Layout" names, as paths: indentation (two spaces) gives the folder."""
-    section = README.split("\n## Layout\n", 1)[1]
-    tree = next(b for b in read_blocks(section) if b.marker == "skip")
+    """The files the tree of docs/layout.md names, as paths: indentation (two spaces) gives the folder."""
+    tree = next(b for b in read_blocks(TEXTS[LAYOUT], LAYOUT) if b.marker == "skip")
     paths, folders = set(), []
     for line in tree.text.splitlines():
         name = line.strip().split()[0] if line.strip() else ""
@@ -342,18 +428,32 @@ def committed_python_files() -> set[str]:
 
 
 def test_layout_names_every_python_file():
-    """Each committed module of minibert/, glove/, tasks/ and scripts/ has its line under "## Layout". The
+    """Each committed module of minibert/, glove/, tasks/ and scripts/ has its line in docs/layout.md. The
     __init__.py files may go without, except the two that hold the public imports."""
     files = {f for f in committed_python_files()
              if not f.endswith("__init__.py") or f in ("minibert/__init__.py", "glove/__init__.py")}
     listed = layout_paths()
-    assert not files - listed, f"README.md's Layout does not name: {sorted(files - listed)}"
+    assert not files - listed, f"{LAYOUT} does not name: {sorted(files - listed)}"
     gone = {f for f in listed if f.startswith(("minibert/", "glove/", "tasks/", "scripts/")) and not (ROOT / f).exists()}
-    assert not gone, f"README.md's Layout names files that are gone: {sorted(gone)}"
+    assert not gone, f"{LAYOUT} names files that are gone: {sorted(gone)}"
+
+
+def test_reading_order_names_every_module_of_the_model():
+    """The one reading order, the README's, takes the reader through every file of minibert/bert/ (or says to
+    skip it), and names no file that is gone."""
+    section = README.split("\n## Reading the source\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"minibert/[\w/]+\.py", section))
+    model = {f for f in committed_python_files() if f.startswith("minibert/bert/") and not f.endswith("__init__.py")}
+    assert not model - named, f"README.md's reading order does not name: {sorted(model - named)}"
+    gone = sorted(f for f in named if not (ROOT / f).exists())
+    assert not gone, f"README.md's reading order names files that are gone: {gone}"
 
 
 def test_debugger_breakpoint_line_is_the_one_described():
     line_number = int(re.search(r"break minibert/bert/model\.py:(\d+)", README).group(1))
     source = (ROOT / "minibert" / "bert" / "model.py").read_text().splitlines()
-    assert source[line_number - 1].strip().startswith("probs_dropped = dropout(probs)")
+    here = next((i + 1 for i, line in enumerate(source) if line.strip().startswith("probs_dropped = dropout(probs)")),
+                None)
+    assert source[line_number - 1].strip().startswith("probs_dropped = dropout(probs)"), (
+        f"README.md breaks at minibert/bert/model.py:{line_number}; `probs_dropped = dropout(probs)` is on line {here}")
     assert f"Line {line_number} is `probs_dropped = dropout(probs)`" in README
