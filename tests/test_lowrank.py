@@ -107,7 +107,7 @@ def test_factors_that_do_not_fit_are_refused_and_change_nothing():
 
 
 def test_bad_ranks_and_models_are_refused():
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="rank=0 must be a positive integer"):
         LowRankLinear(torch.nn.Linear(4, 4), rank=0, alpha=1.0)
     with pytest.raises(ValueError, match="not low"):
         LowRankLinear(torch.nn.Linear(4, 4), rank=5, alpha=1.0)
@@ -115,11 +115,13 @@ def test_bad_ranks_and_models_are_refused():
         add_low_rank(torch.nn.Linear(4, 4))
 
 
-@pytest.mark.parametrize("rank,words", [(2.5, "rank=2.5 must be a whole number"), (True, "rank=True must be a whole number"),
-                                        ("4", "rank='4' must be a whole number"), (0, "rank=0 must be at least 1")])
+@pytest.mark.parametrize("rank,words", [(2.5, "rank=2.5 must be a positive integer"),
+                                        (True, "rank=True must be a positive integer"),
+                                        ("4", "rank='4' must be a positive integer"),
+                                        (0, "rank=0 must be a positive integer")])
 def test_a_rank_that_is_not_a_positive_whole_number_is_refused_by_name(rank, words):
     model = tiny_classifier()
-    with pytest.raises((TypeError, ValueError), match=words):  # was: torch's "empty() takes 1 positional argument"
+    with pytest.raises(ValueError, match=words):  # was: torch's "empty() takes 1 positional argument"
         add_low_rank(model, rank=rank)
     assert not any(isinstance(m, LowRankLinear) for m in model.modules())  # nothing half-done
 

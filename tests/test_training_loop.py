@@ -186,7 +186,8 @@ def test_a_killed_save_never_leaves_half_a_checkpoint(tmp_path, monkeypatch):
     state = torch.load(out / "checkpoint" / "training_state.pt", weights_only=True)
     assert state["step"] == 2, "the checkpoint of step 2 is intact"
     assert minibert.BertForPreTraining.from_pretrained(out / "checkpoint").config.hidden_size == 32
-    # The next run's first save clears the dead run's temporary folder.
+    assert not list(out.glob(".checkpoint.tmp-*")), "an interrupted save removes its temporary folder"
+    # (One killed with SIGKILL cannot: tests/test_training_runs.py has the next run's save clear it.)
     again = Trainer(new_model(), TrainingConfig(total_steps=4, learning_rate=1e-3, output_dir=str(out), progress=False))
     again.resume(out / "checkpoint")
     again.train(step_data(pairs))
@@ -261,8 +262,10 @@ def test_resume_from_a_checkpoint_of_another_config(tmp_path):
 
 
 def test_bad_training_settings():
-    with pytest.raises(ValueError, match="total_steps must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="TrainingConfig.total_steps=0 must be a positive integer"):
         TrainingConfig(total_steps=0)
+    with pytest.raises(ValueError, match="TrainingConfig.warmup_steps=-1 must be an integer of at least 0"):
+        TrainingConfig(warmup_steps=-1)
     with pytest.raises(ValueError, match="save_every=2 needs output_dir"):  # was: checkpoints silently not written
         TrainingConfig(save_every=2)
     with pytest.raises(ValueError, match=r"eval_every=2 needs an evaluation: Trainer\(model, config, evaluate=...\)"):

@@ -17,15 +17,12 @@ import torch
 
 from ..bert.heads import BertForNextSentencePrediction, BertForSequenceClassification
 from ..bert.model import BertForMaskedLM, BertModel
+from ..bert.pretrained import encoder_of
 from ..bert.tokenizer import Tokenizer
 
 
 class InputError(ValueError):
     """Input the lesson's functions cannot work with: a word not in the sentence, no [MASK], ..."""
-
-
-def _encoder(model) -> BertModel:
-    return model if isinstance(model, BertModel) else model.bert
 
 
 def _quote(text: str, limit: int = 60) -> str:
@@ -50,7 +47,7 @@ def word_vector(model, tokenizer: Tokenizer, sentence: str, word: str, occurrenc
         raise InputError(f"the word {word!r} is at token {positions[0]} of {_quote(sentence)}, past the "
                          f"{tokenizer.max_length} tokens the model reads: shorten the sentence")
     batch = tokenizer(sentence)
-    hidden = _encoder(model)(**batch).last_hidden_state[0]  # (T, H)
+    hidden = encoder_of(model)(**batch).last_hidden_state[0]  # (T, H)
     pieces = tokenizer.convert_ids_to_tokens(batch["input_ids"][0, positions])
     return hidden[positions].mean(dim=0), pieces  # (H,)
 
@@ -140,7 +137,7 @@ def attention_map(model, tokenizer: Tokenizer, text: str, text_pair: str | None 
     """Every layer's attention probabilities for one input. Returns (tokens, attentions), where
     attentions is a tensor (layers, heads, T, T)."""
     batch = tokenizer(text, text_pair)
-    out = _encoder(model)(**batch, output_attentions=True)
+    out = encoder_of(model)(**batch, output_attentions=True)
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
     return tokens, torch.stack([a[0] for a in out.attentions])  # (layers, nh, T, T)
 

@@ -45,7 +45,8 @@ import torch
 
 from ..bert.model import BertModel
 from ..bert.files import write_atomically
-from .trace import encoder_of, trace
+from ..bert.pretrained import encoder_of
+from .trace import trace
 
 MAX_TOKENS = 64  # the most tokens a page shows (as the PNG pictures of minibert/app/plots.py)
 TEMPLATE = Path(__file__).with_name("explore.html")  # the page's HTML, CSS and JavaScript

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..bert.pretrained import encoder_of
+
 ATTENTION_STEPS = ("query", "key", "value", "scores", "masked_scores", "probs", "context")
 HEAD_OUTPUTS = ("logits", "prediction_logits", "seq_relationship_logits")
 
@@ -65,12 +67,6 @@ class Trace:
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: tuple(t.shape) for name, t in self.tensors.items()}
-
-
-def encoder_of(model):
-    """The BERT encoder inside a model with a head (`model.bert`), or the model itself. Works for
-    transformers' models too: they share the paths."""
-    return model.bert if hasattr(model, "bert") else model
 
 
 def hook_points(model, attention_steps):

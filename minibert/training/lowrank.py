@@ -38,6 +38,9 @@ import math
 import torch
 from torch import nn
 
+from ..bert.checks import positive_int
+from ..bert.pretrained import encoder_of
+
 # The Linear layers of a BERT layer, by the end of their module names: the attention's query, key,
 # value and output projections and the feed-forward's two. The pooler and the heads are not in
 # the encoder; a fine-tuning program trains those fully, or leaves them.
@@ -50,8 +53,7 @@ class LowRankLinear(nn.Linear):
     (under the same names, so the pre-trained tensors load into it) and adds `lora_A`, `lora_B`."""
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float):
-        if rank < 1:
-            raise ValueError(f"the rank of a low-rank update must be at least 1, not {rank}")
+        positive_int("rank", rank)
         if rank > min(base.in_features, base.out_features):
             raise ValueError(f"rank {rank} is not low for a {base.out_features} x {base.in_features} weight")
         super().__init__(base.in_features, base.out_features, bias=base.bias is not None, device="meta")  # shapes only
@@ -86,13 +88,6 @@ class LowRankLinear(nn.Linear):
         return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}"
 
 
-def _encoder(model: nn.Module) -> nn.Module:
-    base = model.base_model() if hasattr(model, "base_model") else model
-    if not hasattr(base, "encoder"):
-        raise TypeError(f"{type(model).__name__} has no BERT encoder to add low-rank updates to")
-    return base.encoder
-
-
 def _set(root: nn.Module, name: str, module: nn.Module) -> None:
     parent, _, child = name.rpartition(".")
     setattr(root.get_submodule(parent) if parent else root, child, module)
@@ -106,13 +101,11 @@ def add_low_rank(model: nn.Module, rank: int = 8, alpha: float | None = None,
     names, as seen from `model`.
 
     Raises:
-        TypeError, ValueError: a rank that is not a whole number of at least 1, an alpha that is not a
-            positive number, or a model that has low-rank updates already (merge them first).
+        ValueError: a rank that is not a positive integer, an alpha that is not a positive number, or a
+            model that has low-rank updates already (merge them first).
+        TypeError: a model with no BERT encoder.
     """
-    if isinstance(rank, bool) or not isinstance(rank, int):
-        raise TypeError(f"rank={rank!r} must be a whole number: the inner size of B @ A, such as 8")
-    if rank < 1:
-        raise ValueError(f"rank={rank!r} must be at least 1")
+    positive_int("rank", rank)  # the inner size of B @ A, such as 8
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
                               or not math.isfinite(alpha) or alpha <= 0):
         raise ValueError(f"alpha={alpha!r} must be a positive number (the update is scaled by alpha / rank)")
@@ -122,7 +115,10 @@ def add_low_rank(model: nn.Module, rank: int = 8, alpha: float | None = None,
         more = f" and {len(updated) - 1} more" if len(updated) > 1 else ""
         raise ValueError(f"the model already has low-rank updates ({updated[0]}{more}): call merge_low_rank(model) "
                          "first to fold them into their weights, then add new ones")
-    encoder = _encoder(model)
+    bert = encoder_of(model)
+    if not hasattr(bert, "encoder"):
+        raise TypeError(f"{type(model).__name__} has no BERT encoder to add low-rank updates to")
+    encoder = bert.encoder
     prefix = next(name for name, module in model.named_modules() if module is encoder)
     replaced = []
     for name, module in list(encoder.named_modules()):
@@ -131,8 +127,7 @@ def add_low_rank(model: nn.Module, rank: int = 8, alpha: float | None = None,
             replaced.append(f"{prefix}.{name}" if prefix else name)
     if not replaced:
         raise ValueError(f"no encoder Linear ends with any of {targets}")
-    base = model.base_model() if hasattr(model, "base_model") else model
-    for param in [*base.embeddings.parameters(), *encoder.parameters()]:
+    for param in [*bert.embeddings.parameters(), *encoder.parameters()]:
         param.requires_grad = False
     for name in replaced:
         module = model.get_submodule(name)
