@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import stat
 import threading
@@ -270,6 +271,36 @@ def write_atomically(path: Path, content: bytes | Callable[[Path], None]) -> Non
         tmp.unlink(missing_ok=True)
 
 
+def write_folder_atomically(path: Path, fill: Callable[[Path], None]) -> None:
+    """Write a folder as write_atomically writes a file: `fill` writes the files into an empty temporary
+    folder beside `path`, which is then renamed to `path`. A reader sees the previous folder or the new
+    one, never half of one; a crash leaves at worst a temporary folder, removed by the next write.
+
+    A folder cannot replace another in one rename, so the previous one is first renamed to `.NAME.old`,
+    and removed once the new one is in place. A reader that finds no `path` but a `.NAME.old` has come in
+    that instant, or after a crash in it: the previous folder is whole there.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file; cannot write a folder over it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
+    _remove_stale_temporaries(path)
+    tmp, old = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old")
+    try:
+        with _sigterm_as_interrupt():
+            _remove(tmp)  # this process id's, left by a dead process that had the same number
+            tmp.mkdir()
+            fill(tmp)
+            if path.exists():
+                _remove(old)
+                path.rename(old)
+            tmp.rename(path)
+    finally:
+        _remove(tmp)
+    _remove(old)
+
+
 def _umask() -> int:
     """The process's umask, read without changing it where Linux allows (os.umask sets while reading)."""
     try:
@@ -282,11 +313,18 @@ def _umask() -> int:
 
 
 def _remove_stale_temporaries(path: Path) -> None:
-    """Remove `.NAME.tmp-PID` files beside `path` whose writer (PID) no longer runs."""
+    """Remove `.NAME.tmp-PID` files (or folders) beside `path` whose writer (PID) no longer runs."""
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
         pid = stale.name.rsplit("-", 1)[-1]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
-            stale.unlink(missing_ok=True)
+            _remove(stale)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _process_exists(pid: int) -> bool:
