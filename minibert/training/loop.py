@@ -48,6 +48,8 @@ except ImportError:  # TODO(issue 23): bert/files.py gets write_folder_atomicall
     def write_folder_atomically(path: Path, fill: Callable[[Path], None]) -> None:
         """Stand-in for bert/files.py's write_folder_atomically, until it is there: the same steps."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"{path} is a file; cannot write a folder over it")
         for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a writer killed with SIGKILL
             pid = stale.name.rsplit("-", 1)[-1]
             if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
@@ -55,7 +57,7 @@ except ImportError:  # TODO(issue 23): bert/files.py gets write_folder_atomicall
         tmp, old = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old")
         try:
             with _sigterm_as_interrupt():
-                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.rmtree(tmp, ignore_errors=True)  # this pid's, left by a dead process of the same number
                 tmp.mkdir()
                 fill(tmp)
                 if path.exists():
