@@ -267,8 +267,6 @@ def evaluate_word_pairs(wv, pairs, delimiter="\t", encoding="utf8", restrict_voc
     """(pearson, spearman, oov_ratio) for a word-pair file, exactly as gensim's KeyedVectors.evaluate_word_pairs."""
     from scipy import stats
 
-    from .store import unitvec
-
     restrict_vocab = check_count("restrict_vocab", restrict_vocab, allow_none=True)
     ok_vocab = _ok_vocab(wv, restrict_vocab, case_insensitive)
     gold, model, oov, skipped = [], [], 0, []
@@ -291,8 +289,8 @@ def evaluate_word_pairs(wv, pairs, delimiter="\t", encoding="utf8", restrict_voc
                     gold.append(sim)
                 continue
             gold.append(sim)
-            # gensim's similarity, on the rows the lookup gives: a numpy float32, as gensim hands to scipy.
-            model.append(np.dot(unitvec(wv.vectors[ok_vocab[a]]), unitvec(wv.vectors[ok_vocab[b]])))
+            # gensim's similarity, on the rows the lookup gives (a row number names its row, as in gensim).
+            model.append(wv.similarity(ok_vocab[a], ok_vocab[b]))
     if skipped:
         warnings.warn(f"{pairs}: {len(skipped)} lines that are not 'word1{delimiter}word2{delimiter}score' were "
                       f"skipped (lines {skipped[:5]}{' ...' if len(skipped) > 5 else ''})", stacklevel=3)
