@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import minibert
 from conftest import assert_close
-from minibert.speed.encode import SentenceEncoder, SentencePipeline, encode
+from minibert.speed.encode import SentenceEncoder, SentencePipeline, encode, layer_table
 from minibert.speed.fast import FastBertModel
 from minibert.speed import quantize as Q
 from minibert.speed.quantize import Int8Linear, quantize_dynamic_int8
@@ -324,7 +324,7 @@ def test_layer_table_has_a_row_per_layer_and_per_kind(minilm):
                                  num_attention_heads=2, intermediate_size=32)
     torch.manual_seed(0)
     model = minibert.BertModel(config).eval()  # small and random: only the table's shape is checked here
-    rows = Q.layer_table(model, tokenizer, ["The bat flew.", "He swung the bat and hit a home run."])
+    rows = layer_table(model, tokenizer, ["The bat flew.", "He swung the bat and hit a home run."])
     assert [row.group for row in rows] == ["layer 0", "layer 1", *Q.KINDS, "all but ffn_out", "all"]
     assert rows[0].layers == (0,) and rows[0].kinds == Q.KINDS
     assert rows[2].layers == (0, 1) and rows[2].kinds == ("qkv",)

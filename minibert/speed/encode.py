@@ -26,6 +26,9 @@ Padding is wasted work: a batch costs as much as its longest text times its size
 sorts the texts by length in tokens, batches neighbours together, and writes each embedding back
 to the caller's row: the output's row i is the embedding of texts[i]. (sentence-transformers sorts
 too, by length in characters.)
+
+How far a changed model moves the embeddings is measured here too: `embedding_cosines` for any two
+models, `layer_table` for the int8 path (speed/quantize.py) one group of layers at a time.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ import numpy as np
 import torch
 
 from ..bert.files import CheckpointError, CheckpointSource
+from ..bert.model import BertModel
 from ..bert.tokenizer import Tokenizer
+from .fast import FastBertModel
+from .quantize import KINDS, OUTLIER_THRESHOLD, quantize_dynamic_int8
 
 # ---------------------------------------------------------------------------------------------
 # Pooling: (B, T, H) token vectors and the (B, T) attention mask -> (B, H), one vector per text.
@@ -409,9 +415,6 @@ class SentenceEncoder:
             CheckpointError: a sentence-transformers file this encoder cannot follow; the message
                 names the file and the field (see `SentencePipeline.from_checkpoint`).
         """
-        from .fast import FastBertModel
-        from ..bert.model import BertModel
-
         if dtype not in (None, torch.float32, torch.bfloat16, torch.float16):  # named as given, not as matmul_dtype
             raise ValueError(f"dtype={dtype!r}: the encoder runs in float32 (dtype=None or torch.float32), or with "
                              "its matrix products in torch.bfloat16 or torch.float16 (mixed precision)")
@@ -428,8 +431,6 @@ class SentenceEncoder:
             model = FastBertModel.from_model(model, compile=compile, matmul_dtype=dtype if low else None,
                                              onednn=onednn)
             if int8:
-                from .quantize import quantize_dynamic_int8
-
                 model = quantize_dynamic_int8(model)
         return cls(model, Tokenizer.from_pretrained(name_or_path, revision=revision), pipeline)
 
@@ -457,3 +458,68 @@ class SentenceEncoder:
             max_length = self.pipeline.max_seq_length or min(self.tokenizer.max_length,
                                                              self.model.config.max_position_embeddings)
         return encode(self.model, self.tokenizer, texts, batch_size, normalize, max_length, self.pipeline.pooling)
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy: how far a changed model (int8, see speed/quantize.py) moves the sentence embeddings.
+# ---------------------------------------------------------------------------------------------
+
+def embedding_cosines(reference: torch.nn.Module, candidate: torch.nn.Module, tokenizer, texts: Sequence[str],
+                      batch_size: int = 32) -> torch.Tensor:
+    """Cosine between each text's mean-pooled embedding from `reference` and from `candidate`.
+
+    Args:
+        reference, candidate: models that `encode` takes (BertModel, FastBertModel, quantized or not).
+        tokenizer: their Tokenizer.
+        texts: a list of strings.
+        batch_size: texts per forward pass.
+
+    Returns:
+        (N,) float tensor, one cosine per text.
+    """
+    expected = encode(reference, tokenizer, texts, batch_size)  # (N, H)
+    found = encode(candidate, tokenizer, texts, batch_size)  # (N, H)
+    return torch.nn.functional.cosine_similarity(expected, found, dim=1)  # (N,)
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """One row of `layer_table`: which Linear layers ran in int8, and how close the embeddings stayed."""
+
+    group: str  # a name for the row, such as "layer 3" or "ffn_out"
+    layers: tuple[int, ...]  # encoder layers quantized
+    kinds: tuple[str, ...]  # kinds quantized in each of them
+    min_cosine: float  # worst text's cosine against the float model
+    mean_cosine: float
+
+
+def layer_table(model: BertModel | FastBertModel, tokenizer, texts: Sequence[str], activations: str = "token",
+                outlier_threshold: float | None = OUTLIER_THRESHOLD, batch_size: int = 32) -> list[AccuracyRow]:
+    """Quantize one group of layers at a time and measure the embeddings against the float model's.
+
+    The groups: each encoder layer alone (all four kinds), then each kind alone (in every layer),
+    then all kinds but ffn_out, then all. scripts/quantize_table.py prints the rows as markdown.
+
+    Args:
+        model: the float model, a BertModel or FastBertModel; also the reference.
+        tokenizer: its Tokenizer.
+        texts: the corpus, a list of strings.
+        activations, outlier_threshold: as quantize_dynamic_int8.
+        batch_size: texts per forward pass.
+
+    Returns:
+        One AccuracyRow per group, in the order above.
+    """
+    n = len(model.encoder.layer if isinstance(model, BertModel) else model.layer)
+    groups = [(f"layer {i}", (i,), KINDS) for i in range(n)]
+    groups += [(kind, tuple(range(n)), (kind,)) for kind in KINDS]
+    groups += [("all but ffn_out", tuple(range(n)), tuple(k for k in KINDS if k != "ffn_out")),
+               ("all", tuple(range(n)), KINDS)]
+    expected = encode(model, tokenizer, texts, batch_size)  # (N, H), computed once
+    rows = []
+    for name, layers, kinds in groups:
+        quantized = quantize_dynamic_int8(model, kinds, layers, activations, outlier_threshold)
+        found = encode(quantized, tokenizer, texts, batch_size)  # (N, H)
+        cosines = torch.nn.functional.cosine_similarity(expected, found, dim=1)  # (N,)
+        rows.append(AccuracyRow(name, layers, kinds, cosines.min().item(), cosines.mean().item()))
+    return rows

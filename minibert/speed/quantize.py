@@ -3,6 +3,7 @@
     >>> quantized = quantize_dynamic_int8(model)  # a copy; `model` keeps its float32 weights
     >>> quantized.encoder.layer[0].output.dense
     Int8Linear(in_features=1536, out_features=384, activations=per token, outlier_threshold=6.0)
+    >>> from minibert.speed.encode import embedding_cosines
     >>> texts = ["The bat flew out of the cave at night.", "He swung the bat and hit a home run."]
     >>> cosines = embedding_cosines(model, quantized, tokenizer, texts)  # mean-pooled, against float32
     >>> bool(cosines.min() > 0.99)    # 0.9992 and 0.9993 here; tests/test_quantize.py holds 200 texts to 0.99
@@ -67,11 +68,11 @@ What stays in float32, and why:
 - the pooler and any head: they are not part of the mean-pooled embedding and see one row per text;
 - the outlier entries (above).
 No Linear layer of the encoder had to stay in float. Quantized one group at a time (min cosine over
-400 texts; `layer_table`), the most sensitive kind is ffn_out, the FFN's output projection, whose
-input comes out of GELU with a long tail: 0.9990 alone; then ffn_in 0.9994, qkv 0.9995 and
-attention_output 0.99993. Without the outlier split qkv is the worst (0.9948): its input is the
-LayerNorm output that carries the outlier channels. Layer by layer, with the split, every layer
-alone keeps 0.9995 or more.
+400 texts; `layer_table`, in speed/encode.py), the most sensitive kind is ffn_out, the FFN's output
+projection, whose input comes out of GELU with a long tail: 0.9990 alone; then ffn_in 0.9994, qkv
+0.9995 and attention_output 0.99993. Without the outlier split qkv is the worst (0.9948): its input
+is the LayerNorm output that carries the outlier channels. Layer by layer, with the split, every
+layer alone keeps 0.9995 or more.
 
 Rounding is not continuous. A change of 1e-7 in an activation that sits on a rounding boundary
 moves its int8 value by a whole step, and every later layer rounds again: noise of 1e-7 added to
@@ -100,8 +101,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import torch
@@ -403,72 +403,3 @@ def quantize_dynamic_int8(model: BertModel | FastBertModel, kinds: Iterable[str]
                 if isinstance(linear, nn.Linear):  # not one quantized already
                     setattr(parent, name, Int8Linear(linear, activations, outlier_threshold))
     return quantized.eval()
-
-
-# ---------------------------------------------------------------------------------------------
-# 6. Accuracy: how far the sentence embeddings move.
-# ---------------------------------------------------------------------------------------------
-
-def embedding_cosines(reference: nn.Module, candidate: nn.Module, tokenizer, texts: Sequence[str],
-                      batch_size: int = 32) -> torch.Tensor:
-    """Cosine between each text's mean-pooled embedding from `reference` and from `candidate`.
-
-    Args:
-        reference, candidate: models that `encode` takes (BertModel, FastBertModel, quantized or not).
-        tokenizer: their Tokenizer.
-        texts: a list of strings.
-        batch_size: texts per forward pass.
-
-    Returns:
-        (N,) float tensor, one cosine per text.
-    """
-    from .encode import encode
-
-    expected = encode(reference, tokenizer, texts, batch_size)  # (N, H)
-    found = encode(candidate, tokenizer, texts, batch_size)  # (N, H)
-    return torch.nn.functional.cosine_similarity(expected, found, dim=1)  # (N,)
-
-
-@dataclass(frozen=True)
-class AccuracyRow:
-    """One row of `layer_table`: which Linear layers ran in int8, and how close the embeddings stayed."""
-
-    group: str  # a name for the row, such as "layer 3" or "ffn_out"
-    layers: tuple[int, ...]  # encoder layers quantized
-    kinds: tuple[str, ...]  # kinds quantized in each of them
-    min_cosine: float  # worst text's cosine against the float model
-    mean_cosine: float
-
-
-def layer_table(model: BertModel | FastBertModel, tokenizer, texts: Sequence[str], activations: str = "token",
-                outlier_threshold: float | None = OUTLIER_THRESHOLD, batch_size: int = 32) -> list[AccuracyRow]:
-    """Quantize one group of layers at a time and measure the embeddings against the float model's.
-
-    The groups: each encoder layer alone (all four kinds), then each kind alone (in every layer),
-    then all kinds but ffn_out, then all. scripts/quantize_table.py prints the rows as markdown.
-
-    Args:
-        model: the float model, a BertModel or FastBertModel; also the reference.
-        tokenizer: its Tokenizer.
-        texts: the corpus, a list of strings.
-        activations, outlier_threshold: as quantize_dynamic_int8.
-        batch_size: texts per forward pass.
-
-    Returns:
-        One AccuracyRow per group, in the order above.
-    """
-    from .encode import encode
-
-    n = len(model.encoder.layer if isinstance(model, BertModel) else model.layer)
-    groups = [(f"layer {i}", (i,), KINDS) for i in range(n)]
-    groups += [(kind, tuple(range(n)), (kind,)) for kind in KINDS]
-    groups += [("all but ffn_out", tuple(range(n)), tuple(k for k in KINDS if k != "ffn_out")),
-               ("all", tuple(range(n)), KINDS)]
-    expected = encode(model, tokenizer, texts, batch_size)  # (N, H), computed once
-    rows = []
-    for name, layers, kinds in groups:
-        quantized = quantize_dynamic_int8(model, kinds, layers, activations, outlier_threshold)
-        found = encode(quantized, tokenizer, texts, batch_size)  # (N, H)
-        cosines = torch.nn.functional.cosine_similarity(expected, found, dim=1)  # (N,)
-        rows.append(AccuracyRow(name, layers, kinds, cosines.min().item(), cosines.mean().item()))
-    return rows
