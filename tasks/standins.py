@@ -12,13 +12,15 @@ programs from text that ships offline (tasks/corpus.py), and say so on every lin
 
 Only what was trained is kept, in tasks/standins/ (float16, about 2.3 MB in all): the rest is the
 shipped all-MiniLM-L6-v2, so the stand-ins load in about a second and the lesson never has to train.
-The cross-encoder is rebuilt by adding each update, (alpha / r) * B @ A, to MiniLM's weight.
+`load_standin` (in tasks/_common.py, with the steps' other loading) rebuilds the cross-encoder by
+adding each update, (alpha / r) * B @ A, to MiniLM's weight.
 The .json beside each file says how it was trained and what it scored on held-out text. They were
 made on a rented GPU; rebuild them with
 
     python -m tasks.standins --device cuda --steps-pretrain 2000 --steps-cross-encoder 3000
     python -m tasks.standins --steps-pretrain 2000 --steps-cross-encoder 3000   # the same on a CPU: slow
 
+    >>> from minibert import BertForMaskedLM
     >>> loaded = load_standin("masked-lm", BertForMaskedLM)
     >>> loaded.name.startswith("stand-in: masked-LM and next-sentence heads trained here")
     True
@@ -28,81 +30,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from minibert import BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining, BertForSequenceClassification
-from minibert.app.defaults import Loaded
-from minibert.training.lowrank import apply_low_rank
+from minibert import BertForPreTraining
 
-from ._common import one_line_errors
+from ._common import FOLDER, KINDS, load_standin, one_line_errors  # load_standin: also reached from here
 
-FOLDER = Path(__file__).parent / "standins"
 LOW_RANK, CROSS_ENCODER_LR = 16, 2e-4  # the cross-encoder's rank and peak learning rate (scripts/sweep_cross_encoder.py)
-# stand-in kind -> (file stem, the classes it can be loaded into, what the lesson would use)
-KINDS = {
-    "masked-lm": ("masked_lm_heads", (BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction),
-                  "bert-base-uncased"),
-    "cross-encoder": ("cross_encoder_low_rank", (BertForSequenceClassification,), "cross-encoder/ms-marco-MiniLM-L6-v2"),
-}
-
-
-def description(kind: str) -> str:
-    """One line that says what the stand-in is, how it was made and how well it does."""
-    info = json.loads((FOLDER / f"{KINDS[kind][0]}.json").read_text())
-    how = f"{info['steps']} steps ({info['seconds']} s on {info['device']})"
-    if kind == "masked-lm":
-        held, base = info["held_out"], info["baselines"]
-        return (f"stand-in: masked-LM and next-sentence heads trained here, {how}, on {info['megabytes_of_text']:.1f} MB "
-                f"of Wikipedia and news text, on top of a frozen all-MiniLM-L6-v2 (held out: masked-LM top-1 "
-                f"{held['mlm_top1']:.2f} against {base['mlm_top1']:.2f} for the most frequent token; next sentence "
-                f"{held['nsp_accuracy']:.2f} against 0.50 for chance). The lesson's model is {KINDS[kind][2]}")
-    ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
-    against = "above" if ours["accuracy_at_1"] > base["accuracy_at_1"] else "not above"
-    return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates to "
-            f"every layer, its pooler and a new head), {how}, on {info['pairs']} Wikipedia question-passage pairs "
-            f"(held out: accuracy@1 {ours['accuracy_at_1']:.2f}, {against} the {base['accuracy_at_1']:.2f} of the "
-            f"base model's cosine). The lesson's model is {KINDS[kind][2]}")
-
-
-def load_standin(kind: str, model_class) -> Loaded:
-    """all-MiniLM-L6-v2 with the stand-in's trained tensors put in place of its own or its new head's."""
-    from safetensors.torch import load_file
-
-    from .pretrain import shipped_tokenizer
-
-    stem, classes, _ = KINDS[kind]
-    if model_class not in classes:
-        raise ValueError(f"the {kind} stand-in loads into {', '.join(c.__name__ for c in classes)}, "
-                         f"not {model_class.__name__}")
-    tokenizer, path = shipped_tokenizer()
-    info = json.loads((FOLDER / f"{stem}.json").read_text())
-    changes = {"num_labels": 1, "problem_type": "multi_label_classification"} if kind == "cross-encoder" else {}
-    quiet = logging.getLogger("minibert")
-    level, quiet.level = quiet.level, logging.ERROR  # the new head is filled from the file right below
-    try:
-        model = model_class.from_pretrained(path, init_new_head=True, **changes)
-    finally:
-        quiet.setLevel(level)
-    trained = load_file(str(FOLDER / f"{stem}.safetensors"))
-    factors = {k: v for k, v in trained.items() if k.endswith((".lora_A", ".lora_B"))}
-    if factors:  # W <- W + (alpha / r) B @ A: the fine-tuned weights, rebuilt from MiniLM's
-        apply_low_rank(model, factors, info["low_rank_alpha"] / info["low_rank"])
-        trained = {k: v for k, v in trained.items() if k not in factors}
-    wanted = dict(model.named_parameters())
-    missing = [name for name in model.load_report.initialised if name not in trained]
-    if missing:
-        raise RuntimeError(f"{FOLDER / (stem + '.safetensors')} lacks {missing}")
-    with torch.no_grad():
-        for name, tensor in trained.items():
-            if name in wanted:  # a head of the pre-training file that this class does not have is skipped
-                wanted[name].copy_(tensor.float())
-    model.config.extra.update(info.get("config_extra", {}))
-    return Loaded(model.eval(), tokenizer, description(kind))
 
 
 def export(tensors: dict[str, torch.Tensor], kind: str, report: dict, config_extra: dict | None = None) -> Path:
