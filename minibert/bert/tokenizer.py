@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -176,17 +177,8 @@ class Tokenizer:
             if not (hasattr(e, "ids") and hasattr(e, "type_ids")):
                 raise TypeError(f"encodings[{i}] is a {type(e).__name__}, not an encoding from Tokenizer.encodings "
                                 "(it has no ids and type_ids)")
-        T = max(len(e.ids) for e in encodings)
         # Padding to the longest, done here rather than by switching the shared backend's padding on.
-        input_ids = torch.full((len(encodings), T), self.pad_id, dtype=torch.long)  # (B, T)
-        token_type_ids = torch.zeros((len(encodings), T), dtype=torch.long)  # (B, T)
-        attention_mask = torch.zeros((len(encodings), T), dtype=torch.long)  # (B, T)
-        for row, e in enumerate(encodings):
-            n = len(e.ids)
-            input_ids[row, :n] = torch.as_tensor(e.ids)
-            token_type_ids[row, :n] = torch.as_tensor(e.type_ids)
-            attention_mask[row, :n] = 1
-        return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
+        return pad_batch([(e.ids, e.type_ids) for e in encodings], self.pad_id)
 
     def _truncating_backend(self, limit: int):
         """A copy of the backend that truncates at `limit`, made once per limit and never changed
@@ -317,3 +309,37 @@ class Tokenizer:
         write_atomically(folder / "tokenizer_config.json", json.dumps(settings, indent=2).encode("utf-8"))
         write_atomically(folder / "special_tokens_map.json", json.dumps(special, indent=2).encode("utf-8"))
         return folder
+
+
+def pad_batch(rows: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Rows of (ids, token types) as the batch BERT reads, padded on the right to the longest row.
+
+    `Tokenizer.pad` pads its encodings with it, and the pre-training data (training/data.py) its
+    sentence pairs.
+
+    Args:
+        rows: a non-empty list of (ids, token types), two sequences of ints of one length each.
+        pad_id: the [PAD] token's id.
+
+    Returns:
+        input_ids, token_type_ids and attention_mask, each (B, T) int64; padding is `pad_id`, token
+        type 0 and mask 0.
+
+    >>> batch = pad_batch([([101, 7, 8, 102], [0, 0, 0, 0]), ([101, 9, 102], [0, 0, 0])], pad_id=0)
+    >>> batch["input_ids"]          # the shorter row ends in pad_id
+    tensor([[101,   7,   8, 102],
+            [101,   9, 102,   0]])
+    >>> batch["attention_mask"]     # 0 over the padding
+    tensor([[1, 1, 1, 1],
+            [1, 1, 1, 0]])
+    """
+    T = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), T), pad_id, dtype=torch.long)  # (B, T)
+    token_type_ids = torch.zeros((len(rows), T), dtype=torch.long)  # (B, T)
+    attention_mask = torch.zeros((len(rows), T), dtype=torch.long)  # (B, T)
+    for row, (ids, types) in enumerate(rows):
+        n = len(ids)
+        input_ids[row, :n] = torch.as_tensor(ids)
+        token_type_ids[row, :n] = torch.as_tensor(types)
+        attention_mask[row, :n] = 1
+    return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}

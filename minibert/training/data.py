@@ -8,6 +8,9 @@ BERT learns from two made-up tasks (Devlin et al. 2018, section 3.1; google-rese
   2. the pair as ids       `pair_to_ids`: [CLS] A [SEP] B [SEP], token types 0 for A and 1 for B
   3. masking               `mask_tokens`: hide 15% of the tokens; the model must say what they were
 
+The sections below come in this order, the order they run in; last, `MaskedPairBatches` runs 2 and 3
+on each batch the training loop draws.
+
     >>> g = torch.Generator().manual_seed(0)
     >>> ids = torch.tensor([[101, 2023, 2003, 1037, 2204, 6251, 2007, 2195, 2616, 1999, 2009, 1012, 102, 0, 0]])
     >>> masked, labels = mask_tokens(ids, special_ids={0, 101, 102}, vocab_size=30522, mask_id=103, generator=g)
@@ -30,6 +33,7 @@ from typing import Sequence
 import torch
 
 from ..bert.losses import IGNORE_INDEX
+from ..bert.tokenizer import pad_batch
 
 
 class CorpusError(ValueError):
@@ -37,67 +41,24 @@ class CorpusError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Masking: 15% of the tokens are picked; of those 80% become [MASK], 10% a random token, 10% stay.
+# 1. Next-sentence pairs: documents of sentences become (A, B) pairs, as google-research/bert's
+#    create_instances_from_document makes them.
 # ---------------------------------------------------------------------------------------------
 
-def mask_tokens(input_ids: torch.Tensor, special_ids: set[int], vocab_size: int, mask_id: int,
-                generator: torch.Generator, mask_prob: float = 0.15,
-                word_starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick `mask_prob` of each row's ordinary tokens, never [CLS], [SEP] or padding (`special_ids`).
+def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer) -> list[list[list[int]]]:
+    """Documents of sentences (strings) -> documents of sentences of token ids, empty ones dropped.
+    Raises CorpusError when nothing is left."""
+    result = []
+    for document in documents:
+        sentences = [s for s in document if isinstance(s, str) and s.strip()]
+        encoded = [e.ids for e in tokenizer.backend.encode_batch(sentences, add_special_tokens=False)] if sentences else []
+        encoded = [ids for ids in encoded if ids]
+        if encoded:
+            result.append(encoded)
+    if not result:
+        raise CorpusError(f"none of the {len(documents)} documents has any text to train on")
+    return result
 
-    Returns (masked input_ids, labels), both (B, T). labels hold the original id at every picked
-    position and -100 elsewhere, so the loss is taken only where the model had to guess. Each row
-    gets round(mask_prob * n) picks (at least one) among its n ordinary tokens, as Google's script
-    does. Of the picks, 80% show [MASK], 10% a random token and 10% the token itself: the model
-    cannot learn that only [MASK] positions matter, and it never sees [MASK] when fine-tuned.
-
-    `word_starts` (B, T) bool, True where a word begins: whole-word masking, where a word's pieces
-    ("flight", "##less") are picked together.
-    """
-    masked, labels = input_ids.clone(), torch.full_like(input_ids, IGNORE_INDEX)
-    for row in range(input_ids.shape[0]):
-        candidates = [i for i, t in enumerate(input_ids[row].tolist()) if t not in special_ids]
-        if not candidates:
-            continue
-        target = max(1, round(mask_prob * len(candidates)))
-        picked = pick_positions(candidates, target, generator,
-                                None if word_starts is None else word_starts[row].tolist())
-        labels[row, picked] = input_ids[row, picked]
-        # One draw per picked position decides its fate: below 0.8 [MASK], 0.8-0.9 random, above stays.
-        fate = torch.rand(len(picked), generator=generator)  # (n_picked,)
-        for position, u in zip(picked, fate.tolist()):
-            if u < 0.8:
-                masked[row, position] = mask_id
-            elif u < 0.9:
-                masked[row, position] = int(torch.randint(vocab_size, (1,), generator=generator))
-    return masked, labels
-
-
-def pick_positions(candidates: list[int], target: int, generator: torch.Generator,
-                   word_starts: list[bool] | None = None) -> list[int]:
-    """`target` positions out of `candidates`, in a random order of tokens or, with `word_starts`,
-    of whole words (a word is picked only if all its pieces still fit in the target)."""
-    if word_starts is None:
-        groups = [[i] for i in candidates]
-    else:
-        groups = []
-        for i in candidates:
-            if groups and not word_starts[i] and groups[-1][-1] == i - 1:
-                groups[-1].append(i)  # a "##" piece joins the word before it
-            else:
-                groups.append([i])
-    picked: list[int] = []
-    for g in torch.randperm(len(groups), generator=generator).tolist():
-        if len(picked) + len(groups[g]) <= target:
-            picked += groups[g]
-        if len(picked) == target:
-            break
-    return sorted(picked)
-
-
-# ---------------------------------------------------------------------------------------------
-# 1. Next-sentence pairs, as google-research/bert's create_instances_from_document makes them.
-# ---------------------------------------------------------------------------------------------
 
 @dataclass
 class Pair:
@@ -216,34 +177,73 @@ def pair_to_ids(pair: Pair, cls_id: int, sep_id: int) -> tuple[list[int], list[i
 def collate_pairs(pairs: Sequence[Pair], cls_id: int, sep_id: int, pad_id: int) -> dict[str, torch.Tensor]:
     """A batch of pairs, padded to the longest: input_ids, token_type_ids, attention_mask (B, T)
     and next_sentence_label (B,)."""
-    rows = [pair_to_ids(pair, cls_id, sep_id) for pair in pairs]
-    T = max(len(ids) for ids, _ in rows)
-    input_ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    token_type_ids = torch.zeros((len(rows), T), dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), T), dtype=torch.long)
-    for r, (ids, types) in enumerate(rows):
-        input_ids[r, :len(ids)] = torch.tensor(ids)
-        token_type_ids[r, :len(types)] = torch.tensor(types)
-        attention_mask[r, :len(ids)] = 1
-    labels = torch.tensor([int(pair.is_random_next) for pair in pairs], dtype=torch.long)
-    return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask,
-            "next_sentence_label": labels}
+    batch = pad_batch([pair_to_ids(pair, cls_id, sep_id) for pair in pairs], pad_id)  # each (B, T)
+    batch["next_sentence_label"] = torch.tensor([int(pair.is_random_next) for pair in pairs], dtype=torch.long)  # (B,)
+    return batch
 
 
-def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer) -> list[list[list[int]]]:
-    """Documents of sentences (strings) -> documents of sentences of token ids, empty ones dropped.
-    Raises CorpusError when nothing is left."""
-    result = []
-    for document in documents:
-        sentences = [s for s in document if isinstance(s, str) and s.strip()]
-        encoded = [e.ids for e in tokenizer.backend.encode_batch(sentences, add_special_tokens=False)] if sentences else []
-        encoded = [ids for ids in encoded if ids]
-        if encoded:
-            result.append(encoded)
-    if not result:
-        raise CorpusError(f"none of the {len(documents)} documents has any text to train on")
-    return result
+# ---------------------------------------------------------------------------------------------
+# 3. Masking: 15% of the tokens are picked; of those 80% become [MASK], 10% a random token, 10% stay.
+# ---------------------------------------------------------------------------------------------
 
+def mask_tokens(input_ids: torch.Tensor, special_ids: set[int], vocab_size: int, mask_id: int,
+                generator: torch.Generator, mask_prob: float = 0.15,
+                word_starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick `mask_prob` of each row's ordinary tokens, never [CLS], [SEP] or padding (`special_ids`).
+
+    Returns (masked input_ids, labels), both (B, T). labels hold the original id at every picked
+    position and -100 elsewhere, so the loss is taken only where the model had to guess. Each row
+    gets round(mask_prob * n) picks (at least one) among its n ordinary tokens, as Google's script
+    does. Of the picks, 80% show [MASK], 10% a random token and 10% the token itself: the model
+    cannot learn that only [MASK] positions matter, and it never sees [MASK] when fine-tuned.
+
+    `word_starts` (B, T) bool, True where a word begins: whole-word masking, where a word's pieces
+    ("flight", "##less") are picked together.
+    """
+    masked, labels = input_ids.clone(), torch.full_like(input_ids, IGNORE_INDEX)
+    for row in range(input_ids.shape[0]):
+        candidates = [i for i, t in enumerate(input_ids[row].tolist()) if t not in special_ids]
+        if not candidates:
+            continue
+        target = max(1, round(mask_prob * len(candidates)))
+        picked = pick_positions(candidates, target, generator,
+                                None if word_starts is None else word_starts[row].tolist())
+        labels[row, picked] = input_ids[row, picked]
+        # One draw per picked position decides its fate: below 0.8 [MASK], 0.8-0.9 random, above stays.
+        fate = torch.rand(len(picked), generator=generator)  # (n_picked,)
+        for position, u in zip(picked, fate.tolist()):
+            if u < 0.8:
+                masked[row, position] = mask_id
+            elif u < 0.9:
+                masked[row, position] = int(torch.randint(vocab_size, (1,), generator=generator))
+    return masked, labels
+
+
+def pick_positions(candidates: list[int], target: int, generator: torch.Generator,
+                   word_starts: list[bool] | None = None) -> list[int]:
+    """`target` positions out of `candidates`, in a random order of tokens or, with `word_starts`,
+    of whole words (a word is picked only if all its pieces still fit in the target)."""
+    if word_starts is None:
+        groups = [[i] for i in candidates]
+    else:
+        groups = []
+        for i in candidates:
+            if groups and not word_starts[i] and groups[-1][-1] == i - 1:
+                groups[-1].append(i)  # a "##" piece joins the word before it
+            else:
+                groups.append([i])
+    picked: list[int] = []
+    for g in torch.randperm(len(groups), generator=generator).tolist():
+        if len(picked) + len(groups[g]) <= target:
+            picked += groups[g]
+        if len(picked) == target:
+            break
+    return sorted(picked)
+
+
+# ---------------------------------------------------------------------------------------------
+# The batches the training loop draws: 2, then 3 on each row.
+# ---------------------------------------------------------------------------------------------
 
 class MaskedPairBatches:
     """The collate function for pre-training: pairs padded into a batch, then each row masked with
