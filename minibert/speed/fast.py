@@ -24,8 +24,8 @@ What differs from model.py, and why it is faster:
   5. on the CPU, each projection multiplies with oneDNN on a weight laid out once for it ("packed")
      and adds what follows it in the same pass: the bias, GELU after the feed-forward's first
      projection, the residual after the two output projections. torch's nn.Linear goes through MKL,
-     which on this AMD CPU (Zen 5, 2 threads) multiplied the layer's products, 4096 rows each, at
-     about 210 GFLOP/s, where oneDNN's packed kernel reached 467-511 (scripts/bench_gemm.py, two runs).
+     which does not take its fastest path on AMD CPUs; oneDNN's packed kernel ran these products
+     more than twice as fast here (scripts/bench_gemm.py).
      The packed copies are made on the first call and kept (for all-MiniLM-L6-v2, 42 MB: a second
      copy of its Linear weights); build the fast model again after changing weights. `onednn=False`
      keeps torch's own kernels: then every number, padding rows included, is transformers sdpa's to
@@ -38,13 +38,14 @@ What differs from model.py, and why it is faster:
 It is for inference only: there is no dropout. scripts/bench.py measures it against transformers.
 
 Mixed precision (`matmul_dtype=torch.bfloat16`): the matrix multiplications, nearly all of the
-arithmetic, run in bfloat16, which this CPU's avx512_bf16 units do about twice as fast; everything
-where rounding errors would add up stays float32: the residual stream between sub-layers, the
-LayerNorms, the attention softmax and the embeddings. bfloat16 keeps 8 bits of mantissa, so each
-product is off by up to 0.4%; a model kept entirely in bfloat16 (from_pretrained(dtype=torch.bfloat16))
-sums those errors into the residual stream layer after layer and its sentence embeddings reached
-only 0.9963 cosine against float32 on tests/test_fast.py's corpus, where the mixed path keeps
-0.9999 (the test asks for it).
+arithmetic, run in bfloat16, which a CPU with avx512_bf16 multiplies faster; everything where
+rounding errors would add up stays float32: the residual stream between sub-layers, the LayerNorms,
+the attention softmax and the embeddings. bfloat16 keeps 8 bits of mantissa, so each product is off
+by up to 0.4%; a model kept entirely in bfloat16 (from_pretrained(dtype=torch.bfloat16)) sums those
+errors into the residual stream layer after layer: its sentence embeddings, measured, fell well below
+the 0.9999 cosine against float32 that tests/test_fast.py asks of the mixed path.
+
+What each choice above measured, run by run: docs/fast-path-log.md.
 """
 
 from __future__ import annotations
@@ -70,8 +71,7 @@ def freezing(on: bool):
 
 
 # Up to this many tokens, attention as two batched matmuls and a softmax beat torch's fused CPU kernel
-# (scaled_dot_product_attention) here: at 32 texts, 12 heads of 32, 2 threads, 0.36 ms against 0.79-1.0 at
-# 8 to 16 tokens, 1.9 against 2.6 at 48; from 64 tokens on, the fused kernel was faster (3.6 against 6.3).
+# (scaled_dot_product_attention) here; from 64 tokens on, the fused kernel was faster (docs/fast-path-log.md).
 SHORT_ATTENTION = 48
 SHORT_ATTENTION_SCORES = 32 * 12 * 48 * 48  # B * nh * T * T: the largest scores measured (3.5 MB); beyond, sdpa
 NO_DROPOUT = nn.Identity()  # the fast path is for inference: attention()'s dropout step does nothing
@@ -111,8 +111,8 @@ class FastBertLayer(nn.Module):
                 _copy_linear(m, matmul_dtype) for m in (self.qkv, self.attention_output, self.intermediate, self.output))
 
     def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        if self.matmul_dtype is not None:
-            return self.forward_mixed(hidden_states, mask)
+        """x = LN(x + Attn(x)); x = LN(x + FFN(x)), as BertLayer, on fused kernels. With matmul_dtype
+        (mixed precision) `project` makes each product in the low dtype; all else stays float32."""
         B, T, H = hidden_states.shape
         qkv = self.project("qkv", hidden_states)  # (B, T, 3H)
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
@@ -125,26 +125,6 @@ class FastBertLayer(nn.Module):
         widened = self.project("intermediate", attended, activate=True)  # act(W1 a + b1): (B, T, I)
         output = self.project("output", widened, residual=attended)  # W2 w + b2 + a: (B, T, H)
         return self.output_norm(output)  # (B, T, H)
-
-    def forward_mixed(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """The same steps with the matrix multiplications in matmul_dtype (low) and the rest in float32.
-        Each sub-layer casts its (B, T, H) input down once and its (B, T, H) output up once; the
-        (B, T, 4H) feed-forward activations stay low from one multiplication to the next."""
-        B, T, H = hidden_states.shape
-        low = self.matmul_dtype
-        qkv = self.project("qkv", hidden_states.to(low)).float()  # (B, T, 3H): scores and softmax in float32
-        q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
-        context = self.attend(q, k, v, mask)  # (B, nh, T, hs)
-        context = context.transpose(1, 2).reshape(B, T, H)
-
-        attended = self.project("attention_output", context.to(low)).float()  # (B, T, H)
-        attended += hidden_states  # the residual stream, in float32
-        attended = self.attention_norm(attended)
-
-        widened = self.project("intermediate", attended.to(low), activate=True)  # (B, T, I), low
-        output = self.project("output", widened).float()  # (B, T, H)
-        output += attended
-        return self.output_norm(output)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """softmax(q k^T / sqrt(hs) + mask) v for q, k, v (B, nh, T, hs); mask (B, 1, 1, T), or None
@@ -164,28 +144,40 @@ class FastBertLayer(nn.Module):
         Linear, then hidden_act if `activate`, or + `residual` (the layer never asks for both). On the
         CPU, one oneDNN call on the packed weight does it all (item 5 of the module docstring);
         elsewhere, or for a projection that is not a plain nn.Linear (an int8 one, say), the steps
-        run one after another."""
+        run one after another.
+
+        Mixed precision (matmul_dtype): x goes down to the low dtype for the product, and the result
+        comes back up to float32 before the residual is added, so the residual stream, the norms and
+        the softmax stay float32. Only the feed-forward's (B, T, I) activations stay low: the next
+        product takes them as they are."""
         linear = getattr(self, name)
+        low = self.matmul_dtype
+        if low is not None:
+            x = x.to(low)  # (..., K)
         packed = self.packed_weight(name, linear, x) if self.use_onednn else None
         if packed is None:
             y = linear(x)  # (..., N)
             if activate:
                 y = activation(self.hidden_act, y)
-            if residual is not None:
-                y += residual  # in place: no fresh (B, T, H) buffer
-            return y
-        rows = x.reshape(-1, x.shape[-1])  # (M, K): oneDNN multiplies matrices
-        if residual is not None:  # W x + b + residual, in one pass
-            y = torch.ops.mkldnn._linear_pointwise.binary(rows, residual.reshape(-1, residual.shape[-1]),
-                                                          packed, linear.bias, "add")  # (M, N)
-        elif activate and self.hidden_act in ONEDNN_ACTIVATIONS:  # act(W x + b), in one pass
-            post, algorithm = ONEDNN_ACTIVATIONS[self.hidden_act]
-            y = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, post, [], algorithm)  # (M, N)
         else:
-            y = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, "none", [], "")  # (M, N)
-            if activate:  # one oneDNN is not asked to compute in the same pass (silu)
-                y = activation(self.hidden_act, y)
-        return y.view(*x.shape[:-1], linear.out_features)  # (..., N)
+            rows = x.reshape(-1, x.shape[-1])  # (M, K): oneDNN multiplies matrices
+            if residual is not None and low is None:  # W x + b + residual, in one pass
+                y = torch.ops.mkldnn._linear_pointwise.binary(rows, residual.reshape(-1, residual.shape[-1]),
+                                                              packed, linear.bias, "add")  # (M, N)
+                return y.view(*x.shape[:-1], linear.out_features)  # (..., N)
+            if activate and self.hidden_act in ONEDNN_ACTIVATIONS:  # act(W x + b), in one pass
+                post, algorithm = ONEDNN_ACTIVATIONS[self.hidden_act]
+                y = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, post, [], algorithm)  # (M, N)
+            else:
+                y = torch.ops.mkldnn._linear_pointwise(rows, packed, linear.bias, "none", [], "")  # (M, N)
+                if activate:  # one oneDNN is not asked to compute in the same pass (silu)
+                    y = activation(self.hidden_act, y)
+            y = y.view(*x.shape[:-1], linear.out_features)  # (..., N)
+        if low is not None and not activate:
+            y = y.float()  # back to the float32 residual stream
+        if residual is not None:
+            y += residual  # in place: no fresh (B, T, H) buffer
+        return y
 
     def packed_weight(self, name: str, linear: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
         """oneDNN's copy of `linear`'s weight, made on first use; None where oneDNN does not take this
