@@ -26,7 +26,6 @@ import gc
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,37 +35,8 @@ import torch
 import torch.distributed as dist
 
 from ..bert.checks import positive_int
-from ..bert.files import write_atomically
+from ..bert.files import write_atomically, write_folder_atomically
 from .log import JsonlLog, plot_loss_curve
-
-try:
-    from ..bert.files import write_folder_atomically
-except ImportError:  # TODO(issue 23): bert/files.py gets write_folder_atomically (its text is in the helper's
-    # report); then this whole except branch goes, and only the import above stays.
-    from ..bert.files import _process_exists, _sigterm_as_interrupt
-
-    def write_folder_atomically(path: Path, fill: Callable[[Path], None]) -> None:
-        """Stand-in for bert/files.py's write_folder_atomically, until it is there: the same steps."""
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"{path} is a file; cannot write a folder over it")
-        for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a writer killed with SIGKILL
-            pid = stale.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
-                shutil.rmtree(stale, ignore_errors=True)
-        tmp, old = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old")
-        try:
-            with _sigterm_as_interrupt():
-                shutil.rmtree(tmp, ignore_errors=True)  # this pid's, left by a dead process of the same number
-                tmp.mkdir()
-                fill(tmp)
-                if path.exists():
-                    shutil.rmtree(old, ignore_errors=True)
-                    path.rename(old)
-                tmp.rename(path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 class TrainingError(RuntimeError):
