@@ -288,12 +288,14 @@ def test_hub_repo_id(minilm_dir, tmp_path, monkeypatch, reference):
                                        r"1_Pooling/config.json"),
     ({"sentence_bert_config.json": {"max_seq_length": 1024}},
      r"sentence_bert_config.json: field 'max_seq_length' is 1024, more than the model's 512 positions"),
+    ({"sentence_bert_config.json": {"max_seq_length": 0}},
+     r"sentence_bert_config.json: field max_seq_length=0 must be a positive integer"),
     ({"sentence_bert_config.json": {"max_seq_length": 256, "do_lower_case": "yes"}},
      r"sentence_bert_config.json: field 'do_lower_case' must be true or false"),
     ({"config_sentence_transformers.json": {"prompts": {"query": "query: "}, "default_prompt_name": "query"}},
      r"config_sentence_transformers.json: field 'default_prompt_name' is 'query'"),
 ], ids=["weightedmean", "median", "unknown field", "dimension", "not json", "Dense", "Pooling path",
-        "no Pooling config", "max_seq_length",
+        "no Pooling config", "max_seq_length", "max_seq_length 0",
         "do_lower_case", "default prompt"])
 def test_unsupported_pipeline_names_the_file_and_field(changed, message, minilm_dir, tmp_path):
     folder = model_copy(minilm_dir, tmp_path, **changed)
@@ -308,10 +310,10 @@ def test_bad_input(encoders):
                          ({"a": 1}, "got dict"), (["a", 2], r"texts\[1\] is int")]:
         with pytest.raises(TypeError, match=match):
             encoder.encode(texts)
-    for kwargs, error, match in [({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
-                                 ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
-                                 ({"batch_size": True}, TypeError, "batch_size must be an int"),
-                                 ({"max_length": -1}, ValueError, "max_length must be at least 1")]:
+    for kwargs, error, match in [({"batch_size": 0}, ValueError, "batch_size=0 must be a positive integer"),
+                                 ({"batch_size": 2.5}, ValueError, "batch_size=2.5 must be a positive integer"),
+                                 ({"batch_size": True}, ValueError, "batch_size=True must be a positive integer"),
+                                 ({"max_length": -1}, ValueError, "max_length=-1 must be a positive integer")]:
         with pytest.raises(error, match=match):
             encoder.encode(["a"], **kwargs)
     with pytest.raises(ValueError, match="pooling must be one or more of"):

@@ -501,7 +501,7 @@ def test_float_token_types(tiny_model):
 @pytest.mark.parametrize("max_length", [0, 1, -3, 2.5])
 def test_tokenizer_max_length_too_small(minilm_dir, max_length):
     tokenizer = minibert.Tokenizer.from_pretrained(minilm_dir)
-    with pytest.raises(ValueError, match=f"max_length must be an integer of at least 2 .*got {max_length}"):
+    with pytest.raises(ValueError, match=f"max_length={max_length} must be an integer of at least 2 "):
         tokenizer("The bat flew.", max_length=max_length)
     with pytest.raises(ValueError, match="at least 3"):
         tokenizer("The bat flew.", "It did.", max_length=2)
@@ -527,7 +527,7 @@ def test_corrupt_tokenizer_json(minilm_dir, tmp_path):
 @pytest.mark.parametrize("content,words", [
     ("{not json", "not valid JSON"),
     ("[1, 2]", "expected a JSON object, found list"),
-    ('{"model_max_length": -5}', "model_max_length must be an integer of at least 2, got -5"),
+    ('{"model_max_length": -5}', "model_max_length=-5 must be an integer of at least 2"),
 ])
 def test_bad_tokenizer_config(minilm_dir, tmp_path, content, words):
     folder = tokenizer_folder(minilm_dir, tmp_path)

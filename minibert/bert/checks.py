@@ -16,12 +16,12 @@ import torch
 from .losses import IGNORE_INDEX
 
 
-def positive_int(name: str, value, error: type[Exception] = ValueError, at_least: int = 1) -> int:
-    """`value` if it is an int of at least `at_least` (1: a positive integer); else `error` naming `name`.
-    A bool is refused although Python counts it an int: True is no count of anything."""
+def positive_int(name: str, value, error: type[Exception] = ValueError, at_least: int = 1, why: str = "") -> int:
+    """`value` if it is an int of at least `at_least` (1: a positive integer); else `error` naming `name`,
+    and `why` that bound, if given. A bool is refused although Python counts it an int: True is no count."""
     if isinstance(value, bool) or not isinstance(value, int) or value < at_least:
         what = "a positive integer" if at_least == 1 else f"an integer of at least {at_least}"
-        raise error(f"{name}={value!r} must be {what}")
+        raise error(f"{name}={value!r} must be {what}" + (f" ({why})" if why else ""))
     return value
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .checks import positive_int
 from .files import CheckpointError, CheckpointSource, read_json_object
 
 DEFAULT_MAX_LENGTH = 512  # BERT's position table; used when tokenizer_config.json does not say
@@ -33,8 +34,7 @@ class Tokenizer:
     def __init__(self, backend, max_length: int = DEFAULT_MAX_LENGTH):
         """`backend` is a `tokenizers.Tokenizer` with a BERT post-processor ([CLS] A [SEP] B [SEP])."""
         self.backend = backend  # never changed after this constructor: calls may come from many threads
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f"max_length must be an integer of at least 2 ([CLS] and [SEP]), got {max_length!r}")
+        positive_int("max_length", max_length, at_least=2, why="room for [CLS] and [SEP]")
         self.max_length = max_length
         self._truncating: OrderedDict[int, object] = OrderedDict()  # max_length -> a copy that truncates there
         self._lock = threading.Lock()
@@ -62,8 +62,8 @@ class Tokenizer:
         max_length = settings.get("model_max_length", DEFAULT_MAX_LENGTH)
         if isinstance(max_length, (int, float)) and not isinstance(max_length, bool) and max_length > 1_000_000:
             max_length = DEFAULT_MAX_LENGTH  # "no limit" is stored as 1e30: the position table is the limit
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-            raise CheckpointError(f"{config_path}: model_max_length must be an integer of at least 2, got {max_length!r}")
+        positive_int(f"{config_path}: model_max_length", max_length, CheckpointError, at_least=2,
+                     why="room for [CLS] and [SEP]")
 
         from tokenizers import Tokenizer as FastTokenizer
 
@@ -148,9 +148,8 @@ class Tokenizer:
         """
         texts, pairs = self._as_batch(text, text_pair)
         limit = self.max_length if max_length is None else max_length
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < (3 if pairs is not None else 2):
-            raise ValueError(f"max_length must be an integer of at least {3 if pairs is not None else 2} "
-                             f"(room for [CLS] and [SEP]{' twice' if pairs is not None else ''}), got {limit!r}")
+        positive_int("max_length", limit, at_least=3 if pairs is not None else 2,
+                     why="room for [CLS], and [SEP] after each sentence" if pairs is not None else "room for [CLS] and [SEP]")
         backend = self._truncating_backend(limit)
         return backend.encode_batch(texts if pairs is None else list(zip(texts, pairs)))
 

@@ -2,5 +2,6 @@
 
     explore.py     one self-contained HTML page of every layer and head: head, model and steps views
     trace.py       record every named intermediate of a forward pass; diff it against transformers
-    wordpiece.py   the tokenizer's rules in plain Python, checked id for id against `tokenizers`
+    wordpiece.py   the tokenizer's rules in plain Python, checked id for id against `tokenizers`;
+                   `python -m minibert.inside.wordpiece TEXT` prints every step on TEXT
 """

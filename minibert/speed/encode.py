@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..bert.checks import positive_int
 from ..bert.files import CheckpointError, CheckpointSource
 from ..bert.model import BertModel
 from ..bert.tokenizer import Tokenizer
@@ -146,9 +147,9 @@ def encode(model, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 
         ValueError: batch_size or max_length is below 1, or a pooling mode is unknown.
     """
     texts = _check_texts(texts)
-    _check_count("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     if max_length is not None:
-        _check_count("max_length", max_length)
+        positive_int("max_length", max_length)
     modes = (pooling,) if isinstance(pooling, str) else tuple(pooling)
     unknown = [mode for mode in modes if mode not in POOLERS]
     if not modes or unknown:
@@ -186,13 +187,6 @@ def _check_texts(texts) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"encode expects a list of texts; texts[{i}] is {type(text).__name__} {text!r}")
     return texts
-
-
-def _check_count(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,9 +253,8 @@ class SentencePipeline:
         if config_path is not None:
             config = _read_json(config_path, dict)
             max_seq_length = config.get("max_seq_length")
-            if max_seq_length is not None and not _is_positive_int(max_seq_length):
-                raise CheckpointError(f"{config_path}: field 'max_seq_length' must be a positive int or null, "
-                                      f"found {max_seq_length!r}")
+            if max_seq_length is not None:  # null: no limit of its own
+                positive_int(f"{config_path}: field max_seq_length", max_seq_length, CheckpointError)
             if model_config is not None and (max_seq_length or 0) > model_config.max_position_embeddings:
                 raise CheckpointError(f"{config_path}: field 'max_seq_length' is {max_seq_length}, more than "
                                       f"the model's {model_config.max_position_embeddings} positions")
@@ -285,10 +278,6 @@ def _read_json(path: Path, expected: type):
         raise CheckpointError(f"{path}: expected a JSON {'list' if expected is list else 'object'}, "
                               f"found {type(value).__name__}")
     return value
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _module_kind(modules_path: Path, index: int, module: dict) -> str:
