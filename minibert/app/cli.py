@@ -11,6 +11,7 @@
     minibert diff "$(minibert path)" "The bat flew."                             # every intermediate vs transformers
     minibert download google-bert/bert-base-uncased cross-encoder/ms-marco-MiniLM-L6-v2
     minibert path                                                                # the shipped model's folder
+    minibert exercise start attention                                            # write attention yourself
 
 The commands that run a model take --model (a checkpoint folder or a Hub repo id); diff and path take
 the model as their first argument. Without --model, the lesson's model is used when it can be had,
@@ -29,6 +30,8 @@ from pathlib import Path
 from ..bert.heads import BertForNextSentencePrediction, BertForSequenceClassification
 from ..bert.loading import MissingHeadError
 from ..bert.model import BertForMaskedLM, BertModel
+from ..exercises.command import add_command as add_exercise_command
+from ..exercises.core import ExerciseError
 from ..inside.explore import MAX_TOKENS as EXPLORER_MAX_TOKENS, explore
 from . import plots
 from .defaults import (BERT_BASE, CROSS_ENCODER, HUB_OFFLINE, HUB_UNREACHABLE, ModelUnavailable, checkpoint_folder,
@@ -39,7 +42,7 @@ from .pipelines import (InputError, attention_map, check_layer_head, cosine, fil
 # What a command reports in one line (exit 1) instead of a traceback. ValueError covers InputError,
 # CheckpointError, ConfigError and MissingHeadError; OSError covers CheckpointNotFoundError, a
 # picture that cannot be written, and the network.
-USER_ERRORS = (ValueError, OSError, ModelUnavailable)
+USER_ERRORS = (ValueError, OSError, ModelUnavailable, ExerciseError)
 
 EXIT_STATUS = """\
 exit status:
@@ -435,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "minibert download google-bert/bert-base-uncased cross-encoder/ms-marco-MiniLM-L6-v2")
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help="a Hub repo id (owner/name), e.g. google-bert/bert-base-uncased")
+
+    add_exercise_command(commands, _Formatter)
     return parser
 
 

@@ -137,9 +137,15 @@ class BertSelfAttention(nn.Module):
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) -> (B, nh, T, hs): each head's slice of every token vector, heads first."""
         B, T, H = x.shape
         x = x.view(B, T, self.num_heads, self.head_size)  # (B, T, nh, hs)
         return x.transpose(1, 2)  # (B, nh, T, hs)
+
+    def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, nh, T, hs) -> (B, T, H): the heads side by side again, split_heads undone."""
+        B, nh, T, hs = x.shape
+        return x.transpose(1, 2).reshape(B, T, nh * hs)  # (B, T, nh, hs) -> (B, T, H)
 
     def forward(self, hidden_states: torch.Tensor, additive_mask: torch.Tensor
                 ) -> tuple[torch.Tensor, AttentionSteps]:
@@ -147,9 +153,7 @@ class BertSelfAttention(nn.Module):
         k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
         v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
         steps = attention(q, k, v, additive_mask, self.dropout)
-        B, nh, T, hs = steps.context.shape
-        context = steps.context.transpose(1, 2).reshape(B, T, nh * hs)  # heads side by side again: (B, T, H)
-        return context, steps
+        return self.merge_heads(steps.context), steps  # (B, T, H), and every step by name
 
 
 class BertSelfOutput(nn.Module):
