@@ -289,8 +289,8 @@ def evaluate_word_pairs(wv, pairs, delimiter="\t", encoding="utf8", restrict_voc
                     gold.append(sim)
                 continue
             gold.append(sim)
-            # gensim's similarity, on the rows the lookup gives (a row number names its row, as in gensim).
-            model.append(wv.similarity(ok_vocab[a], ok_vocab[b]))
+            # gensim's similarity, on the words the lookup gives (passed as words: an int word is no row number).
+            model.append(wv.similarity(wv.index_to_key[ok_vocab[a]], wv.index_to_key[ok_vocab[b]]))
     if skipped:
         warnings.warn(f"{pairs}: {len(skipped)} lines that are not 'word1{delimiter}word2{delimiter}score' were "
                       f"skipped (lines {skipped[:5]}{' ...' if len(skipped) > 5 else ''})", stacklevel=3)

@@ -289,7 +289,7 @@ def test_hub_repo_id(minilm_dir, tmp_path, monkeypatch, reference):
     ({"sentence_bert_config.json": {"max_seq_length": 1024}},
      r"sentence_bert_config.json: field 'max_seq_length' is 1024, more than the model's 512 positions"),
     ({"sentence_bert_config.json": {"max_seq_length": 0}},
-     r"sentence_bert_config.json: field max_seq_length=0 must be a positive integer"),
+     r"sentence_bert_config.json: field max_seq_length=0 must be a positive integer \(or null"),
     ({"sentence_bert_config.json": {"max_seq_length": 256, "do_lower_case": "yes"}},
      r"sentence_bert_config.json: field 'do_lower_case' must be true or false"),
     ({"config_sentence_transformers.json": {"prompts": {"query": "query: "}, "default_prompt_name": "query"}},
@@ -311,8 +311,8 @@ def test_bad_input(encoders):
         with pytest.raises(TypeError, match=match):
             encoder.encode(texts)
     for kwargs, error, match in [({"batch_size": 0}, ValueError, "batch_size=0 must be a positive integer"),
-                                 ({"batch_size": 2.5}, ValueError, "batch_size=2.5 must be a positive integer"),
-                                 ({"batch_size": True}, ValueError, "batch_size=True must be a positive integer"),
+                                 ({"batch_size": 2.5}, TypeError, "batch_size=2.5 must be a whole number"),
+                                 ({"batch_size": True}, TypeError, "batch_size=True must be a whole number"),
                                  ({"max_length": -1}, ValueError, "max_length=-1 must be a positive integer")]:
         with pytest.raises(error, match=match):
             encoder.encode(["a"], **kwargs)

@@ -115,13 +115,13 @@ def test_bad_ranks_and_models_are_refused():
         add_low_rank(torch.nn.Linear(4, 4))
 
 
-@pytest.mark.parametrize("rank,words", [(2.5, "rank=2.5 must be a positive integer"),
-                                        (True, "rank=True must be a positive integer"),
-                                        ("4", "rank='4' must be a positive integer"),
-                                        (0, "rank=0 must be a positive integer")])
-def test_a_rank_that_is_not_a_positive_whole_number_is_refused_by_name(rank, words):
+@pytest.mark.parametrize("rank,error,words", [(2.5, TypeError, "rank=2.5 must be a whole number"),
+                                              (True, TypeError, "rank=True must be a whole number"),
+                                              ("4", TypeError, "rank='4' must be a whole number"),
+                                              (0, ValueError, "rank=0 must be a positive integer")])
+def test_a_rank_that_is_not_a_positive_whole_number_is_refused_by_name(rank, error, words):
     model = tiny_classifier()
-    with pytest.raises(ValueError, match=words):  # was: torch's "empty() takes 1 positional argument"
+    with pytest.raises(error, match=words):  # was: torch's "empty() takes 1 positional argument"
         add_low_rank(model, rank=rank)
     assert not any(isinstance(m, LowRankLinear) for m in model.modules())  # nothing half-done
 

@@ -16,10 +16,18 @@ import torch
 from .losses import IGNORE_INDEX
 
 
-def positive_int(name: str, value, error: type[Exception] = ValueError, at_least: int = 1, why: str = "") -> int:
-    """`value` if it is an int of at least `at_least` (1: a positive integer); else `error` naming `name`,
-    and `why` that bound, if given. A bool is refused although Python counts it an int: True is no count."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < at_least:
+def positive_int(name: str, value, error: type[Exception] = ValueError, at_least: int = 1, why: str = "",
+                 type_error: type[Exception] | None = None) -> int:
+    """`value` if it is an int of at least `at_least` (1: a positive integer).
+
+    Raises:
+        `error` naming `name` (and `why` the bound is what it is, if given); `type_error`, if given, instead
+        for a value that is no int at all. A bool is refused although Python counts it an int: True is no count.
+    """
+    not_an_int = isinstance(value, bool) or not isinstance(value, int)
+    if not_an_int and type_error is not None:
+        raise type_error(f"{name}={value!r} must be a whole number" + (f" ({why})" if why else ""))
+    if not_an_int or value < at_least:
         what = "a positive integer" if at_least == 1 else f"an integer of at least {at_least}"
         raise error(f"{name}={value!r} must be {what}" + (f" ({why})" if why else ""))
     return value
@@ -100,7 +108,6 @@ def check_inputs(config, input_ids, attention_mask, token_type_ids, position_ids
                              "token and 0 for padding, nothing else")
 
 
-
 def check_class_labels(name: str, labels: torch.Tensor, expected_shape: tuple[int, ...], num_classes: int) -> None:
     """Labels for a cross-entropy: integers of the given shape, each a class or -100 (not predicted)."""
     if not isinstance(labels, torch.Tensor):
@@ -115,7 +122,6 @@ def check_class_labels(name: str, labels: torch.Tensor, expected_shape: tuple[in
             where = bad.nonzero()[0].tolist()
             raise ValueError(f"{name}{where} = {labels[tuple(where)].item()} is not a class in [0, {num_classes}) "
                              f"nor {IGNORE_INDEX} (not predicted)")
-
 
 
 def check_classifier_labels(problem: str, labels, logits_shape: tuple[int, int]) -> None:

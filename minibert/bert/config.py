@@ -17,10 +17,10 @@ on the list of known ones is kept there too, with a warning that names it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import warnings
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -234,6 +234,8 @@ def labels_from(num_labels: int | None, id2label: dict | None, label2id: dict | 
         positive_int("num_labels", num_labels, ConfigError)
     if id2label is None:
         id2label = {i: f"LABEL_{i}" for i in range(2 if num_labels is None else num_labels)}
+        if num_labels is not None:
+            label2id = None  # fresh labels, and their names with them, as transformers makes them
     try:
         id2label = {int(k): v for k, v in id2label.items()}
         label2id = None if label2id is None else {k: int(v) for k, v in label2id.items()}

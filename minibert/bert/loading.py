@@ -40,6 +40,7 @@ TIED_ALIASES = {
     "cls.predictions.decoder.bias": "cls.predictions.bias",
 }
 
+
 class MissingHeadError(CheckpointError):
     """The checkpoint has the encoder but not the head this class needs (and none was asked for)."""
 

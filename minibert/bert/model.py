@@ -402,7 +402,8 @@ class BertLMPredictionHead(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.transform = BertPredictionHeadTransform(config)
-        # The weight is replaced by the word-embedding matrix itself (see the model classes below);
+        # The weight is replaced by the word-embedding matrix itself (BertForMaskedLM below, heads.py's
+        # BertForPreTraining);
         # the bias is a separate vector, stored in checkpoints as `cls.predictions.bias`.
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))

@@ -26,9 +26,10 @@ from .loading import load_pretrained, save_pretrained
 
 
 def encoder_of(model: nn.Module) -> nn.Module:
-    """The BertModel inside a model with a head (`model.bert`), or the model itself when it is one. Works for
-    transformers' BERT models too: they keep theirs under the same name."""
-    return model.bert if hasattr(model, "bert") else model
+    """The BertModel inside a model with a head (`model.bert`, or the attribute `base_model_prefix` names), or
+    the model itself when it is one. Works for transformers' BERT models too: they keep theirs the same way."""
+    prefix = getattr(model, "base_model_prefix", "bert")
+    return getattr(model, prefix, model) if prefix else model
 
 
 class BertPreTrainedModel(nn.Module):

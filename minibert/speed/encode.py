@@ -147,9 +147,9 @@ def encode(model, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 
         ValueError: batch_size or max_length is below 1, or a pooling mode is unknown.
     """
     texts = _check_texts(texts)
-    positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size, type_error=TypeError)
     if max_length is not None:
-        positive_int("max_length", max_length)
+        positive_int("max_length", max_length, type_error=TypeError)
     modes = (pooling,) if isinstance(pooling, str) else tuple(pooling)
     unknown = [mode for mode in modes if mode not in POOLERS]
     if not modes or unknown:
@@ -254,7 +254,8 @@ class SentencePipeline:
             config = _read_json(config_path, dict)
             max_seq_length = config.get("max_seq_length")
             if max_seq_length is not None:  # null: no limit of its own
-                positive_int(f"{config_path}: field max_seq_length", max_seq_length, CheckpointError)
+                positive_int(f"{config_path}: field max_seq_length", max_seq_length, CheckpointError,
+                             why="or null, for no limit of its own")
             if model_config is not None and (max_seq_length or 0) > model_config.max_position_embeddings:
                 raise CheckpointError(f"{config_path}: field 'max_seq_length' is {max_seq_length}, more than "
                                       f"the model's {model_config.max_position_embeddings} positions")

@@ -184,7 +184,7 @@ def evaluate_pretraining(model: torch.nn.Module, batches: Sequence[dict]) -> dic
     loss_sum = 0.0
     for batch in batches:
         batch = to_device(batch, next(model.parameters()).device)
-        out = model(**batch, masked_only=True)  # logits at the masked positions only: (n, V)
+        out = model.masked_positions_forward(**batch)  # logits at the masked positions only: (n, V)
         picked = batch["labels"] != -100  # (B, T)
         top = out.prediction_logits.topk(5, dim=-1).indices  # (n, 5)
         truth = batch["labels"][picked][:, None]  # (n, 1)

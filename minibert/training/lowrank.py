@@ -101,11 +101,11 @@ def add_low_rank(model: nn.Module, rank: int = 8, alpha: float | None = None,
     names, as seen from `model`.
 
     Raises:
-        ValueError: a rank that is not a positive integer, an alpha that is not a positive number, or a
-            model that has low-rank updates already (merge them first).
-        TypeError: a model with no BERT encoder.
+        ValueError: a rank below 1, an alpha that is not a positive number, or a model that has low-rank
+            updates already (merge them first).
+        TypeError: a rank that is no whole number, or a model with no BERT encoder.
     """
-    positive_int("rank", rank)  # the inner size of B @ A, such as 8
+    positive_int("rank", rank, type_error=TypeError, why="the inner size of B @ A, such as 8")
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
                               or not math.isfinite(alpha) or alpha <= 0):
         raise ValueError(f"alpha={alpha!r} must be a positive number (the update is scaled by alpha / rank)")
