@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import reprlib
 import signal
 import sys
 import textwrap
@@ -87,8 +88,12 @@ class Exercise:
         return self.reference.__name__
 
     def source(self) -> str:
-        """The reference's own source, dedented: the solution's body."""
-        return textwrap.dedent(inspect.getsource(self.reference))
+        """The reference's own source, dedented, without decorators (@staticmethod): the solution's body."""
+        source = textwrap.dedent(inspect.getsource(self.reference))
+        lines = source.splitlines(keepends=True)
+        while lines and lines[0].lstrip().startswith("@"):
+            lines.pop(0)
+        return "".join(lines)
 
     def stub(self) -> str:
         """The file `start` writes: the imports, the signature and docstring, and a body to write."""
@@ -178,6 +183,8 @@ class Divergence:
 
     def describe(self) -> str:
         a, b = as_array(self.learner), as_array(self.reference)
+        if b.dtype.kind in "USO":  # words or word pieces: no difference to measure, so say what they are
+            return f"{self.name} is {reprlib.repr(self.learner)}, expected {reprlib.repr(self.reference)}"
         if a.shape != b.shape:
             return f"{self.name} has shape {tuple(a.shape)}, expected {tuple(b.shape)}"
         if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any() and not np.isnan(b).any():
@@ -364,7 +371,7 @@ def check_function(exercise: Exercise, fn: Callable, path: Path | None = None) -
     except ExerciseError as error:
         return Result(exercise.name, False, f"{exercise.name}: {error}")
     if divergence is None:
-        return Result(exercise.name, True, f"{exercise.name}: all {len(reference)} results match the real model's. "
+        return Result(exercise.name, True, f"{exercise.name}: all {len(reference)} results match the project's own. "
                                            "Well done.")
     mistake, hint = diagnose(exercise, learner, divergence)
     message = f"{exercise.name}: {divergence.describe()}" + (f"\n  hint: {hint}" if hint else "")
