@@ -6,7 +6,7 @@ from . import bert_parts, heads_and_data, words
 from .core import Exercise, ExerciseError
 
 ORDER = ("cosine", "analogy", "wordpiece",  # static word vectors, then the tokenizer
-         "embeddings", "heads", "attention", "layer_norm", "gelu", "residual", "pooler",  # the encoder
+         "embeddings", "heads", "merge_heads", "attention", "layer_norm", "gelu", "residual", "pooler",  # the encoder
          "mlm_head", "mlm_loss", "masking", "nsp_pairs", "cross_encoder", "mean_pooling")  # heads, data, sentences
 
 EXERCISES: dict[str, Exercise] = {
