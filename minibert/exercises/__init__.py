@@ -8,9 +8,13 @@
 
 From Python or a notebook: `from minibert.exercises import check; check("attention", my_attention)`.
 
-    catalog.py     the exercises, in order
-    core.py        how a check runs and compares, the tolerance, the mistakes that give the hints
-    bert_parts.py  the exercises run inside the model, checked on every intermediate of `trace`
+    catalog.py         the exercises, in order
+    command.py         the `minibert exercise` command
+    core.py            how a check runs and compares, the tolerance, the mistakes that give the hints
+    words.py           GloVe's cosine and analogy in numpy, WordPiece's longest match
+    bert_parts.py      the encoder's parts, run inside the model, checked on every intermediate of `trace`
+    heads_and_data.py  the heads, the masking and next-sentence data (checked by fractions), the
+                       cross-encoder and mean pooling
 """
 
 from __future__ import annotations

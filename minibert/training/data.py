@@ -105,6 +105,10 @@ def make_pairs(documents: Sequence[Sequence[Sequence[int]]], max_seq_length: int
 
 def pairs_from_document(documents, index: int, max_tokens: int, rng: random.Random,
                         short_seq_prob: float) -> list[Pair]:
+    """The (A, B) pairs of documents[index], as make_pairs describes: its sentences packed into chunks of
+    up to a target length (max_tokens, or with probability short_seq_prob a random shorter one); A the
+    chunk's first sentences; B the rest (is_random_next False) or, half the time, a span of a random
+    other document (True), the chunk's unused sentences then put back; each pair cut to max_tokens."""
     document = [s for s in documents[index] if s]
     target = rng.randint(2, max_tokens) if rng.random() < short_seq_prob else max_tokens
     pairs, chunk, length, i = [], [], 0, 0
