@@ -158,3 +158,7 @@ def test_every_exercise_is_in_the_lessons_order():
 
     assert [name for name in ORDER if name in EXERCISES] == NAMES
     assert set(NAMES) <= set(ORDER)
+
+
+def test_the_docs_give_the_number_of_mistakes():
+    assert f"There are {len(MISTAKES)} mistakes in all." in (ROOT / "docs" / "exercises.md").read_text()
