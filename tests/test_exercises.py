@@ -74,9 +74,15 @@ BROKEN = {
     "wrong dtype": ("    s = (query @ key.transpose(-2, -1) * head_size**-0.5).double()\n"
                     "    m = s + additive_mask\n    p = m.softmax(-1)\n"
                     "    return AttentionSteps(query, key, value, s, m, p, (dropout(p) @ value.double()))\n",
-                    "raised RuntimeError"),
+                    "attention() returned AttentionSteps whose scores is a float64 tensor of shape (2, 12, 20, 20), "
+                    "expected a float32 tensor"),
     "syntax": ("    return (\n", "attention.py, line"),
     "odd import": ("    import no_such_module\n", "raised ModuleNotFoundError (attention.py, line"),
+    "a tuple": ("    return (query, key)\n", "attention() returned tuple, expected AttentionSteps"),
+    "None": ("    pass\n", "attention() returned NoneType, expected AttentionSteps"),
+    "exit()": ("    exit()\n", "raised SystemExit (attention.py, line"),
+    "numpy": ("    return AttentionSteps(*(t.numpy() for t in (query, key, value, query, query, query, query)))\n",
+              "attention() returned AttentionSteps whose query is a float32 array"),
 }
 
 
@@ -100,16 +106,52 @@ def test_an_import_time_exit_or_missing_function_is_one_line(tmp_path):
     assert "defines no function attention()" in check("attention", directory=tmp_path).message
 
 
-def test_a_loop_that_never_ends_is_stopped(tmp_path, monkeypatch):
+@pytest.mark.parametrize("loop", ["    while True:\n        pass\n",
+                                  "    while True:\n        try:\n            pass\n        except Exception:\n"
+                                  "            pass\n"], ids=["plain", "catching Exception"])
+def test_a_loop_that_never_ends_is_stopped(tmp_path, monkeypatch, loop):
     import minibert.exercises.core as core
 
     monkeypatch.setattr(core, "SECONDS", 1)
     stub = EXERCISES["pooler"].stub()
-    (tmp_path / "pooler.py").write_text(stub.replace('    raise NotImplementedError("pooler: not written yet")\n',
-                                                     "    while True:\n        pass\n"))
+    (tmp_path / "pooler.py").write_text(stub.replace('    raise NotImplementedError("pooler: not written yet")\n', loop))
     result = check("pooler", directory=tmp_path)
     assert "was stopped" in result.message and "\n" not in result.message
     assert SECONDS >= 10  # the real limit leaves a slow machine room
+
+
+def test_a_file_that_replaces_torch_cannot_change_the_answer(tmp_path):
+    """Softmax over the queries, smuggled in by replacing torch.softmax at import: refused, not praised."""
+    solution = EXERCISES["attention"].solution()
+    (tmp_path / "attention.py").write_text(
+        "import torch\n_softmax = torch.softmax\ntorch.softmax = lambda t, dim: _softmax(t, dim=-2)\n" + solution)
+    import torch
+
+    original = torch.softmax
+    try:
+        result = check("attention", directory=tmp_path)
+    finally:
+        torch.softmax = original
+    assert not result.passed and "torch.softmax is no longer the original" in result.message
+
+
+def test_a_correct_answer_that_writes_in_place_passes(tmp_path):
+    """shortcut += ...: the recorded tensors are copies, so writing into an input changes no recorded result."""
+    stub = EXERCISES["residual"].stub()
+    body = "    shortcut += self.dropout(self.dense(intermediate))\n    return self.LayerNorm(shortcut)\n"
+    (tmp_path / "residual.py").write_text(stub.replace('    raise NotImplementedError("residual: not written yet")\n', body))
+    result = check("residual", directory=tmp_path)
+    assert result.passed, result.message
+
+
+def test_solution_keeps_the_learners_own_file(tmp_path):
+    stub = EXERCISES["pooler"].stub()
+    mine = stub.replace('    raise NotImplementedError("pooler: not written yet")\n', "    return hidden_states[:, 0]\n")
+    (tmp_path / "D").mkdir()
+    (tmp_path / "D" / "pooler.py").write_text(mine)
+    run = minibert("solution", "pooler", "--dir", "D", cwd=tmp_path)
+    assert run.returncode == 0 and "yours is kept as D/pooler.mine.py" in run.stdout
+    assert (tmp_path / "D" / "pooler.mine.py").read_text() == mine
 
 
 # -- the command line, as the issue's acceptance states it ------------------------------------------

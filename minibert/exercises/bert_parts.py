@@ -59,7 +59,7 @@ def run_model(*patches: Callable[[BertModel, ExitStack], None], more_points: Cal
     with ExitStack() as stack, torch.no_grad():
         for patch in patches:
             patch(model, stack)
-        with trace(model, points=points) as t:
+        with trace(model, points=points, copies=True) as t:
             model(**batch)
     return dict(t.tensors)
 

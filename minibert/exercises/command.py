@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..bert.files import write_atomically
 from .catalog import EXERCISES, exercise
-from .core import ExerciseError, check_function, error_in_bounds, load_function
+from .core import ExerciseError, check_function, error_in_bounds, load_function, reference_results
 
 PASSED = ".passed.json"
 
@@ -69,10 +69,17 @@ def cmd_start(args) -> int:
 
 
 def cmd_solution(args) -> int:
+    """Write the solution as DIR/NAME.py; the learner's own file, if it is more than the stub, is kept beside it
+    as DIR/NAME.mine.py first."""
     ex = exercise(args.name)
     path = args.dir / f"{ex.name}.py"
+    kept = ""
+    if path.is_file() and path.read_text(errors="replace") not in (ex.stub(), ex.solution()):
+        mine = path.with_name(f"{ex.name}.mine.py")
+        write_atomically(mine, path.read_bytes())
+        kept = f"; yours is kept as {mine}"
     _write(path, ex.solution(), True, "solution")
-    print(f"wrote {path}: the project's own {ex.function_name}() ({ex.reference.__module__})")
+    print(f"wrote {path}: the project's own {ex.function_name}() ({ex.reference.__module__}){kept}")
     return 0
 
 
@@ -80,6 +87,7 @@ def cmd_check(args) -> int:
     ex = exercise(args.name)
     path = args.dir / f"{ex.name}.py"
     try:
+        reference_results(ex)  # before the learner's file is imported (see reference_results)
         fn = load_function(path, ex.function_name)
     except ExerciseError as error:
         print(f"{ex.name}: {error}")

@@ -46,6 +46,11 @@ class ExerciseError(Exception):
     """A check that could not run the learner's code: one line that says why."""
 
 
+class TimeUp(BaseException):
+    """Raised into the learner's code when its time is up: a BaseException, so that a learner's
+    `except Exception` cannot swallow it; turned into an ExerciseError where the call returns."""
+
+
 @dataclass(frozen=True)
 class Mistake:
     """A real slip: `old` replaced by `new` in the solution's source. The check reports `tensor` first, and
@@ -136,7 +141,10 @@ def _header_end(source: str) -> int:
 def as_array(value) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().to(torch.float64).cpu().numpy() if value.is_floating_point() else value.cpu().numpy()
-    return np.asarray(value)
+    try:
+        return np.asarray(value)
+    except ValueError:  # ragged lists
+        return np.asarray(value, dtype=object)
 
 
 def error_in_bounds(learner, reference) -> float:
@@ -144,14 +152,22 @@ def error_in_bounds(learner, reference) -> float:
     Infinite when the shapes differ, or NaN, infinity or the mask's huge values sit elsewhere."""
     a, b = as_array(learner), as_array(reference)
     if a.shape != b.shape:
-        return float("inf")
+        try:  # (T, H) positions for (1, T, H): the same numbers where it is used, broadcast as the model adds it
+            if np.broadcast_shapes(a.shape, b.shape) != b.shape or a.ndim > b.ndim:
+                return float("inf")
+        except ValueError:
+            return float("inf")
+        a = np.broadcast_to(a, b.shape)
     if a.size == 0:
         return 0.0
     if not np.issubdtype(b.dtype, np.floating):
         return 0.0 if np.array_equal(a, b) else float("inf")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        return float("inf")  # None, text or objects where the reference holds numbers
     a = a.astype(np.float64)
     huge_b, huge_a = ~np.isfinite(b) | (np.abs(b) > HUGE), ~np.isfinite(a) | (np.abs(a) > HUGE)
-    if (huge_a != huge_b).any() or (np.sign(a[huge_b]) != np.sign(b[huge_b])).any():
+    if (huge_a != huge_b).any() or (np.sign(a[huge_b]) != np.sign(b[huge_b])).any() \
+            or (np.isnan(a) != np.isnan(b)).any():
         return float("inf")
     ordinary = ~huge_b
     if not ordinary.any():
@@ -185,6 +201,8 @@ class Divergence:
         a, b = as_array(self.learner), as_array(self.reference)
         if b.dtype.kind in "USO":  # words or word pieces: no difference to measure, so say what they are
             return f"{self.name} is {reprlib.repr(self.learner)}, expected {reprlib.repr(self.reference)}"
+        if a.dtype.kind in "USO":
+            return f"{self.name} holds {reprlib.repr(self.learner)}, not numbers"
         if a.shape != b.shape:
             return f"{self.name} has shape {tuple(a.shape)}, expected {tuple(b.shape)}"
         if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any() and not np.isnan(b).any():
@@ -235,14 +253,16 @@ def time_limit(seconds: int):
         return
 
     def stop(signum, frame):
-        raise ExerciseError(f"it ran for more than {seconds} s and was stopped (a loop that never ends?)")
+        raise TimeUp()
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)  # and again every second, should the first be caught
     try:
         yield
+    except TimeUp:
+        raise ExerciseError(f"it ran for more than {seconds} s and was stopped (a loop that never ends?)") from None
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
@@ -259,11 +279,57 @@ def where_in(path: Path | None, error: BaseException) -> str:
     return f" ({path.name}, line {line})" if line else ""
 
 
+def kind(value) -> tuple:
+    """What a value is, to compare what a learner's function returns with what the project's returns: the
+    type, and a tensor's or array's dtype and shape, field by field for a NamedTuple."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", str(value.dtype).removeprefix("torch."), tuple(value.shape))
+    if isinstance(value, np.ndarray):
+        return ("array", str(value.dtype), value.shape)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return (type(value).__name__, tuple((name, kind(getattr(value, name))) for name in value._fields))
+    return (type(value).__name__,)
+
+
+def difference_of_kinds(ours: tuple, theirs: tuple) -> str | None:
+    """The first way `ours` is not `theirs`, in words ("a float64 tensor of shape (2, 3), expected ..."), or None."""
+    def words(k: tuple) -> str:
+        if k[0] in ("tensor", "array"):
+            return f"a {k[1]} {k[0]} of shape {k[2]}"
+        return k[0] if len(k) == 1 else f"{k[0]}(...)"
+
+    if ours[0] != theirs[0]:
+        return f"{words(ours)}, expected {words(theirs)}"
+    if ours[0] in ("tensor", "array"):
+        return None if ours == theirs else f"{words(ours)}, expected {words(theirs)}"
+    if len(ours) == 2 and len(theirs) == 2:  # NamedTuple fields
+        for (name, a), (_, b) in zip(ours[1], theirs[1]):
+            if (why := difference_of_kinds(a, b)) is not None:
+                return f"{ours[0]} whose {name} is {why}"
+    return None
+
+
+def watched(fn: Callable, returned: list) -> Callable:
+    """`fn`, noting the kind of what its first call returns in `returned`."""
+    def call(*args, **kwargs):
+        value = fn(*args, **kwargs)
+        if not returned:
+            returned.append(kind(value))
+        return value
+    return call
+
+
+_REFERENCE_RETURNS: dict[str, tuple] = {}
+
+
 def run_learner(exercise: Exercise, fn: Callable, path: Path | None = None) -> dict:
-    """exercise.run(fn), with anything the learner's code raises turned into one ExerciseError line."""
+    """exercise.run(fn), with anything the learner's code raises turned into one ExerciseError line. When
+    minibert fails after the learner's function returned, what it returned is compared with what the
+    project's returns, as that is where the trouble is."""
+    returned: list = []
     try:
         with time_limit(SECONDS):
-            return exercise.run(fn)
+            return exercise.run(watched(fn, returned))
     except ExerciseError:
         raise
     except NotImplementedError as error:
@@ -271,9 +337,16 @@ def run_learner(exercise: Exercise, fn: Callable, path: Path | None = None) -> d
                             f"write its body in place of the raise") from None
     except RecursionError as error:
         raise ExerciseError(f"{exercise.function_name}() calls itself without end{where_in(path, error)}") from None
-    except Exception as error:  # the learner's code may raise anything; say what, in one line
+    except BaseException as error:  # noqa: BLE001 - a learner's code may raise anything, even SystemExit (exit())
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        where = where_in(path, error)
+        expected = _REFERENCE_RETURNS.get(exercise.name)
+        if not where and returned and expected is not None \
+                and (why := difference_of_kinds(returned[0], expected)) is not None:
+            raise ExerciseError(f"{exercise.function_name}() returned {why}") from None
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ExerciseError(f"{exercise.function_name}() raised {type(error).__name__}{where_in(path, error)}"
+        raise ExerciseError(f"{exercise.function_name}() raised {type(error).__name__}{where}"
                             f"{': ' + message[:300] if message else ''}") from None
 
 
@@ -338,9 +411,57 @@ _REFERENCE_RESULTS: dict[str, dict] = {}
 
 
 def reference_results(exercise: Exercise) -> dict:
+    """What the project's own function leads to (computed once per process, before any learner's file is
+    imported: a file that replaces torch.softmax must not change the answer it is checked against)."""
+    check_untouched()
     if exercise.name not in _REFERENCE_RESULTS:
-        _REFERENCE_RESULTS[exercise.name] = exercise.run(exercise.reference)
+        returned: list = []
+        _REFERENCE_RESULTS[exercise.name] = exercise.run(watched(exercise.reference, returned))
+        _REFERENCE_RETURNS[exercise.name] = returned[0] if returned else None
     return _REFERENCE_RESULTS[exercise.name]
+
+
+def _guarded() -> dict[str, Any]:
+    """The functions a check relies on, by name: torch's and numpy's, and minibert's own that the exercises
+    replace. A learner's file that replaces one for good (torch.softmax = ...) would change the reference."""
+    import torch.nn.functional as F
+
+    from ..bert import losses, model
+    from ..speed import encode
+    from ..training import data
+
+    names = {f"torch.{n}": getattr(torch, n) for n in ("softmax", "log_softmax", "matmul", "bmm", "einsum", "tanh",
+                                                      "erf", "exp", "log", "sqrt", "rsqrt", "mean", "var")}
+    names |= {f"torch.Tensor.{n}": getattr(torch.Tensor, n) for n in ("softmax", "__matmul__", "matmul", "transpose",
+                                                                      "view", "reshape", "mean", "var", "sum")}
+    names |= {f"torch.nn.functional.{n}": getattr(F, n) for n in ("softmax", "gelu", "layer_norm", "linear", "embedding")}
+    names |= {f"numpy.{n}": getattr(np, n) for n in ("dot", "argsort", "argmax", "sqrt")} | {"numpy.linalg.norm": np.linalg.norm}
+    names |= {f"minibert.bert.model.{n}": getattr(model, n) for n in ("attention", "activation", "additive_mask",
+                                                                       "cross_entropy")}
+    names |= {"minibert.bert.model.ACTIVATIONS['gelu']": model.ACTIVATIONS["gelu"],
+              "minibert.bert.losses.cross_entropy": losses.cross_entropy, "minibert.speed.encode.mean_pool":
+              encode.mean_pool, "minibert.training.data.mask_tokens": data.mask_tokens}
+    for cls in (model.BertEmbeddings, model.BertSelfAttention, model.BertSelfOutput, model.BertOutput,
+                model.BertPooler, model.BertLMPredictionHead, torch.nn.LayerNorm):
+        for method in ("forward", "split_heads", "merge_heads"):
+            if method in vars(cls):
+                names[f"{cls.__name__}.{method}"] = vars(cls)[method]
+    return names
+
+
+_ORIGINALS: dict[str, Any] = {}
+
+
+def check_untouched() -> None:
+    """Refuse to check while a function the check relies on has been replaced (see _guarded)."""
+    if not _ORIGINALS:
+        _ORIGINALS.update(_guarded())
+    now = _guarded()
+    replaced = [name for name, original in _ORIGINALS.items() if now[name] is not original]
+    if replaced:
+        raise ExerciseError(f"{', '.join(replaced[:3])} {'is' if len(replaced) == 1 else 'are'} no longer the "
+                            "original (replaced by an exercise file, or a notebook cell?): the check compares with "
+                            "the project's own code, so restart Python without the replacement")
 
 
 def diagnose(exercise: Exercise, learner: dict, divergence: Divergence) -> tuple[str | None, str | None]:
@@ -364,15 +485,20 @@ def diagnose(exercise: Exercise, learner: dict, divergence: Divergence) -> tuple
 
 def check_function(exercise: Exercise, fn: Callable, path: Path | None = None) -> Result:
     """Run `fn` in place of the exercise's function and compare every result with the project's own."""
-    reference = reference_results(exercise)
     try:
+        reference = reference_results(exercise)
         learner = run_learner(exercise, fn, path)
+        check_untouched()  # the learner's function may have replaced one as it ran
         divergence = first_divergence(learner, reference, exercise.compare)
+        if divergence is None:
+            return Result(exercise.name, True, f"{exercise.name}: all {len(reference)} results match the project's "
+                                               "own. Well done.")
+        described = divergence.describe()
+        mistake, hint = diagnose(exercise, learner, divergence)
     except ExerciseError as error:
         return Result(exercise.name, False, f"{exercise.name}: {error}")
-    if divergence is None:
-        return Result(exercise.name, True, f"{exercise.name}: all {len(reference)} results match the project's own. "
-                                           "Well done.")
-    mistake, hint = diagnose(exercise, learner, divergence)
-    message = f"{exercise.name}: {divergence.describe()}" + (f"\n  hint: {hint}" if hint else "")
+    except Exception as error:  # noqa: BLE001 - a result too odd to compare (objects, ragged lists): one line
+        return Result(exercise.name, False, f"{exercise.name}: a result of {exercise.function_name}() could not be "
+                                            f"compared with the project's ({type(error).__name__}: {error})")
+    message = f"{exercise.name}: {described}" + (f"\n  hint: {hint}" if hint else "")
     return Result(exercise.name, False, message, divergence.name, hint, mistake)

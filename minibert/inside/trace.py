@@ -45,13 +45,15 @@ HEAD_OUTPUTS = ("logits", "prediction_logits", "seq_relationship_logits")
 
 
 class Trace:
-    """Recorded tensors by name, in the order they were made."""
+    """Recorded tensors by name, in the order they were made. With `copies`, each is a copy, safe from code
+    that changes a tensor in place after it was recorded; else the tensor itself, detached (no memory)."""
 
-    def __init__(self):
+    def __init__(self, copies: bool = False):
         self.tensors: dict[str, torch.Tensor] = {}
+        self.copies = copies
 
     def record(self, name: str, tensor: torch.Tensor) -> None:
-        self.tensors[name] = tensor.detach()
+        self.tensors[name] = tensor.detach().clone() if self.copies else tensor.detach()
 
     def __getitem__(self, name: str) -> torch.Tensor:
         try:
@@ -103,9 +105,10 @@ def minibert_attention_steps(t: Trace, name: str, output) -> None:
 
 
 @contextmanager
-def trace(model, attention_steps=minibert_attention_steps, points=None):
-    """Record the named intermediates of every forward pass run inside the block (the last pass wins)."""
-    t = Trace()
+def trace(model, attention_steps=minibert_attention_steps, points=None, copies: bool = False):
+    """Record the named intermediates of every forward pass run inside the block (the last pass wins).
+    `copies=True` records copies (see Trace): the exercises run learners' code, which may write in place."""
+    t = Trace(copies)
     handles = []
 
     def hook_for(name, how):
