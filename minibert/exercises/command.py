@@ -122,7 +122,8 @@ def add_command(commands, formatter) -> None:
                     "model,\nwhich names the first intermediate that differs and gives a hint.",
         epilog="example:\n  minibert exercise start attention\n  minibert exercise check attention",
         formatter_class=formatter)
-    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                           help="list, start, check, hint or solution (each takes --help)")
     names = list(EXERCISES)
     for action, func, help in (("list", cmd_list, "the exercises in order, and which you have passed"),
                                ("start", cmd_start, "write DIR/NAME.py: a signature and docstring to fill in"),
