@@ -7,8 +7,10 @@ made once from a fixed seed (`masked_lm`, `cross_encoder_model`): a random head 
 well as a trained one.
 
 The data exercises draw random numbers, and a correct function may draw them in another order than the
-project's, so their results are fractions (`Proportion`) compared as binomial samples (`compare`), never
-draw for draw.
+project's, so their results are fractions (`Proportion`) compared as binomial samples, and means (`Mean`)
+compared by their standard errors (`compare`), never draw for draw. Besides the rule's fractions (15%,
+80/10/10, one half) they measure what a function that keeps those fractions can still get wrong: the random
+ids drawn from one corner of the vocabulary, a generator ignored, pairs of one sentence each.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ SEED = 0  # the new heads' weights, and every batch of the data exercises, come 
 
 
 # ---------------------------------------------------------------------------------------------
-# Comparing statistics: a fraction as a binomial sample.
+# Comparing statistics: a fraction as a binomial sample, a mean by its standard error.
 # ---------------------------------------------------------------------------------------------
 
 class Proportion(float):
@@ -55,27 +57,85 @@ class Proportion(float):
         return f"Proportion({self.count}, {self.n})"
 
 
+class RowsOff(Proportion):
+    """The rows whose number of picks is off, of `n` rows: a Proportion that keeps each such row's length
+    (`lengths`, its number of ordinary tokens). Two mistakes can put about as many rows off, at different
+    lengths: no pick at all in rows of 1 to 3 tokens, and 4.5 rounded up to 5 in rows of 30, 70, 110, ...
+    tokens. The lengths tell them apart."""
+
+    def __new__(cls, lengths: list[int], n: int):
+        rows = super().__new__(cls, len(lengths), n)
+        rows.lengths = tuple(int(length) for length in lengths)
+        return rows
+
+    def __repr__(self) -> str:
+        return f"RowsOff({self.count}, {self.n})"
+
+
+class Mean(float):
+    """The mean of `n` values, as a float that remembers n and the values' standard deviation `sd`: the
+    tokens of a pair, the pairs of a document."""
+
+    def __new__(cls, values):
+        values = [float(v) for v in values]
+        n = len(values)
+        mean = math.fsum(values) / n if n else math.nan
+        result = super().__new__(cls, mean)
+        result.n = n
+        result.sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+        return result
+
+    def __repr__(self) -> str:
+        return f"Mean({float(self):.4g} of {self.n}, sd {self.sd:.3g})"
+
+
 # The learner's fraction and the reference's are two independent samples. If the learner follows the same
 # rule, with true rate p, their difference has standard deviation sqrt(p (1 - p) (1/n_learner + 1/n_ref)),
 # p estimated by the reference's fraction. A difference beyond Z of these is a different rule: a correct
 # function that draws in another order fails one statistic with probability 6e-7 (the normal tail at 5).
 # A rule with a rate of exactly 0 or 1 ("never a special token", "every next B follows its A") has no
-# spread: one exception fails it. The same comparison tells which mistake a learner made: their fractions
-# against a mistaken solution's. The samples are large enough that every mistake of the tables is ten
-# bounds or more away (tests/test_exercises.py), so a mistake is 50 standard deviations off.
+# spread: one exception fails it. A mean is held the same way: the learner's values, if they follow the
+# rule, spread as the reference's do (sd), so the two means differ by sd * sqrt(1/n_learner + 1/n_ref) or
+# so. (The pairs of one document are not independent draws; measured over 20 reseeded runs the means
+# spread less than this, 0.6 of it, so the bound errs on the side of passing a correct function.)
+# The same comparison tells which mistake a learner made: their results against a mistaken solution's.
+# The samples are large enough that every mistake of the tables is ten bounds or more away
+# (tests/test_exercises.py), so a mistake is 50 standard deviations off.
 Z = 5.0
 
 
 def compare(learner, reference) -> float:
-    """A result's error in units of its bound (<= 1 passes): a Proportion by the binomial bound above,
-    anything else by core.py's tolerance."""
-    if not isinstance(reference, Proportion):
-        return error_in_bounds(learner, reference)
+    """A result's error in units of its bound (<= 1 passes): a Proportion by the binomial bound above, a Mean
+    by its standard error, RowsOff by both (how many rows, then their mean length), anything else by
+    core.py's tolerance."""
+    if isinstance(reference, RowsOff):
+        error = _binomial_error(learner, reference)
+        if reference.count and isinstance(learner, RowsOff) and learner.count:  # which rows, when some are off
+            error = max(error, _mean_error(Mean(learner.lengths), Mean(reference.lengths)))
+        return error
+    if isinstance(reference, Proportion):
+        return _binomial_error(learner, reference)
+    if isinstance(reference, Mean):
+        return _mean_error(learner, reference)
+    return error_in_bounds(learner, reference)
+
+
+def _binomial_error(learner, reference: Proportion) -> float:
     if not isinstance(learner, Proportion) or not learner.n or not reference.n:
         return math.inf  # nothing measured (no picks at all, say) is never a pass
     p = float(reference)
     difference = abs(float(learner) - p)
     bound = Z * math.sqrt(p * (1 - p) * (1 / learner.n + 1 / reference.n))
+    if bound == 0:
+        return 0.0 if difference == 0 else math.inf
+    return difference / bound
+
+
+def _mean_error(learner, reference: Mean) -> float:
+    if not isinstance(learner, Mean) or not learner.n or not reference.n:
+        return math.inf
+    difference = abs(float(learner) - float(reference))
+    bound = Z * reference.sd * math.sqrt(1 / learner.n + 1 / reference.n)
     if bound == 0:
         return 0.0 if difference == 0 else math.inf
     return difference / bound
@@ -190,10 +250,24 @@ def run_mlm_loss(fn: Callable) -> dict[str, torch.Tensor]:
     labels = mlm_labels(batch["input_ids"])
     with torch.no_grad(), mock.patch.object(model_module, "cross_entropy", fn):
         out = model(**batch, labels=labels)
+    _check_loss(out.loss)  # before the gradient, where a float would only say "'float' object is not iterable"
     logits = out.logits.reshape(-1, out.logits.shape[-1]).detach().requires_grad_()  # (N, V)
     loss = fn(logits, labels.reshape(-1))
+    _check_loss(loss)
+    if not loss.requires_grad:
+        raise ExerciseError("cross_entropy() returned a tensor that backward cannot reach from the logits: keep "
+                            "every step a torch operation on logits (no .detach(), .item() or numpy)")
     (gradient,) = torch.autograd.grad(loss, logits)
     return {"loss": out.loss, "logits_grad": gradient}
+
+
+def _check_loss(loss) -> None:
+    """One line, unless `loss` is what training needs: a 0-dim tensor, the mean."""
+    if not isinstance(loss, torch.Tensor):
+        raise ExerciseError(f"cross_entropy() returned {type(loss).__name__}; return a 0-dim tensor (the mean)")
+    if loss.dim() != 0:
+        raise ExerciseError(f"cross_entropy() returned a tensor of shape {tuple(loss.shape)}; return a 0-dim "
+                            "tensor (the mean)")
 
 
 MLM_LOSS = Exercise(
@@ -271,34 +345,56 @@ def masking_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def run_masking(fn: Callable) -> dict[str, Proportion]:
     """Run `fn` on the batches, and measure what mask_tokens promises: never a special token; each row
     exactly max(1, round(0.15 n)) picks of its n ordinary tokens; labels the original id where picked and
-    -100 elsewhere; of the picks 80% [MASK], 10% unchanged (and so 10% random); whole words together."""
+    -100 elsewhere; of the picks 80% [MASK], 10% unchanged and 10% a random id, drawn from the whole
+    vocabulary; whole words together; and the same output from the same seed."""
     ids, whole, starts = masking_inputs()
     special = {PAD, CLS, SEP}
-    masked, labels = fn(ids.clone(), special_ids=special, vocab_size=VOCAB_SIZE, mask_id=MASK,
-                        generator=torch.Generator().manual_seed(SEED))
-    if not (isinstance(masked, torch.Tensor) and isinstance(labels, torch.Tensor)) \
-            or masked.shape != ids.shape or labels.shape != ids.shape:
-        raise ExerciseError(f"mask_tokens() must return (masked input_ids, labels), both of shape "
-                            f"{tuple(ids.shape)}; it returned {_shapes((masked, labels))}")
+    masked, labels = _masked(fn, ids, special, seed=SEED)
     is_special = torch.isin(ids, torch.tensor(sorted(special)))
     picked = labels != IGNORE_INDEX
     changed = masked != ids
     touched = picked | changed  # a position that was picked, as the labels or the input show it
     ordinary = ~is_special
-    targets = (ordinary.sum(dim=1).double() * 0.15).tolist()
-    off = [int(picked[row].sum()) != max(1, round(t)) for row, t in enumerate(targets)]
+    lengths = ordinary.sum(dim=1).tolist()  # n, each row's ordinary tokens
+    picks = picked.sum(dim=1).tolist()
     chosen = picked & ordinary
+    # The random replacements: picked, neither [MASK] nor the token itself (a draw of its own id, or of
+    # [MASK], cannot be told apart; about 1 in 30,000 of them).
+    random_ids = masked[chosen & changed & (masked != MASK)]
+    _, repeats = random_ids.unique(return_counts=True)  # how often each random id came up
     results = {
         "special_picked": Proportion(int((touched & is_special).sum()), int(is_special.sum())),
-        "picks_off_target": Proportion(sum(off), len(off)),
+        "picks_off_target": RowsOff([n for n, k in zip(lengths, picks) if k != max(1, round(0.15 * n))], len(picks)),
         "labels_wrong": Proportion(int((touched & (labels != ids)).sum()), int(touched.sum())),
         "mask_fraction": Proportion(int((chosen & (masked == MASK)).sum()), int(chosen.sum())),
         "unchanged_fraction": Proportion(int((chosen & (masked == ids)).sum()), int(chosen.sum())),
+        # a uniform draw from [0, vocab_size): half of it in the upper half, and no id much more often than another
+        "random_upper_half": Proportion(int((random_ids >= VOCAB_SIZE // 2).sum()), random_ids.numel()),
+        "random_most_common": Proportion(int(repeats.max()) if repeats.numel() else 0, random_ids.numel()),
     }
-    _, whole_labels = fn(whole.clone(), special_ids=special, vocab_size=VOCAB_SIZE, mask_id=MASK,
-                         generator=torch.Generator().manual_seed(SEED + 1), word_starts=starts.clone())
-    results["words_split"] = words_split(whole, starts, whole_labels != IGNORE_INDEX, special)
+    first = _masked(fn, whole, special, seed=SEED + 1, word_starts=starts)
+    results["words_split"] = words_split(whole, starts, first[1] != IGNORE_INDEX, special)
+    again = _masked(fn, whole, special, seed=SEED + 1, word_starts=starts)  # the same seed: the same output
+    differs = ((first[0] != again[0]) | (first[1] != again[1])).any(dim=1)  # (rows,)
+    results["same_seed_differs"] = Proportion(int(differs.sum()), len(differs))
     return results
+
+
+def _masked(fn: Callable, ids: torch.Tensor, special: set[int], seed: int,
+            word_starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """fn on a copy of `ids` with a generator seeded `seed`: (masked, labels), each checked to be (B, T)."""
+    options = {} if word_starts is None else {"word_starts": word_starts.clone()}
+    result = fn(ids.clone(), special_ids=set(special), vocab_size=VOCAB_SIZE, mask_id=MASK,
+                generator=torch.Generator().manual_seed(seed), **options)
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise ExerciseError(f"mask_tokens() must return (masked input_ids, labels); it returned "
+                            f"{type(result).__name__}")
+    masked, labels = result
+    if not (isinstance(masked, torch.Tensor) and isinstance(labels, torch.Tensor)) \
+            or masked.shape != ids.shape or labels.shape != ids.shape:
+        raise ExerciseError(f"mask_tokens() must return (masked input_ids, labels), both of shape "
+                            f"{tuple(ids.shape)}; it returned {_shapes((masked, labels))}")
+    return masked, labels
 
 
 def _shapes(values) -> str:
@@ -334,11 +430,15 @@ MASKING = Exercise(
         generator, word_starts_of_the_row) picks them, whole words together when word_starts is given).
         Return (masked, labels), both (B, T): labels hold the original id at every picked position and
         IGNORE_INDEX (-100) elsewhere; in masked, each picked token becomes mask_id with probability 0.8,
-        a random id in [0, vocab_size) with 0.1, and stays itself with 0.1. Draw every random number
-        from `generator`.
+        a random id in [0, vocab_size) with 0.1 (drawn anew for each), and stays itself with 0.1. Draw
+        every random number from `generator`, so that the same seed gives the same output.
+
+        round() is Python's, which rounds halves to even: round(4.5) == 4, round(5.5) == 6 (the count of
+        a row of 30 tokens is round(4.5) = 4, not 5).
 
         The check is statistical: on 5000 rows it measures the fractions, and compares them with the
-        project's as binomial samples (5 standard deviations), so you may draw in any order.""",
+        project's as binomial samples (5 standard deviations), so you may draw in any order. It also runs
+        your function twice with the same seed.""",
     reference=data_module.mask_tokens,
     run=run_masking,
     imports=("import torch\n\nfrom minibert.bert.losses import IGNORE_INDEX\n"
@@ -400,11 +500,19 @@ MASKING = Exercise(
                 "pick_positions"),
     ),
     hints={"special_picked": "never pick [CLS], [SEP] or padding (special_ids); their labels stay -100",
-           "picks_off_target": "each row: exactly max(1, round(0.15 * n)) picks among its n ordinary tokens",
+           "picks_off_target": "each row: exactly max(1, round(0.15 * n)) picks among its n ordinary tokens, "
+                               "round() as Python's, halves to even (round(4.5) == 4)",
            "labels_wrong": "labels: the original id at every picked position (whatever it became), -100 elsewhere",
            "mask_fraction": "of the picked tokens, 80% become mask_id",
            "unchanged_fraction": "of the picked tokens, 10% stay as they were (10% become a random id)",
-           "words_split": "with word_starts, whole words are picked: pick_positions(..., word_starts[row])"},
+           "random_upper_half": "a random replacement is any id of the vocabulary, torch.randint(vocab_size, (1,), "
+                                "generator=generator), so about half of them are vocab_size // 2 or more",
+           "random_most_common": "draw each random replacement anew from the whole vocabulary: no id should come "
+                                 "up much more often than another",
+           "words_split": "with word_starts, whole words are picked: pick_positions(..., word_starts[row])",
+           "same_seed_differs": "the same seed must give the same output: draw every random number from "
+                                "`generator` (torch.rand(..., generator=generator)), never from torch's global "
+                                "one or Python's random"},
 )
 
 
@@ -432,23 +540,44 @@ def nsp_documents() -> list[list[list[int]]]:
     return documents
 
 
-def run_nsp_pairs(fn: Callable) -> dict[str, Proportion]:
+@functools.cache
+def nsp_sentence_of() -> dict[int, int]:
+    """Each token id of nsp_documents() -> the number of its sentence in its document."""
+    return {token: s for document in nsp_documents() for s, sentence in enumerate(document) for token in sentence}
+
+
+def run_nsp_pairs(fn: Callable) -> dict[str, Proportion | Mean]:
     """make_pairs over the documents with `fn` as its pairs_from_document, and what the pairs must be: half
     random; a "next" B the text after its A in the same document; a random B from another document; every
-    pair within max_seq_length - 3 tokens."""
+    pair within max_seq_length - 3 tokens. Then how the pairs are made, which a function that pairs each
+    sentence with the next one gets wrong while keeping the four above: how full a pair is, how often A
+    holds more than one sentence, how often a next pair stops short of max_tokens inside its document
+    (short_seq_prob's shorter targets), and how many pairs a document gives (with the sentences put back
+    after a random B)."""
+    documents = nsp_documents()
+    max_tokens = NSP_MAX_SEQ_LENGTH - 3
     with mock.patch.object(data_module, "pairs_from_document", fn):
-        pairs = data_module.make_pairs(nsp_documents(), NSP_MAX_SEQ_LENGTH, random.Random(SEED))
+        pairs = data_module.make_pairs(documents, NSP_MAX_SEQ_LENGTH, random.Random(SEED))
     if not pairs or not all(isinstance(p, data_module.Pair) for p in pairs):
         raise ExerciseError(f"pairs_from_document() must return a list of Pair; make_pairs got {len(pairs)} "
                             f"items, of types {sorted({type(p).__name__ for p in pairs})}")
     nexts = [p for p in pairs if not p.is_random_next]
     randoms = [p for p in pairs if p.is_random_next]
+    inside = [p for p in nexts if p.tokens_b and not ends_its_document(p.tokens_b)]
+    per_document = [0] * len(documents)
+    for p in pairs:
+        if p.tokens_a and 0 <= _doc(p.tokens_a[0]) < len(documents):
+            per_document[_doc(p.tokens_a[0])] += 1
     return {
         "random_next": Proportion(len(randoms), len(pairs)),
         "next_follows": Proportion(sum(follows(p) for p in nexts), len(nexts)),
         "random_elsewhere": Proportion(sum(from_elsewhere(p) for p in randoms), len(randoms)),
-        "over_budget": Proportion(sum(len(p.tokens_a) + len(p.tokens_b) > NSP_MAX_SEQ_LENGTH - 3 for p in pairs),
-                                  len(pairs)),
+        "over_budget": Proportion(sum(len(p.tokens_a) + len(p.tokens_b) > max_tokens for p in pairs), len(pairs)),
+        "pair_fill": Mean([(len(p.tokens_a) + len(p.tokens_b)) / max_tokens for p in pairs]),
+        "a_of_several_sentences": Proportion(sum(several_sentences(p.tokens_a) for p in pairs), len(pairs)),
+        "next_cut_short": Proportion(sum(len(p.tokens_a) + len(p.tokens_b) < max_tokens for p in inside),
+                                     len(inside)),
+        "pairs_per_document": Mean(per_document),
     }
 
 
@@ -459,6 +588,18 @@ def _doc(token: int) -> int:
 def from_elsewhere(pair) -> bool:
     """Whether B comes from another document than A."""
     return bool(pair.tokens_a and pair.tokens_b) and _doc(pair.tokens_a[0]) != _doc(pair.tokens_b[0])
+
+
+def several_sentences(tokens) -> bool:
+    """Whether a segment starts and ends in different sentences."""
+    sentence_of = nsp_sentence_of()
+    return bool(tokens) and sentence_of.get(tokens[0]) != sentence_of.get(tokens[-1])
+
+
+def ends_its_document(tokens) -> bool:
+    """Whether a segment ends with its document's last token."""
+    documents, d = nsp_documents(), _doc(tokens[-1])
+    return 0 <= d < len(documents) and tokens[-1] == documents[d][-1][-1]
 
 
 def follows(pair) -> bool:
@@ -488,8 +629,9 @@ NSP_PAIRS = Exercise(
         chunk. Trim each pair with truncate_pair(A,
         B, max_tokens, rng). Return the list of Pair(tokens_a, tokens_b, is_random_next), one per chunk.
 
-        The check runs make_pairs over 5000 documents and compares fractions as binomial samples
-        (5 standard deviations), so you may draw in any order.""",
+        The check runs make_pairs over 5000 documents and compares fractions as binomial samples, and
+        means by their standard errors (5 standard deviations), so you may draw in any order: the
+        labels, and how full the pairs are, how many sentences A holds, how many pairs a document gives.""",
     reference=data_module.pairs_from_document,
     run=run_nsp_pairs,
     imports="import random\n\nfrom minibert.training.data import Pair, random_span, truncate_pair",
@@ -515,7 +657,17 @@ NSP_PAIRS = Exercise(
     hints={"random_next": "is_random_next = rng.random() < 0.5, drawn once per chunk",
            "next_follows": "a pair labelled next (False) has B = the chunk's sentences after A",
            "random_elsewhere": "a random B: random_span(documents, index, length, rng), from another document",
-           "over_budget": "len(tokens_a) + len(tokens_b) <= max_tokens: truncate_pair"},
+           "over_budget": "len(tokens_a) + len(tokens_b) <= max_tokens: truncate_pair",
+           "pair_fill": "a pair is a chunk, not two sentences: add sentences to the chunk until it reaches its "
+                        "target (max_tokens, or with probability short_seq_prob rng.randint(2, max_tokens)); A is "
+                        "its first rng.randint(1, len(chunk) - 1) sentences, B the rest or a random span (the "
+                        "rest then goes back)",
+           "a_of_several_sentences": "A is the chunk's first rng.randint(1, len(chunk) - 1) sentences, often more "
+                                     "than one",
+           "next_cut_short": "with probability short_seq_prob a chunk aims at rng.randint(2, max_tokens) tokens, "
+                             "drawn anew for each chunk; else it ends at max_tokens or the document's end",
+           "pairs_per_document": "after a random B, the chunk's sentences after A go back (i -= len(chunk) - "
+                                 "a_end) to start the next chunk, so no text is lost"},
 )
 
 
@@ -567,8 +719,9 @@ CROSS_ENCODER = Exercise(
         question: a string; answers: a list of A strings. Read each (question, answer) as one input, the
         question as sentence A and the answer as sentence B (tokenizer(list_a, list_b) makes the batch,
         with token types); the model gives logits (A, 1). The score is the logit through the activation
-        the checkpoint names (cross_encoder_activation(model.config), a sigmoid when it names none).
-        Return [(answer, score), ...], best first.""",
+        the checkpoint names: cross_encoder_activation(model.config) returns (name, function), so
+        `_, activation = cross_encoder_activation(model.config)`, then activation(logits[:, 0]) (a sigmoid
+        when the checkpoint names none). Return [(answer, score), ...], best first.""",
     reference=pipelines.rerank,
     run=run_cross_encoder,
     imports=("import torch\n\nfrom minibert.app.pipelines import InputError, cross_encoder_activation\n"
@@ -584,8 +737,8 @@ CROSS_ENCODER = Exercise(
                 "pass the question and the answer as a pair, tokenizer(questions, answers): [CLS] q [SEP] a "
                 "[SEP], with token type 1 for the answer, not one joined sentence"),
         Mistake("no activation", "scores = activation(logits[:, 0]).tolist()", "scores = logits[:, 0].tolist()",
-                "scores", "the score is the logit through the checkpoint's activation: "
-                          "cross_encoder_activation(model.config) (a sigmoid here)"),
+                "scores", "the score is the logit through the checkpoint's activation: _, activation = "
+                          "cross_encoder_activation(model.config), then activation(logits[:, 0]) (a sigmoid here)"),
         Mistake("softmax over one logit", "scores = activation(logits[:, 0]).tolist()",
                 "scores = torch.softmax(logits, dim=-1)[:, 0].tolist()", "scores",
                 "a softmax over a single logit is always 1: the score is an activation of the one logit "
