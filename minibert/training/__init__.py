@@ -7,6 +7,7 @@
     lowrank.py          low-rank updates (LoRA): fine-tune through two thin matrices per weight, then merge
     sentence_losses.py  training a sentence embedding model: in-batch negatives (multiple negatives
                         ranking) and CoSENT, equal to sentence-transformers' losses
+    word_labels.py      token classification's labels: one per word, to the word pieces
 """
 
 from .sentence_losses import cosent_loss, multiple_negatives_ranking_loss
