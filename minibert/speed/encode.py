@@ -18,9 +18,10 @@ A sentence-transformers checkpoint is BERT plus a few steps around it, which its
     Normalize (no config)         scale each embedding to unit length
 
 `SentenceEncoder.from_pretrained` reads these into a `SentencePipeline` and `encode` follows it, so
-the embeddings agree with `SentenceTransformer(path).encode(texts)`. Cutting at 512 instead of 256
-is not a rounding matter: the 400-token text in tests/test_encode.py then gets an embedding whose
-cosine with the true one is 0.94.
+the embeddings agree with `SentenceTransformer(path).encode(texts)`; `SentenceEncoder.save_pretrained`
+writes them back, so an encoder trained here loads in sentence-transformers with the same embeddings.
+Cutting at 512 instead of 256 is not a rounding matter: the 400-token text in tests/test_encode.py
+then gets an embedding whose cosine with the true one is 0.94.
 
 Padding is wasted work: a batch costs as much as its longest text times its size. So `encode`
 sorts the texts by length in tokens, batches neighbours together, and writes each embedding back
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 
 from ..bert.checks import positive_int
-from ..bert.files import CheckpointError, CheckpointSource
+from ..bert.files import CheckpointError, CheckpointSource, write_folder_atomically
 from ..bert.model import BertModel
 from ..bert.tokenizer import Tokenizer
 from .fast import FastBertModel
@@ -370,6 +371,67 @@ def lowercasing(tokenizer: Tokenizer) -> Tokenizer:
     return Tokenizer(backend, tokenizer.max_length)
 
 
+# The files SentenceEncoder.save_pretrained writes: a folder holding these and nothing else may be replaced.
+SAVED_FILES = {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
+               "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"}
+
+
+def pooling_config(modes: Sequence[str], hidden_size: int) -> dict:
+    """1_Pooling/config.json for `modes`: the four flags all-MiniLM-L6-v2 ships with where they can say
+    it (the true ones are concatenated in LEGACY_POOLING_FIELDS' order), else the newer "pooling_mode".
+
+    >>> pooling_config(("mean",), 384)  # doctest: +NORMALIZE_WHITESPACE
+    {'word_embedding_dimension': 384, 'pooling_mode_cls_token': False, 'pooling_mode_max_tokens': False,
+     'pooling_mode_mean_tokens': True, 'pooling_mode_mean_sqrt_len_tokens': False}
+    >>> pooling_config(("mean", "cls"), 384)     # cls would come first if said by flags
+    {'embedding_dimension': 384, 'pooling_mode': ['mean', 'cls'], 'include_prompt': True}
+    """
+    flags = {field: mode for field, mode in LEGACY_POOLING_FIELDS.items() if mode in POOLERS}  # the four
+    if list(modes) == [mode for mode in flags.values() if mode in modes]:  # in the flags' order, no repeats
+        return {"word_embedding_dimension": hidden_size, **{field: mode in modes for field, mode in flags.items()}}
+    return {"embedding_dimension": hidden_size, "pooling_mode": list(modes), "include_prompt": True}
+
+
+def readable_model(model) -> BertModel:
+    """`model` as a BertModel, which save_pretrained writes: itself, or the one a FastBertModel was built
+    from, with the fused Q|K|V split back into query, key and value (rows 0..H-1, H..2H-1, 2H..3H-1).
+
+    Raises:
+        ValueError: a fast model whose projections are not the float32 nn.Linear they were built from
+            (int8, or rounded copies for bfloat16 / float16 products), or a model of another kind.
+    """
+    if isinstance(model, BertModel):
+        return model
+    if not isinstance(model, FastBertModel):
+        raise ValueError(f"save_pretrained saves a BertModel or a FastBertModel, not {type(model).__name__}")
+    projections = ("qkv", "attention_output", "intermediate", "output")
+    dtype = model.embeddings.word_embeddings.weight.dtype
+    for i, layer in enumerate(model.layer):
+        for name in projections:
+            linear = getattr(layer, name)
+            if type(linear) is not torch.nn.Linear or linear.weight.dtype != dtype:
+                found = type(linear).__name__ if type(linear) is not torch.nn.Linear else f"in {linear.weight.dtype}"
+                raise ValueError(f"layer {i}'s {name} is {found}, not the {dtype} nn.Linear of the checkpoint "
+                                 "(an int8 or mixed-precision fast model); save the encoder loaded without int8 "
+                                 "and dtype")
+    bert = BertModel(model.config, add_pooling_layer=model.pooler is not None)
+    state = {f"embeddings.{name}": t for name, t in model.embeddings.state_dict().items()}
+    for i, layer in enumerate(model.layer):
+        prefix = f"encoder.layer.{i}."
+        for part, weight, bias in zip(("query", "key", "value"), layer.qkv.weight.chunk(3), layer.qkv.bias.chunk(3)):
+            state[f"{prefix}attention.self.{part}.weight"] = weight  # (H, H)
+            state[f"{prefix}attention.self.{part}.bias"] = bias  # (H,)
+        for module, path in ((layer.attention_output, "attention.output.dense"),
+                             (layer.attention_norm, "attention.output.LayerNorm"),
+                             (layer.intermediate, "intermediate.dense"), (layer.output, "output.dense"),
+                             (layer.output_norm, "output.LayerNorm")):
+            state.update({f"{prefix}{path}.{name}": t for name, t in module.state_dict().items()})
+    if model.pooler is not None:
+        state.update({f"pooler.{name}": t for name, t in model.pooler.state_dict().items()})
+    bert.load_state_dict(state, strict=True)  # every name of BertModel, each exactly once
+    return bert.eval()
+
+
 class SentenceEncoder:
     """A model, its tokenizer and its sentence-transformers pipeline, with `encode(texts)`."""
 
@@ -448,6 +510,70 @@ class SentenceEncoder:
             max_length = self.pipeline.max_seq_length or min(self.tokenizer.max_length,
                                                              self.model.config.max_position_embeddings)
         return encode(self.model, self.tokenizer, texts, batch_size, normalize, max_length, self.pipeline.pooling)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write a checkpoint folder that sentence-transformers and `from_pretrained` both read:
+
+            config.json, model.safetensors       the BERT weights (BertModel.save_pretrained)
+            tokenizer.json, vocab.txt, ...        the tokenizer (Tokenizer.save_pretrained)
+            modules.json                          Transformer, Pooling, and Normalize if the pipeline has it
+            sentence_bert_config.json             max_seq_length, do_lower_case
+            1_Pooling/config.json                 the pooling modes
+
+        The module types and the pooling flags are those all-MiniLM-L6-v2 ships with, which every
+        release of sentence-transformers reads; pooling modes in an order the flags cannot say
+        (("mean", "cls"): the flags concatenate cls first) are written as "pooling_mode": [...],
+        which releases since 5 read. A pipeline without max_seq_length is saved with the limit
+        `encode` uses for it, min(tokenizer limit, model positions), so both readers cut texts there.
+
+        The folder is written whole, as the Trainer writes its checkpoints (bert/files.py's
+        write_folder_atomically): into a temporary folder beside it, then renamed. A reader sees the
+        previous folder or the new one, never half of one, and a failed save leaves the previous one.
+
+        A fast model (FastBertModel, the default of `from_pretrained`) is saved as the readable
+        BertModel it was built from: its fused Q|K|V is split back into query, key and value.
+
+        Returns:
+            The folder, as a Path.
+
+        Raises:
+            NotADirectoryError: `folder` is a file.
+            FileExistsError: `folder` holds files that this save does not write (a README, another
+                module); they would be lost with the old folder, so nothing is written.
+            ValueError: a model whose weights are no longer the float ones (int8, or a fast model
+                with its products in bfloat16 / float16).
+        """
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{folder} is a file; save_pretrained writes a sentence-transformers "
+                                     "checkpoint into a folder: give a folder's path")
+        model = readable_model(self.model)  # before anything is written: an int8 model is refused here
+        if folder.is_dir():
+            foreign = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                             if p.is_file() and p.relative_to(folder).as_posix() not in SAVED_FILES)
+            if foreign:
+                raise FileExistsError(f"{folder} holds files that save_pretrained does not write ({', '.join(foreign)}); "
+                                      "the folder is replaced whole, so they would be lost. Save into a new or "
+                                      "empty folder, or remove them first")
+        max_seq_length = self.pipeline.max_seq_length or min(self.tokenizer.max_length,
+                                                             model.config.max_position_embeddings)
+        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+        if self.pipeline.normalize:  # Normalize has no settings, so no folder of its own is needed
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                            "type": "sentence_transformers.models.Normalize"})
+        settings = {"max_seq_length": max_seq_length, "do_lower_case": self.pipeline.do_lower_case}
+        pooling = pooling_config(self.pipeline.pooling, model.config.hidden_size)
+
+        def fill(tmp: Path) -> None:  # a new, empty folder, renamed to `folder` once every file is in
+            model.save_pretrained(tmp, tokenizer=self.tokenizer)
+            (tmp / "1_Pooling").mkdir()
+            for name, value in (("modules.json", modules), ("sentence_bert_config.json", settings),
+                                ("1_Pooling/config.json", pooling)):
+                (tmp / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+
+        write_folder_atomically(folder, fill)
+        return folder
 
 
 # ---------------------------------------------------------------------------------------------
