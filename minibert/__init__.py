@@ -14,7 +14,8 @@ Everything a user needs is importable from here: `from minibert import BertModel
 
 from .bert.config import BertConfig, ConfigError
 from .bert.files import CheckpointError, CheckpointNotFoundError
-from .bert.heads import BertForNextSentencePrediction, BertForPreTraining, BertForSequenceClassification
+from .bert.heads import (BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
+                         BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification)
 from .bert.loading import MissingHeadError
 from .bert.model import BertForMaskedLM, BertModel
 from .bert.tokenizer import Tokenizer
@@ -27,6 +28,7 @@ from .speed.onnx import CheckedSession, export_onnx
 __all__ = [
     "BertConfig", "ConfigError", "CheckpointError", "CheckpointNotFoundError", "MissingHeadError",
     "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
-    "BertForSequenceClassification", "Tokenizer", "trace", "diff", "explore", "FastBertModel", "SentenceEncoder",
+    "BertForSequenceClassification", "BertForTokenClassification", "BertForQuestionAnswering",
+    "BertForMultipleChoice", "Tokenizer", "trace", "diff", "explore", "FastBertModel", "SentenceEncoder",
     "export_onnx", "CheckedSession",
 ]

@@ -1,6 +1,8 @@
 """The heads besides the masked LM (model.py): pre-training (masked LM and next sentence at once),
-next-sentence prediction, and a classifier on the pooled [CLS] vector, which is also the
-cross-encoder. Each wraps a BertModel named `bert`, as in transformers, so that checkpoints load by name.
+next-sentence prediction, a classifier on the pooled [CLS] vector (which is also the cross-encoder),
+and the fine-tuning heads of transformers' modeling_bert: a label per token, an answer span (a start
+and an end score per token) and multiple choice. Each wraps a BertModel named `bert`, as in
+transformers, so that checkpoints load by name.
 
     >>> model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1,
     ...                                                   num_attention_heads=2, intermediate_size=37, num_labels=3))
@@ -10,14 +12,16 @@ cross-encoder. Each wraps a BertModel named `bert`, as in transformers, so that 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from .checks import check_class_labels, check_classifier_labels, check_pretraining_labels
-from .config import BertConfig
+from .config import BertConfig, ConfigError
 from .losses import IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mean_squared_error
 from .model import BertLMPredictionHead, BertModel
-from .outputs import LogitsOutput, MaskedPositionsOutput, PreTrainingOutput, as_requested
+from .outputs import LogitsOutput, MaskedPositionsOutput, ModelOutput, PreTrainingOutput, as_requested
 from .pretrained import BertPreTrainedModel
 
 
@@ -198,3 +202,183 @@ class BertForSequenceClassification(BertPreTrainedModel):
         if problem == "single_label_classification":
             return cross_entropy(logits, labels.view(-1))
         return binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))  # multi-label: a yes/no per class
+
+
+def classifier_dropout(config: BertConfig) -> nn.Dropout:
+    """The dropout before a classifier: config.classifier_dropout, else hidden_dropout_prob, as in transformers."""
+    return nn.Dropout(config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob)
+
+
+class BertForTokenClassification(BertPreTrainedModel):
+    """A label for every token (named entities, parts of speech): a classifier on each position's final
+    hidden state. With `labels` (B, T), -100 where a token is not scored (padding, [CLS], [SEP], the second
+    piece of a word), also the cross-entropy over the scored tokens.
+
+        >>> model = BertForTokenClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1,
+        ...                                               num_attention_heads=2, intermediate_size=37, num_labels=5))
+        >>> model(torch.tensor([[2, 7, 3]])).logits.shape
+        torch.Size([1, 3, 5])
+    """
+
+    # Every token is read, not [CLS]: no pooler, as in transformers' class.
+    unused_checkpoint_prefixes = ("bert.pooler.", "cls.")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = classifier_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights(self.classifier)
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> LogitsOutput | tuple:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=True)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, H) -> (B, T, L)
+        loss = None
+        if labels is not None:
+            B, T, L = logits.shape
+            check_class_labels("labels", labels, (B, T), L)
+            loss = cross_entropy(logits.view(B * T, L), labels.view(B * T))  # over the scored tokens only
+        return as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
+
+
+@dataclass
+class QuestionAnsweringOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # (start loss + end loss) / 2, when the answers' positions are given
+    start_logits: torch.Tensor | None = None  # (B, T): how likely the answer starts at each token
+    end_logits: torch.Tensor | None = None  # (B, T): how likely it ends there
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class BertForQuestionAnswering(BertPreTrainedModel):
+    """Extractive question answering (SQuAD): the input is `[CLS] question [SEP] context [SEP]`, and the
+    answer is the span of context tokens from the best start to the best end. `qa_outputs` scores every
+    token twice, as a start and as an end; app/answers.py turns the two scores into spans of text.
+
+    With `start_positions` and `end_positions` (B,), the token indices of each answer, the loss is the mean
+    of the start's and the end's cross-entropy. A position outside the input is clamped into [0, T], and T
+    is then not scored, as transformers does: an answer cut off by truncation teaches nothing, while a
+    negative position becomes 0, the [CLS] token that SQuAD 2.0 uses for "no answer".
+
+        >>> model = BertForQuestionAnswering(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1,
+        ...                                             num_attention_heads=2, intermediate_size=37))
+        >>> out = model(torch.tensor([[2, 7, 3, 9]]))
+        >>> out.start_logits.shape, out.end_logits.shape
+        (torch.Size([1, 4]), torch.Size([1, 4]))
+    """
+
+    unused_checkpoint_prefixes = ("bert.pooler.", "cls.")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        if config.num_labels != 2:  # transformers sizes qa_outputs by num_labels, then splits it into two
+            raise ConfigError(f"BertForQuestionAnswering scores a start and an end per token: num_labels must be 2, "
+                              f"got {config.num_labels} (from_pretrained(..., num_labels=2) for a checkpoint of "
+                              "another head)")
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)  # column 0 scores a start, column 1 an end
+        self.init_weights(self.qa_outputs)
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
+                inputs_embeds: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
+                end_positions: torch.Tensor | None = None, output_attentions: bool | None = None,
+                output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> QuestionAnsweringOutput | tuple:
+        if (start_positions is None) != (end_positions is None):
+            raise ValueError("the question-answering loss needs both start_positions and end_positions, or neither")
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=True)
+        logits = self.qa_outputs(out.last_hidden_state)  # (B, T, H) -> (B, T, 2)
+        start_logits = logits[..., 0].contiguous()  # (B, T)
+        end_logits = logits[..., 1].contiguous()  # (B, T)
+        loss = None
+        if start_positions is not None:
+            B, T = start_logits.shape
+            start_positions = span_positions("start_positions", start_positions, B, T)
+            end_positions = span_positions("end_positions", end_positions, B, T)
+            # Position T is past the last token: clamped there, an answer outside the input is not scored.
+            start_loss = cross_entropy(start_logits, start_positions, ignore_index=T)
+            end_loss = cross_entropy(end_logits, end_positions, ignore_index=T)
+            loss = (start_loss + end_loss) / 2
+        result = QuestionAnsweringOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
+        return as_requested(result, return_dict, self.config)
+
+
+def span_positions(name: str, positions: torch.Tensor, B: int, T: int) -> torch.Tensor:
+    """An answer's token positions, (B,) or (B, 1), clamped into [0, T] as transformers clamps them: T
+    (past the end) is then ignored by the loss, and a negative position becomes 0, [CLS]."""
+    if not isinstance(positions, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(positions).__name__}")
+    if positions.dtype.is_floating_point or positions.dtype.is_complex or positions.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token positions, got dtype {positions.dtype}")
+    if positions.dim() == 2 and positions.shape[1] == 1:  # (B, 1), as data-parallel batches arrive
+        positions = positions.squeeze(-1)
+    if tuple(positions.shape) != (B,):
+        raise ValueError(f"{name} has shape {tuple(positions.shape)}, expected ({B},): one token position per input")
+    return positions.clamp(0, T)
+
+
+class BertForMultipleChoice(BertPreTrainedModel):
+    """Pick one of C answers (SWAG, RACE): each (context, choice) pair is encoded on its own, its pooled
+    [CLS] vector scored by one Linear(H, 1), and the C scores of a question compete in a softmax. Inputs are
+    (B, C, T), flattened to B * C sequences for the encoder; the logits are (B, C). With `labels` (B,), the
+    index of the right choice, also the cross-entropy. hidden_states and attentions are of the B * C
+    sequences, as in transformers.
+
+        >>> model = BertForMultipleChoice(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1,
+        ...                                          num_attention_heads=2, intermediate_size=37))
+        >>> model(torch.tensor([[[2, 7, 3], [2, 8, 3], [2, 9, 3]]])).logits.shape   # 1 question, 3 choices
+        torch.Size([1, 3])
+    """
+
+    unused_checkpoint_prefixes = ("cls.",)
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.dropout = classifier_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, 1)  # one score per choice, whatever num_labels says
+        self.init_weights(self.classifier)
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, *,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> LogitsOutput | tuple:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("give exactly one of input_ids and inputs_embeds")
+        given = input_ids if input_ids is not None else inputs_embeds
+        if not isinstance(given, torch.Tensor) or given.dim() != (3 if input_ids is not None else 4):
+            shape = tuple(given.shape) if isinstance(given, torch.Tensor) else type(given).__name__
+            what = "input_ids must be (batch, choices, length)" if input_ids is not None \
+                else "inputs_embeds must be (batch, choices, length, hidden)"
+            raise ValueError(f"BertForMultipleChoice: {what}, got {shape}")
+        B, C = given.shape[:2]
+        # (B, C, T) -> (B * C, T): every (context, choice) pair is a sequence of its own.
+        input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds = (
+            flatten_choices(x, B, C) for x in (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds))
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=True)
+        scores = self.classifier(self.dropout(out.pooler_output))  # (B * C, H) -> (B * C, 1)
+        logits = scores.view(B, C)  # (B, C): the choices of a question side by side
+        loss = None
+        if labels is not None:
+            check_class_labels("labels", labels, (B,), C)
+            loss = cross_entropy(logits, labels)
+        return as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
+
+
+def flatten_choices(x: torch.Tensor | None, B: int, C: int) -> torch.Tensor | None:
+    """(B, C, ...) -> (B * C, ...). Anything else is passed on as it is, for check_inputs to name."""
+    if isinstance(x, torch.Tensor) and x.dim() >= 2 and tuple(x.shape[:2]) == (B, C):
+        return x.reshape(B * C, *x.shape[2:])
+    return x

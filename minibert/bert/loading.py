@@ -34,6 +34,12 @@ LEGACY_LAYER_NORM_NAMES = {"LayerNorm.gamma": "LayerNorm.weight", "LayerNorm.bet
 STALE_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 BASE_MODEL_PARTS = ("embeddings.", "encoder.", "pooler.")
 POOLER_PATHS = ("pooler.", "bert.pooler.")
+# The heads of transformers' fine-tuned classes, by their tensors' prefix: a classifier (of the sequence, of
+# each token, or of each choice) and question answering's span scorer. A class that builds none of one
+# leaves it unused, so that a fine-tuned checkpoint loads into BertModel or any other head; a class that
+# builds one and finds it missing raises MissingHeadError, unless one was asked for (num_labels= or
+# init_new_head=True).
+TASK_HEADS = ("classifier.", "qa_outputs.")
 # Tensors that some files store under a second name. They must equal the tensor they stand for.
 TIED_ALIASES = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
@@ -92,6 +98,7 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, in
     key_of: dict[str, str] = {}  # parameter path -> the checkpoint key it was read from
     aliases: dict[str, torch.Tensor] = {}
     unexpected: list[tuple[str, tuple]] = []
+    other_heads = tuple(head for head in TASK_HEADS if not any(n.startswith(head) for n in expected))
     for key, tensor in state.items():
         if key.endswith(STALE_BUFFERS):
             report.ignored_buffers.append(key)
@@ -105,7 +112,7 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, in
         key_of[name] = key
         if name in expected:
             mapped[name] = tensor
-        elif name.startswith(model.unused_checkpoint_prefixes):
+        elif name.startswith(model.unused_checkpoint_prefixes + other_heads):
             report.unused.append(key)
         elif TIED_ALIASES.get(name) in expected:
             aliases[TIED_ALIASES[name]] = tensor
@@ -137,9 +144,9 @@ def map_checkpoint(state: dict[str, torch.Tensor], model, report: LoadReport, in
             del mapped[name]
         wrong_shape = [row for row in wrong_shape if row[0] not in resized]
         missing += [(n, tuple(expected[n].shape)) for n in resized]
-    new_classifier = any(n.startswith("classifier.") for n, _ in missing) and \
-        all(n.startswith(("classifier.",) + POOLER_PATHS) for n, _ in missing)
-    if missing and head_only and (init_new_head or labels_named and new_classifier):
+    new_task_head = any(n.startswith(TASK_HEADS) for n, _ in missing) and \
+        all(n.startswith(TASK_HEADS + POOLER_PATHS) for n, _ in missing)
+    if missing and head_only and (init_new_head or labels_named and new_task_head):
         report.initialised.extend(n for n, _ in missing)
         missing = []
 
@@ -195,6 +202,9 @@ def how_to_start(model, missing: list[tuple[str, tuple]]) -> str:
     if model.base_model_prefix == "" and all(n.startswith(POOLER_PATHS) for n, _ in missing):
         return ("A checkpoint saved without a pooler (a masked-LM one) loads with add_pooling_layer=False, as in "
                 "transformers; init_new_head=True starts a pooler from random weights instead.")
+    if any(n.startswith("qa_outputs.") for n, _ in missing):
+        return ("Pass init_new_head=True to start the span scorer (qa_outputs: a start and an end score per token) "
+                "from random weights; it then needs fine-tuning. Or load a checkpoint that has this head.")
     if any(n.startswith("classifier.") for n, _ in missing):
         return ("Pass num_labels=N (or id2label) to start a classifier of N labels from random weights, as in "
                 "transformers, or init_new_head=True to start it with the config's labels; it then needs "
