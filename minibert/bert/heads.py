@@ -12,8 +12,6 @@ transformers, so that checkpoints load by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -21,7 +19,7 @@ from .checks import check_class_labels, check_classifier_labels, check_pretraini
 from .config import BertConfig, ConfigError
 from .losses import IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mean_squared_error
 from .model import BertLMPredictionHead, BertModel
-from .outputs import LogitsOutput, MaskedPositionsOutput, ModelOutput, PreTrainingOutput, as_requested
+from .outputs import LogitsOutput, MaskedPositionsOutput, PreTrainingOutput, QuestionAnsweringOutput, as_requested
 from .pretrained import BertPreTrainedModel
 
 
@@ -245,15 +243,6 @@ class BertForTokenClassification(BertPreTrainedModel):
             check_class_labels("labels", labels, (B, T), L)
             loss = cross_entropy(logits.view(B * T, L), labels.view(B * T))  # over the scored tokens only
         return as_requested(LogitsOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
-
-
-@dataclass
-class QuestionAnsweringOutput(ModelOutput):
-    loss: torch.Tensor | None = None  # (start loss + end loss) / 2, when the answers' positions are given
-    start_logits: torch.Tensor | None = None  # (B, T): how likely the answer starts at each token
-    end_logits: torch.Tensor | None = None  # (B, T): how likely it ends there
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 class BertForQuestionAnswering(BertPreTrainedModel):

@@ -131,6 +131,15 @@ class LogitsOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
+@dataclass
+class QuestionAnsweringOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # (start loss + end loss) / 2, when the answers' positions are given
+    start_logits: torch.Tensor | None = None  # (B, T): how likely the answer starts at each token
+    end_logits: torch.Tensor | None = None  # (B, T): how likely it ends there
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
 def as_requested(output: ModelOutput, return_dict: bool | None, config) -> ModelOutput | TracedOutput | tuple:
     """What forward returns: the output dataclass, or with return_dict=False (the caller's, else the
     config's, as transformers resolves it) its tuple of the set fields.
