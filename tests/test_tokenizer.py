@@ -180,5 +180,18 @@ def test_many_max_lengths_keep_a_bounded_number_of_truncating_copies(tok, hf_tok
         expected = hf_tok(text, truncation=True, max_length=limit, return_tensors="pt")["input_ids"]
         assert torch.equal(tok(text, max_length=limit)["input_ids"], expected), limit
         assert len(tok._truncating) <= KEPT_TRUNCATING
-    assert len(tok._truncating) == KEPT_TRUNCATING and tok.max_length in tok._truncating
-    assert list(tok._truncating)[-2:] == [7, 5]  # the most recently used last
+    assert len(tok._truncating) == KEPT_TRUNCATING and (tok.max_length, 0, "longest_first") in tok._truncating
+    assert [limit for limit, _, _ in list(tok._truncating)[-2:]] == [7, 5]  # the most recently used last
+
+
+def test_windows_and_words_reuse_their_truncating_copies(tok):
+    """Each setting gets one copy of the backend (about 20 ms to make), kept for the next call."""
+    context = " ".join(["The bat flew out of the cave at night."] * 12)
+    first = tok.windows("Where did the bat fly?", context, max_length=32, stride=8)
+    kept = len(tok._truncating)
+    again = tok.windows("Where did the bat fly?", context, max_length=32, stride=8)
+    tok.words([["The", "bat"]], max_length=16)
+    tok.words([["It", "flew"]], max_length=16)
+    assert len(tok._truncating) == kept + 1  # the windows' copy once, the words' copy once
+    assert len(first) > 1 and [w.ids for w in first] == [w.ids for w in again]
+    assert (32, 8, "only_second") in tok._truncating

@@ -68,7 +68,7 @@ def question_windows(tokenizer, question: str, context: str, max_length: int = 3
     (384 and 128 are the usual SQuAD settings). Only the context is cut (truncation="only_second").
 
     Args:
-        tokenizer: a minibert `Tokenizer` (its `tokenizers` backend does the cutting).
+        tokenizer: a minibert `Tokenizer` (Tokenizer.windows does the cutting).
         question, context: the two texts.
         max_length: tokens per window, with [CLS] and the two [SEP].
         stride: tokens of context each window shares with the one before.
@@ -81,22 +81,7 @@ def question_windows(tokenizer, question: str, context: str, max_length: int = 3
     Raises:
         ValueError: the question leaves no room for the context, or stride is not below that room.
     """
-    question_tokens = len(tokenizer.backend.encode(question, add_special_tokens=False).ids)
-    room = max_length - question_tokens - 3  # context tokens per window: less [CLS] and two [SEP]
-    if room < 1:
-        raise ValueError(f"the question is {question_tokens} tokens: with [CLS] and two [SEP] it leaves no room "
-                         f"for the context in max_length={max_length}")
-    if not 0 <= stride < room:
-        raise ValueError(f"stride must be at least 0 and below the {room} context tokens a window holds, got {stride}")
-
-    from tokenizers import Tokenizer as FastTokenizer
-
-    # A copy, so that the shared backend is never switched to truncating (another thread may use it).
-    backend = FastTokenizer.from_str(tokenizer.backend.to_str())
-    backend.no_padding()
-    backend.enable_truncation(max_length=max_length, stride=stride, strategy="only_second")
-    first = backend.encode(question, context)
-    return [first, *first.overflowing]  # the windows after the first come as its "overflowing" encodings
+    return tokenizer.windows(question, context, max_length, stride)
 
 
 def best_spans(start_logits, end_logits, allowed, n_best: int = 20,

@@ -36,7 +36,8 @@ class Tokenizer:
         self.backend = backend  # never changed after this constructor: calls may come from many threads
         positive_int("max_length", max_length, at_least=2, why="room for [CLS] and [SEP]")
         self.max_length = max_length
-        self._truncating: OrderedDict[int, object] = OrderedDict()  # max_length -> a copy that truncates there
+        # (max_length, stride, strategy) -> a copy of the backend that truncates so
+        self._truncating: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
         self.pad_token = "[PAD]"
         self.pad_id = backend.token_to_id(self.pad_token)
@@ -179,29 +180,61 @@ class Tokenizer:
         # Padding to the longest, done here rather than by switching the shared backend's padding on.
         return pad_batch([(e.ids, e.type_ids) for e in encodings], self.pad_id)
 
-    def _truncating_backend(self, limit: int):
-        """A copy of the backend that truncates at `limit`, made once per limit and never changed
-        after. Switching truncation on the shared backend for each call is not safe across threads:
-        another thread's call would run with this call's settings. At most KEPT_TRUNCATING copies are
-        kept, so that a caller who varies max_length call after call does not collect a copy of the
-        vocabulary per value: the least recently used goes first, never the one for self.max_length.
+    def words(self, sentences, max_length: int | None = None) -> list:
+        """Sentences given as lists of words (transformers' is_split_into_words): each word tokenized on its
+        own, its pieces numbered by the word's index in `encoding.word_ids`. Truncated, not padded (see pad).
+
+        Raises:
+            ValueError: max_length is not an integer of at least 2.
+        """
+        limit = self.max_length if max_length is None else max_length
+        positive_int("max_length", limit, at_least=2, why="room for [CLS] and [SEP]")
+        return self._truncating_backend(limit).encode_batch([list(words) for words in sentences], is_pretokenized=True)
+
+    def windows(self, question: str, context: str, max_length: int = 384, stride: int = 128) -> list:
+        """"[CLS] question [SEP] context [SEP]" with the context cut into overlapping windows of `max_length`
+        tokens, each sharing `stride` context tokens with the one before (question answering on long texts).
+        One encoding per window, in the order of the context, with `sequence_ids` and `offsets`.
+
+        Raises:
+            ValueError: the question leaves no room for the context, or stride is not below that room.
+        """
+        question_tokens = len(self.backend.encode(question, add_special_tokens=False).ids)
+        room = max_length - question_tokens - 3  # context tokens per window: less [CLS] and two [SEP]
+        if room < 1:
+            raise ValueError(f"the question is {question_tokens} tokens: with [CLS] and two [SEP] it leaves no room "
+                             f"for the context in max_length={max_length}")
+        if not 0 <= stride < room:
+            raise ValueError(f"stride must be at least 0 and below the {room} context tokens a window holds, "
+                             f"got {stride}")
+        first = self._truncating_backend(max_length, stride, "only_second").encode(question, context)
+        return [first, *first.overflowing]  # the windows after the first come as its "overflowing" encodings
+
+    def _truncating_backend(self, limit: int, stride: int = 0, strategy: str = "longest_first"):
+        """A copy of the backend that truncates at `limit` (with `stride` and `strategy`), made once per
+        setting and never changed after. Switching truncation on the shared backend for each call is not safe
+        across threads: another thread's call would run with this call's settings. At most KEPT_TRUNCATING
+        copies are kept, so that a caller who varies max_length call after call does not collect a copy of
+        the vocabulary per value: the least recently used goes first, never the one for self.max_length.
         (A call still holding a dropped copy finishes with it.)"""
+        key = (limit, stride, strategy)
         with self._lock:
-            backend = self._truncating.get(limit)
+            backend = self._truncating.get(key)
             if backend is not None:
-                self._truncating.move_to_end(limit)  # the most recently used is last
+                self._truncating.move_to_end(key)  # the most recently used is last
                 return backend
         from tokenizers import Tokenizer as FastTokenizer
 
         backend = FastTokenizer.from_str(self.backend.to_str())  # made outside the lock: about 20 ms
-        backend.enable_truncation(max_length=limit)
+        backend.enable_truncation(max_length=limit, stride=stride, strategy=strategy)
         with self._lock:
-            if limit not in self._truncating:  # another thread may have made one meanwhile: keep the first
-                droppable = [kept for kept in self._truncating if kept != self.max_length]
+            if key not in self._truncating:  # another thread may have made one meanwhile: keep the first
+                default = (self.max_length, 0, "longest_first")
+                droppable = [kept for kept in self._truncating if kept != default]
                 while len(self._truncating) >= KEPT_TRUNCATING and droppable:
                     del self._truncating[droppable.pop(0)]
-                self._truncating[limit] = backend
-            return self._truncating[limit]
+                self._truncating[key] = backend
+            return self._truncating[key]
 
     @staticmethod
     def _as_batch(text, text_pair):

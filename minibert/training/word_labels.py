@@ -131,12 +131,7 @@ def label_words(tokenizer, words: Sequence[Sequence[str]], labels: Sequence[Sequ
     for i, (sentence, sentence_labels) in enumerate(zip(words, labels)):
         if len(sentence) != len(sentence_labels):
             raise ValueError(f"sentence {i} has {len(sentence)} words but {len(sentence_labels)} labels")
-    limit = tokenizer.max_length if max_length is None else max_length
-    if not isinstance(limit, int) or limit < 2:
-        raise ValueError(f"max_length must be an integer of at least 2 (room for [CLS] and [SEP]), got {limit!r}")
-
-    backend = _truncating_copy(tokenizer.backend, max_length=limit)
-    encodings = backend.encode_batch([list(sentence) for sentence in words], is_pretokenized=True)
+    encodings = tokenizer.words(words, max_length)  # each with word_ids
     inside = inside_labels(label_names) if (label_all_pieces and label_names is not None) else None
 
     batch = tokenizer.pad(encodings)  # input_ids, token_type_ids, attention_mask: (B, T)
@@ -146,14 +141,3 @@ def label_words(tokenizer, words: Sequence[Sequence[str]], labels: Sequence[Sequ
         row_labels = pieces_labels(encoding.word_ids, sentence_labels, label_all_pieces, inside)
         batch["labels"][row, :len(row_labels)] = torch.tensor(row_labels, dtype=torch.long)
     return batch
-
-
-def _truncating_copy(backend, **truncation):
-    """A copy of a `tokenizers.Tokenizer` with truncation switched on: the shared one is never changed,
-    since another thread may be encoding with it. (About 20 ms; Tokenizer keeps such copies itself.)"""
-    from tokenizers import Tokenizer as FastTokenizer
-
-    copy = FastTokenizer.from_str(backend.to_str())
-    copy.no_padding()
-    copy.enable_truncation(**truncation)
-    return copy
