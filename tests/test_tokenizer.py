@@ -184,8 +184,9 @@ def test_many_max_lengths_keep_a_bounded_number_of_truncating_copies(tok, hf_tok
     assert [limit for limit, _, _ in list(tok._truncating)[-2:]] == [7, 5]  # the most recently used last
 
 
-def test_windows_and_words_reuse_their_truncating_copies(tok):
+def test_windows_and_words_reuse_their_truncating_copies(minilm_dir):
     """Each setting gets one copy of the backend (about 20 ms to make), kept for the next call."""
+    tok = Tokenizer.from_pretrained(minilm_dir)  # its own, with room for more copies
     context = " ".join(["The bat flew out of the cave at night."] * 12)
     first = tok.windows("Where did the bat fly?", context, max_length=32, stride=8)
     kept = len(tok._truncating)
