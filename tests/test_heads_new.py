@@ -13,7 +13,7 @@ import torch
 import minibert
 from conftest import assert_close
 from hf_checkpoints import CONFIGS, make_hf_model, random_inputs, save_current
-from test_parity_random import LAYOUTS, write_layout
+from test_parity_random import LAYOUTS, compare_outputs, output_fields, write_layout
 from test_training_losses import check_loss_and_gradients
 
 KIND = "new heads vs transformers"
@@ -48,23 +48,13 @@ def head_labels(class_name: str, inputs: dict, config, seed: int = 7) -> dict:
     return {"labels": torch.randint(0, C, (B,), generator=g)}
 
 
-def main_fields(class_name: str) -> tuple[str, ...]:
-    return ("start_logits", "end_logits") if class_name == "BertForQuestionAnswering" else ("logits",)
-
-
 def compare(class_name, ours, reference):
-    """Every output to 1e-5; the logits also bit for bit: minibert runs the same float32 operations in the
-    same order as transformers' eager path (the same Linear calls, the same softmax of the same scores), so
-    on one machine there is no rounding to differ by."""
-    for field in main_fields(class_name):
-        assert_close(field, getattr(ours, field), getattr(reference, field), kind=KIND)
+    """Every output to 1e-5 (test_parity_random's comparison); the logits also bit for bit: minibert runs the
+    same float32 operations in the same order as transformers' eager path (the same Linear calls, the same
+    softmax of the same scores), so on one machine there is no rounding to differ by."""
+    compare_outputs(class_name, ours, reference, KIND)
+    for field in output_fields(class_name):
         assert torch.equal(getattr(ours, field), getattr(reference, field)), f"{field} is not bit-identical"
-    assert len(ours.hidden_states) == len(reference.hidden_states)
-    for i, (a, b) in enumerate(zip(ours.hidden_states, reference.hidden_states)):
-        assert_close(f"hidden_states[{i}]", a, b, kind=KIND)
-    assert len(ours.attentions) == len(reference.attentions)
-    for i, (a, b) in enumerate(zip(ours.attentions, reference.attentions)):
-        assert_close(f"attentions[{i}]", a, b, kind=KIND)
 
 
 def test_exported():
@@ -111,7 +101,7 @@ def test_tuples_match_transformers(tmp_path, class_name, num_labels):
     with torch.no_grad():
         ours = model(**inputs, **labels, return_dict=False)
         expected = reference(**inputs, **labels, return_dict=False)
-    assert isinstance(ours, tuple) and len(ours) == len(expected) == len(main_fields(class_name)) + 1
+    assert isinstance(ours, tuple) and len(ours) == len(expected) == len(output_fields(class_name)) + 1
     for i, (a, b) in enumerate(zip(ours, expected)):
         assert_close(f"output[{i}]", a, b, kind=KIND)
 

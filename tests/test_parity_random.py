@@ -45,6 +45,8 @@ def output_fields(class_name: str) -> tuple[str, ...]:
         return ("last_hidden_state", "pooler_output")
     if class_name == "BertForPreTraining":
         return ("prediction_logits", "seq_relationship_logits")
+    if class_name == "BertForQuestionAnswering":
+        return ("start_logits", "end_logits")
     return ("logits",)
 
 

@@ -149,3 +149,22 @@ def check_pretraining_labels(labels, next_sentence_label) -> None:
     if (labels is None) != (next_sentence_label is None):
         raise ValueError("BertForPreTraining's loss needs both labels (masked LM) and next_sentence_label; "
                          "for one task alone use BertForMaskedLM or BertForNextSentencePrediction")
+
+
+def check_pair_of_positions(start_positions, end_positions) -> None:
+    """Question answering's loss needs where the answer starts and where it ends: both, or neither."""
+    if (start_positions is None) != (end_positions is None):
+        raise ValueError("the question-answering loss needs both start_positions and end_positions, or neither")
+
+
+def check_span_positions(name: str, positions, B: int) -> torch.Tensor:
+    """An answer's token positions: integers, (B,) or (B, 1) as data-parallel batches arrive; returned as (B,)."""
+    if not isinstance(positions, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(positions).__name__}")
+    if positions.dtype.is_floating_point or positions.dtype.is_complex or positions.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token positions, got dtype {positions.dtype}")
+    if positions.dim() == 2 and positions.shape[1] == 1:
+        positions = positions.squeeze(-1)
+    if tuple(positions.shape) != (B,):
+        raise ValueError(f"{name} has shape {tuple(positions.shape)}, expected ({B},): one token position per input")
+    return positions

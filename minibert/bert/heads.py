@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checks import check_class_labels, check_classifier_labels, check_pretraining_labels
+from .checks import (check_class_labels, check_classifier_labels, check_pair_of_positions, check_pretraining_labels,
+                     check_span_positions)
 from .config import BertConfig, ConfigError
 from .losses import IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mean_squared_error
 from .model import BertLMPredictionHead, BertModel
@@ -162,8 +163,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig):
         super().__init__(config)
         self.bert = BertModel(config)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
+        self.dropout = classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights(self.classifier)
 
@@ -280,8 +280,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
                 end_positions: torch.Tensor | None = None, output_attentions: bool | None = None,
                 output_hidden_states: bool | None = None,
                 return_dict: bool | None = None) -> QuestionAnsweringOutput | tuple:
-        if (start_positions is None) != (end_positions is None):
-            raise ValueError("the question-answering loss needs both start_positions and end_positions, or neither")
+        check_pair_of_positions(start_positions, end_positions)
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                         output_attentions=output_attentions, output_hidden_states=output_hidden_states,
                         return_dict=True)
@@ -291,28 +290,16 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         loss = None
         if start_positions is not None:
             B, T = start_logits.shape
-            start_positions = span_positions("start_positions", start_positions, B, T)
-            end_positions = span_positions("end_positions", end_positions, B, T)
-            # Position T is past the last token: clamped there, an answer outside the input is not scored.
+            start_positions = check_span_positions("start_positions", start_positions, B)  # (B,)
+            end_positions = check_span_positions("end_positions", end_positions, B)  # (B,)
+            # As transformers: clamped into [0, T], a negative position becomes 0, [CLS]; T is past the last
+            # token, so an answer outside the input is not scored (ignore_index=T).
+            start_positions, end_positions = start_positions.clamp(0, T), end_positions.clamp(0, T)
             start_loss = cross_entropy(start_logits, start_positions, ignore_index=T)
             end_loss = cross_entropy(end_logits, end_positions, ignore_index=T)
             loss = (start_loss + end_loss) / 2
         result = QuestionAnsweringOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
         return as_requested(result, return_dict, self.config)
-
-
-def span_positions(name: str, positions: torch.Tensor, B: int, T: int) -> torch.Tensor:
-    """An answer's token positions, (B,) or (B, 1), clamped into [0, T] as transformers clamps them: T
-    (past the end) is then ignored by the loss, and a negative position becomes 0, [CLS]."""
-    if not isinstance(positions, torch.Tensor):
-        raise TypeError(f"{name} must be a tensor, got {type(positions).__name__}")
-    if positions.dtype.is_floating_point or positions.dtype.is_complex or positions.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer token positions, got dtype {positions.dtype}")
-    if positions.dim() == 2 and positions.shape[1] == 1:  # (B, 1), as data-parallel batches arrive
-        positions = positions.squeeze(-1)
-    if tuple(positions.shape) != (B,):
-        raise ValueError(f"{name} has shape {tuple(positions.shape)}, expected ({B},): one token position per input")
-    return positions.clamp(0, T)
 
 
 class BertForMultipleChoice(BertPreTrainedModel):

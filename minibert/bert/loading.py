@@ -385,8 +385,9 @@ def config_with(config: BertConfig, changes: dict, source: str) -> BertConfig:
 
 
 class NoInitOnMeta(TorchFunctionMode):
-    """While a model is built on the meta device, torch.nn.init's functions pass over its tensors, which
-    hold no numbers to initialise. (On a meta tensor they would do nothing, but the first call imports
+    """While a model is built on the meta device, torch.nn.init's functions that go through torch's function
+    dispatch (normal_, uniform_, kaiming_*, constant_: those the layers' constructors call) pass over its
+    tensors, which hold no numbers to initialise. (On a meta tensor they would do nothing, but the first call imports
     torch._dynamo: a second of from_pretrained.) A torch function mode is scoped to the `with` block and
     to this thread; nothing else is changed."""
 
