@@ -13,6 +13,17 @@ Both come with gensim's test data, so nothing is downloaded:
     >>> train, held_out = split_held_out(articles, 0.1)      # whole articles, chosen by title
     >>> len(train), len(held_out)
     (90, 10)
+
+The same articles with their links kept: each paragraph with the character spans of the text that
+the markup linked to another article ("[[Political philosophy|political philosophy]]"). A link
+marks a mention of something with an article of its own, which is what the token-classification
+and question-answering programs train on, as a silver standard: editors link a mention once or
+twice, not every time, and link concepts ("state") as well as names.
+
+    >>> linked = wikipedia_linked_articles()
+    >>> first = linked[0].paragraphs[0]
+    >>> first.title, [first.text[start:end] for start, end in first.links][:3]
+    ('Anarchism', ['political philosophy', 'self-governed', 'stateless societies'])
 """
 
 from __future__ import annotations
@@ -58,6 +69,9 @@ def save_documents(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, documents in (("wikipedia", wikipedia_articles()), ("lee", lee_documents())):
         (folder / f"{name}.json").write_text(json.dumps([d.__dict__ for d in documents]))
+    linked = [{"title": a.title, "paragraphs": [{"text": p.text, "links": p.links} for p in a.paragraphs]}
+              for a in wikipedia_linked_articles()]
+    (folder / "wikipedia_links.json").write_text(json.dumps(linked))
 
 
 def wikipedia_articles(min_chars: int = 2000) -> list[Document]:
@@ -74,10 +88,91 @@ def wikipedia_articles(min_chars: int = 2000) -> list[Document]:
             if len(text) < min_chars:
                 continue
             paragraphs = [clean(p) for p in text.split("\n")]
-            paragraphs = [p for p in paragraphs if len(p) >= 80 and p.count(" ") >= 10 and not p.startswith("==")]
+            paragraphs = [p for p in paragraphs if _kept(p)]
             if paragraphs:
                 documents.append(Document(title, paragraphs))
     return documents
+
+
+@dataclass
+class LinkedParagraph:
+    title: str  # the article's
+    text: str  # plain text, as in wikipedia_articles()
+    links: list[tuple[int, int]]  # (start, end) characters of each linked span: text[start:end]
+
+
+@dataclass
+class LinkedArticle:
+    title: str
+    paragraphs: list[LinkedParagraph]
+
+
+_LINK = re.compile(r"\[\[([^\[\]|]*)(?:\|([^\[\]|]*))?\]\]")  # [[target]] or [[target|text]]
+_OPEN, _CLOSE = "\x01", "\x02"  # put around a link's text before filter_wiki, read back after
+
+
+def wikipedia_linked_articles(min_chars: int = 2000) -> list[LinkedArticle]:
+    """The articles of wikipedia_articles(), each paragraph with the spans its markup linked.
+
+    Links into other namespaces ("[[File:...]]", "[[Category:...]]") are not mentions and are left to
+    filter_wiki, which drops them. The articles are wikipedia_articles()'s, and so are nearly all the
+    paragraphs: of 6270, the few that differ are image captions, which come out whole here where
+    filter_wiki, meeting a link inside "[[File:...]]", cut their first words off.
+    """
+    saved = saved_documents("wikipedia_links")
+    if saved is not None:
+        return [LinkedArticle(d.title, [LinkedParagraph(d.title, p["text"], [tuple(x) for x in p["links"]])
+                                        for p in d.paragraphs]) for d in saved]
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    def mark(match: re.Match) -> str:
+        target, shown = match.group(1), match.group(2)
+        if ":" in target:  # another namespace: not a mention
+            return match.group(0)
+        return _OPEN + (shown if shown is not None else target) + _CLOSE
+
+    articles = []
+    with bz2.open(gensim_test_data() / WIKIPEDIA) as f:
+        for title, markup, _ in extract_pages(f):
+            if len(filter_wiki(markup)) < min_chars:  # the same articles as wikipedia_articles()
+                continue
+            paragraphs = []
+            for marked in filter_wiki(_LINK.sub(mark, markup)).split("\n"):
+                paragraph = _read_links(title, clean(marked))
+                if paragraph is not None and _kept(paragraph.text):
+                    paragraphs.append(paragraph)
+            if paragraphs:
+                articles.append(LinkedArticle(title, paragraphs))
+    return articles
+
+
+def _read_links(title: str, marked: str) -> LinkedParagraph | None:
+    """The text without the markers, and the spans they enclosed; None where the markers do not pair up
+    (a link cut by the markup's removal), or a span is empty or starts or ends with a space."""
+    text, links, start = [], [], None
+    for piece in re.split(f"([{_OPEN}{_CLOSE}])", marked):
+        if piece == _OPEN:
+            if start is not None:
+                return None
+            start = sum(map(len, text))
+        elif piece == _CLOSE:
+            if start is None:
+                return None
+            end = sum(map(len, text))
+            links.append((start, end))
+            start = None
+        else:
+            text.append(piece)
+    text = "".join(text)
+    if start is not None:
+        return None
+    links = [(s, e) for s, e in links if e > s and not text[s].isspace() and not text[e - 1].isspace()]
+    return LinkedParagraph(title, text, links)
+
+
+def _kept(paragraph: str) -> bool:
+    """wikipedia_articles()'s test of a paragraph: text, not a heading or a fragment."""
+    return len(paragraph) >= 80 and paragraph.count(" ") >= 10 and not paragraph.startswith("==")
 
 
 def lee_documents() -> list[Document]:
