@@ -262,3 +262,27 @@ def test_the_lessons_table_prints_gensims_figures(glove_6b, capsys):
         name = "total" if section == "Total accuracy" else section
         assert line.split() == [name, str(correct), "/", str(correct + incorrect), f"{correct / (correct + incorrect):.1%}"]
     assert len(lines) == 1 + len(recorded)
+
+
+def test_word_pairs_on_a_store_whose_words_include_ints_give_gensims_figures(tmp_path):
+    """A store may hold int words beside str ones (gensim's KeyedVectors allows it). Row numbers are ints
+    too: the word-pair evaluation once passed each word's row to `similarity`, which then read row 0 of
+    "cat" as the int word 0 (row 4 here), and the figures moved (a reviewer saw Pearson -0.94 become -0.81).
+    It passes the words, as gensim does; gensim gives the figures."""
+    words = ["cat", "dog", "car", "bus", 0, 1, 2, 3]  # the int word 0 sits at row 4, not row 0
+    vectors = np.random.default_rng(0).standard_normal((len(words), 8)).astype(np.float32)
+    ours = WordVectors(words, vectors)
+    theirs = KeyedVectors(8)
+    theirs.add_vectors(words, vectors)
+    path = tmp_path / "pairs.tsv"
+    path.write_text("cat\tdog\t9\ncat\tcar\t2\ndog\tbus\t1\ncar\tbus\t8\ncat\tbus\t3\n")
+    ours_pearson, ours_spearman, _ = ours.evaluate_word_pairs(path, case_insensitive=False)
+    their_pearson, their_spearman, _ = theirs.evaluate_word_pairs(str(path), case_insensitive=False)
+    assert ours_pearson.statistic == their_pearson.statistic
+    assert ours_spearman.statistic == their_spearman.statistic
+    # the wrong lookup reads other rows: its figure differs, so this test can fail
+    wrong = [float(np.dot(vectors[4 + a], vectors[4 + b]) / np.linalg.norm(vectors[4 + a]) / np.linalg.norm(vectors[4 + b]))
+             for a, b in ((0, 1), (0, 2), (1, 3), (2, 3), (0, 3))]
+    from scipy import stats
+
+    assert stats.pearsonr([9, 2, 1, 8, 3], wrong).statistic != their_pearson.statistic
