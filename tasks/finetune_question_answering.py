@@ -1,0 +1,408 @@
+"""Fine-tune all-MiniLM-L6-v2 to answer cloze questions by pointing at a span of a paragraph.
+
+    python -m tasks.finetune_question_answering          # 5 minutes on 2 cores; --minutes to change
+
+The questions are made here, cloze-style (Hermann et al. 2015, "Teaching Machines to Read and
+Comprehend"), from the 100 Wikipedia articles that ship with gensim (tasks/corpus.py), using the
+links their editors put in. For one sentence of a paragraph and one linked span in it:
+  - the question is that sentence with the span replaced by "[MASK]";
+  - the context is the rest of the paragraph, *without that sentence*: left in, the answer would
+    stand right beside the question's own words, and the model could copy it by matching the
+    words around "[MASK]" without reading anything else;
+  - the answer is the first whole-word occurrence of the span's text in that context, and the
+    question is kept only where there is one (extractive question answering must point at it).
+
+    >>> paragraph = corpus.LinkedParagraph("Bats", "Bats are mammals. Most bats eat insects. "
+    ...                                    "The insects bats eat are moths.", [(9, 16), (32, 39)])
+    >>> for c in cloze_questions(paragraph):
+    ...     print(c.question, "|", c.context, "|", c.context[c.answer_start:c.answer_end])
+    Most bats eat [MASK]. | Bats are mammals. The insects bats eat are moths. | insects
+
+("mammals" gives no question: no other sentence names it.) "[MASK]" is the placeholder because
+the tokenizer reads it as the single token BERT was pre-trained to fill in; Hermann et al.'s
+"@placeholder" would be three pieces of no meaning ("@", "place", "##holder").
+
+This is a silver, automatically made dataset: nobody checked that a question can be answered from
+its context. Some cannot (the span's text also names something else; "state" is linked as a
+concept), and the other occurrence the answer points at may mean something else. The figures
+measure agreement with these automatic answers.
+
+The model is BertForQuestionAnswering: all-MiniLM-L6-v2 with a new `qa_outputs` head (start and end
+scores per token, minibert/app/answers.py). Each question and context is cut into windows of
+MAX_LENGTH tokens that share STRIDE tokens of context (most contexts fit in one). A window that
+does not hold the whole answer is kept with start = end = 0, the [CLS] token, as transformers'
+run_qa.py does: it teaches low span scores where the answer is not, so that the best span across
+windows (answers.answer_question) comes from a window that holds it. What learns: the new head and
+the top --trainable-layers encoder layers (default 2), at --learning-rate (default 3e-4). Measured
+here for 2 minutes each on 2 CPU cores shared with other jobs (held out, 148 questions): all 6
+layers at 1e-4 took 8 steps, exact match 0.054, F1 0.119; all 6 at 3e-4, 9 steps, 0.054 and 0.096;
+the top 2 at 3e-4, 15 steps, 0.081 and 0.150. On a CPU a step is the cost, and 2 layers take half
+the time of 6 (the frozen layers need no backward pass). The gaps are a few questions out of 148:
+with a GPU's many more steps, all 6 layers may win.
+
+A tenth of the articles, whole, are held out. On their questions the program prints exact match and
+token F1 (SQuAD's, after SQuAD's normalisation) for the model beside three baselines that read no
+question or little of it: the context's first linked span; its most frequent linked span, and the
+most frequent of those the question does not contain (Hermann et al.'s "maximum frequency" and
+"exclusive frequency", with links standing in for their entities). It writes
+OUT/model (loadable by transformers' BertForQuestionAnswering, with the tokenizer), OUT/log.jsonl,
+OUT/loss.png and OUT/metrics.json. OUT must be new or empty; `--resume` goes on from the last
+checkpoint in OUT with the run's own steps, learning rate and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import random
+import re
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from minibert import BertForQuestionAnswering, Tokenizer
+from minibert.app.answers import answer_question, question_windows
+from minibert.training.log import read_log
+from minibert.training.loop import StepData, Trainer
+
+from . import corpus
+from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
+from .finetune_cross_encoder import freeze_below
+from .pretrain import plan
+
+PLACEHOLDER = "[MASK]"  # one token to the tokenizer, the one BERT was pre-trained to fill in
+MAX_LENGTH = 192  # tokens per window; 90% of the paragraphs are under 180 tokens
+STRIDE = 64  # context tokens a window shares with the one before
+MAX_QUESTION_TOKENS = 64  # longer questions (6% of them) are dropped: they would leave too little room for context
+BATCH_SIZE = 16
+EVAL_QUESTIONS = 600  # at most this many held-out questions are scored (a fixed sample); the full data has 148
+EXAMPLES_SHOWN = 3
+
+
+# -- the cloze questions ------------------------------------------------------------------------------
+
+@dataclass
+class Cloze:
+    """One question; answer_start/answer_end are characters of the context: context[answer_start:answer_end]."""
+
+    title: str  # the article's
+    question: str  # the sentence, with the linked span replaced by PLACEHOLDER
+    context: str  # the paragraph without that sentence
+    answer_start: int
+    answer_end: int
+    context_links: list[tuple[int, int]]  # the context's own linked spans (characters), for the baselines
+
+    @property
+    def answer(self) -> str:
+        return self.context[self.answer_start:self.answer_end]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) characters of each of corpus.sentences(text), found in order in the text."""
+    spans, position = [], 0
+    for sentence in corpus.sentences(text):
+        start = text.index(sentence, position)
+        spans.append((start, start + len(sentence)))
+        position = start + len(sentence)
+    return spans
+
+
+def without_span(text: str, start: int, end: int, links: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """The text with text[start:end] cut out (one space left between what was before and after), and
+    the links outside the cut moved to their place in the new text."""
+    before, after = text[:start].rstrip(), text[end:].lstrip()
+    joiner = " " if before and after else ""
+    shift = len(before) + len(joiner) - (len(text) - len(after))  # where `after` moves to, less where it was
+    kept = [(s, e) for s, e in links if e <= len(before)]
+    kept += [(s + shift, e + shift) for s, e in links if s >= len(text) - len(after)]
+    return before + joiner + after, kept
+
+
+def first_occurrence(text: str, phrase: str) -> int | None:
+    """Where `phrase` first occurs in `text` as whole words ("art" not inside "party"), or None."""
+    match = re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", text)
+    return match.start() if match else None
+
+
+def cloze_questions(paragraph: corpus.LinkedParagraph) -> list[Cloze]:
+    """Every cloze question of one paragraph: each linked span of each sentence, removed from its
+    sentence, whose text occurs in the rest of the paragraph (as whole words; its first occurrence
+    is the answer). Questions whose answer the context does not hold are dropped."""
+    questions = []
+    for s_start, s_end in sentence_spans(paragraph.text):
+        inside = [(a, b) for a, b in paragraph.links if s_start <= a and b <= s_end]
+        if not inside:
+            continue
+        context, context_links = without_span(paragraph.text, s_start, s_end, paragraph.links)
+        for a, b in inside:
+            answer = paragraph.text[a:b]
+            found = first_occurrence(context, answer)
+            if found is None:  # not answerable by pointing into the context
+                continue
+            question = paragraph.text[s_start:a] + PLACEHOLDER + paragraph.text[b:s_end]
+            questions.append(Cloze(paragraph.title, question, context, found, found + len(answer), context_links))
+    return questions
+
+
+def all_questions(articles: list[corpus.LinkedArticle], tokenizer: Tokenizer) -> list[Cloze]:
+    """The cloze questions of the articles, less those over MAX_QUESTION_TOKENS tokens."""
+    questions = [c for article in articles for paragraph in article.paragraphs for c in cloze_questions(paragraph)]
+    lengths = [len(e.ids) for e in tokenizer.backend.encode_batch([c.question for c in questions], add_special_tokens=False)]
+    return [c for c, length in zip(questions, lengths) if length <= MAX_QUESTION_TOKENS]
+
+
+# -- from the answer's characters to token positions in a window ------------------------------------------
+
+def answer_tokens(window, answer_start: int, answer_end: int) -> tuple[int, int] | None:
+    """The answer's first and last token (inclusive) in one window, or None where the window does not
+    hold the whole answer (it lies outside, or the window's edge cuts it).
+
+    `window.offsets[i]` is the (start, end) characters of token i in the context, for the tokens with
+    `window.sequence_ids[i] == 1`; the question's tokens and [CLS], [SEP] are skipped. The first token
+    of the answer is the first context token that ends after answer_start; the last is the last one
+    that starts before answer_end. So a piece like "##s" that runs past the answer's end still counts:
+    the answer is read back from the offsets of whole tokens.
+    """
+    context = [i for i, sequence in enumerate(window.sequence_ids) if sequence == 1]
+    if not context:
+        return None
+    window_start, window_end = window.offsets[context[0]][0], window.offsets[context[-1]][1]
+    if answer_start < window_start or answer_end > window_end:  # not all of it in this window
+        return None
+    start = next(i for i in context if window.offsets[i][1] > answer_start)
+    end = next(i for i in reversed(context) if window.offsets[i][0] < answer_end)
+    return start, end
+
+
+@dataclass
+class Window:
+    """One training example: a window's ids, and the answer's token positions in it (0, 0: [CLS], not here)."""
+
+    ids: list[int]
+    type_ids: list[int]
+    start: int
+    end: int
+
+
+def training_windows(tokenizer: Tokenizer, questions: list[Cloze]) -> list[Window]:
+    """Every window of every question, each labelled with its answer's tokens or [CLS] (see the docstring)."""
+    examples = []
+    for c in questions:
+        for window in question_windows(tokenizer, c.question, c.context, MAX_LENGTH, STRIDE):
+            start, end = answer_tokens(window, c.answer_start, c.answer_end) or (0, 0)
+            examples.append(Window(window.ids, window.type_ids, start, end))
+    return examples
+
+
+def collate_for(tokenizer: Tokenizer):
+    def collate(rows: list[Window], generators):
+        batch = tokenizer.pad(rows)  # input_ids, token_type_ids, attention_mask: (B, T)
+        batch["start_positions"] = torch.tensor([r.start for r in rows])  # (B,)
+        batch["end_positions"] = torch.tensor([r.end for r in rows])  # (B,)
+        return batch
+    return collate
+
+
+# -- scores, as SQuAD's evaluation computes them --------------------------------------------------------
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles (a, an, the), single spaces.
+
+    >>> normalize_answer("The  Anarchist's  Cookbook!")
+    'anarchists cookbook'
+    """
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """The harmonic mean of precision and recall of the normalised words, counted with repeats
+    (SQuAD's). An empty answer on either side scores 1 only if both are empty.
+
+    >>> round(token_f1("the free association", "free associations"), 3)   # 'free' shared: P 1/2, R 1/2
+    0.5
+    """
+    predicted, wanted = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not predicted or not wanted:
+        return float(predicted == wanted)
+    shared = sum((collections.Counter(predicted) & collections.Counter(wanted)).values())
+    if shared == 0:
+        return 0.0
+    precision, recall = shared / len(predicted), shared / len(wanted)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(predictions: list[str], golds: list[str]) -> dict[str, float]:
+    """Mean exact match and token F1 over the questions, each between 0 and 1."""
+    n = len(golds)
+    return {"exact_match": sum(map(exact_match, predictions, golds)) / n,
+            "f1": sum(map(token_f1, predictions, golds)) / n}
+
+
+# -- the baselines: answers that read the context's links, not the question ---------------------------------
+
+def first_link(c: Cloze) -> str:
+    """The context's first linked span ("" where it has none)."""
+    return c.context[slice(*c.context_links[0])] if c.context_links else ""
+
+
+def most_frequent_link(c: Cloze, skip_question_words: bool = False) -> str:
+    """The context's linked span whose text occurs most often in the context (whole words; ties: the
+    first), Hermann et al.'s "maximum frequency" baseline. With skip_question_words, only spans whose
+    text the question does not contain: their "exclusive frequency" (the answer was taken out of the
+    question, so what the question still names is seldom it). "" where no span is left."""
+    texts = [c.context[a:b] for a, b in c.context_links]
+    if skip_question_words:
+        texts = [t for t in texts if first_occurrence(c.question, t) is None]
+    counts = [len(re.findall(r"(?<!\w)" + re.escape(t) + r"(?!\w)", c.context)) for t in texts]
+    return texts[counts.index(max(counts))] if texts else ""
+
+
+def exclusive_frequency(c: Cloze) -> str:
+    return most_frequent_link(c, skip_question_words=True)
+
+
+BASELINES = {  # name in metrics.json -> (what is printed, the answer it gives)
+    "first_link": ("the context's first link", first_link),
+    "most_frequent_link": ("its most frequent link", most_frequent_link),
+    "exclusive_frequency": ("... of those not in the question", exclusive_frequency),
+}
+
+
+# -- the model's answers -------------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict(model: BertForQuestionAnswering, tokenizer: Tokenizer, questions: list[Cloze],
+            windows_per_batch: int = 32) -> list[str]:
+    """The best span of each question's context, across its windows (answers.answer_question)."""
+    model.eval()
+    device = next(model.parameters()).device
+    windows = [question_windows(tokenizer, c.question, c.context, MAX_LENGTH, STRIDE) for c in questions]
+    flat = [w for ws in windows for w in ws]
+    starts, ends = [], []
+    for i in range(0, len(flat), windows_per_batch):
+        batch = {k: v.to(device) for k, v in tokenizer.pad(flat[i:i + windows_per_batch]).items()}
+        out = model(**batch)
+        starts += list(out.start_logits.cpu())  # each (T,), T the batch's longest window
+        ends += list(out.end_logits.cpu())
+    answers, at = [], 0
+    for c, ws in zip(questions, windows):
+        best = answer_question(ws, starts[at:at + len(ws)], ends[at:at + len(ws)], c.context, n_best=1)
+        answers.append(best[0].text if best else "")
+        at += len(ws)
+    return answers
+
+
+def shorten(text: str, around: int | None = None, width: int = 110) -> str:
+    """At most `width` characters of text, around character `around` (the placeholder) if given."""
+    if len(text) <= width:
+        return text
+    start = 0 if around is None else max(0, min(around - width // 2, len(text) - width))
+    return ("..." if start else "") + text[start:start + width] + ("..." if start + width < len(text) else "")
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+def run(minutes: float = 5.0, out: Path = Path("out/question_answering"), steps: int | None = None,
+        seed: int | None = None, progress: bool = True, trainable_layers: int = 2,
+        learning_rate: float | None = None, device: str = "cpu", max_minutes: float | None = None,
+        resume: bool = False, max_articles: int | None = None) -> dict:
+    """Train and evaluate; returns the report written to OUT/metrics.json. `steps` plans the schedule
+    for that many steps instead of fitting it to `minutes`; `max_minutes` then still caps the time.
+    `resume` goes on from the last checkpoint in `out`, with the run's own steps, learning rate (3e-4
+    unless given) and seed (0 unless given). `max_articles` uses only the first articles (for tests)."""
+    saved = resumed_config(out, steps=steps, learning_rate=learning_rate, seed=seed) if resume else None
+    seed = saved.seed if saved else (seed or 0)
+    tokenizer, path = shipped_tokenizer()
+    articles = corpus.wikipedia_linked_articles()[:max_articles]
+    train_articles, held_articles = corpus.split_held_out(articles, 0.1)
+    train_questions, held_questions = all_questions(train_articles, tokenizer), all_questions(held_articles, tokenizer)
+    evaluated = random.Random(0).sample(held_questions, min(EVAL_QUESTIONS, len(held_questions)))
+    examples = training_windows(tokenizer, train_questions)
+    torch.manual_seed(seed)
+    model = BertForQuestionAnswering.from_pretrained(path, init_new_head=True)
+    freeze_below(model, trainable_layers)
+    model.to(device)
+    data = StepData(examples, BATCH_SIZE, collate_for(tokenizer), seed=seed)
+    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
+        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
+    else:
+        config = plan(model, data, learning_rate or 3e-4, steps, minutes, out, seed, progress)
+        if steps is not None and max_minutes:
+            config = dataclasses.replace(config, max_seconds=max_minutes * 60)
+    unanswered = sum(e.start == 0 for e in examples)
+    print(f"fine-tuning question answering (the top {trainable_layers} layer(s) and a new head): "
+          f"{len(train_articles)} articles, {len(train_questions)} cloze questions in {len(examples)} windows "
+          f"({unanswered} without the answer, labelled [CLS]), {config.total_steps} steps of {BATCH_SIZE}; "
+          f"{len(held_articles)} articles held out, {len(evaluated)} of their {len(held_questions)} questions scored")
+    started = time.perf_counter()
+    trainer = Trainer(model, config, tokenizer=tokenizer)
+    if saved:
+        trainer.resume(out / "checkpoint")
+    trainer.train(data)
+    steps = trainer.step  # fewer than planned if the time ran out
+    seconds = time.perf_counter() - started
+    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
+
+    golds = [c.answer for c in evaluated]
+    predictions = predict(model, tokenizer, evaluated)
+    ours = squad_scores(predictions, golds)
+    baselines = {name: squad_scores([answer(c) for c in evaluated], golds) for name, (_, answer) in BASELINES.items()}
+    model.save_pretrained(out / "model", tokenizer=tokenizer)
+    shown = [{"question": c.question, "predicted": p, "gold": c.answer}
+             for c, p in list(zip(evaluated, predictions))[:EXAMPLES_SHOWN]]
+    report = {"steps": steps, "seconds": round(seconds), "trainable_layers": trainable_layers,
+              "learning_rate": config.learning_rate, "max_length": MAX_LENGTH, "stride": STRIDE,
+              "train_articles": len(train_articles), "train_questions": len(train_questions),
+              "train_windows": len(examples), "held_out_articles": len(held_articles),
+              "held_out_questions": len(held_questions), "questions_scored": len(evaluated),
+              "model": ours, "baselines": baselines, "examples": shown,
+              "losses": {"first": losses[:5], "last": losses[-5:]}}
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"held out, {len(evaluated)} cloze questions (exact match, token F1):")
+    print(f"  question answering (trained here)    EM {ours['exact_match']:.3f}   F1 {ours['f1']:.3f}")
+    for name, (label, _) in BASELINES.items():
+        print(f"  {label:<36} EM {baselines[name]['exact_match']:.3f}   F1 {baselines[name]['f1']:.3f}")
+    for example in shown:
+        print(f"  Q: {shorten(example['question'], example['question'].find(PLACEHOLDER))}")
+        print(f"     predicted: {example['predicted']!r}   gold: {example['gold']!r}")
+    print(f"trained {steps} steps in {seconds / 60:.1f} minutes; model: {out / 'model'}")
+    return report
+
+
+@one_line_errors
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=positive_number, default=5.0, help="the training budget (default: 5)")
+    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
+    p.add_argument("--out", type=Path, default=Path("out/question_answering"),
+                   help="where to write (default: out/question_answering)")
+    p.add_argument("--seed", type=int, default=None, help="seeds the order of the windows and the new head (default: 0)")
+    p.add_argument("--trainable-layers", type=int, default=2, choices=range(0, 7), metavar="0-6",
+                   help="how many top encoder layers learn, beside the new head (default: 2; 6: all)")
+    p.add_argument("--learning-rate", type=positive_number, default=None, help="the peak learning rate (default: 3e-4)")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
+                        "and seed), for at most --minutes more")
+    args = p.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps must be at least 1, not {args.steps}")
+    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
+    run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers,
+        learning_rate=args.learning_rate, device=args.device, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()
