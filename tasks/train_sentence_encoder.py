@@ -1,0 +1,379 @@
+"""Fine-tune all-MiniLM-L6-v2 (or any BERT) into a sentence embedding model, on pairs from Wikipedia.
+
+    python -m tasks.train_sentence_encoder                 # 10 minutes on 2 cores; --minutes to change
+    python -m tasks.train_sentence_encoder --start out/pretrain/model   # the small BERT pretrained here
+
+A sentence embedding model maps a text to one vector, so that texts about the same thing get vectors
+with a high cosine. Here it is BERT, then the mean of its last layer's token vectors over the real
+tokens (padding left out), scaled to unit length: what sentence-transformers runs for all-MiniLM-L6-v2.
+
+The pairs come from the Wikipedia articles that ship with gensim (tasks/corpus.py), as in
+tasks/finetune_cross_encoder.py: the anchor is a question about the article's title ("What is
+Anarchism?", "Tell me about Anarchism.", ...) or the title alone, and the positive is one of the
+article's paragraphs that do not name the title, so the model cannot win by spotting the word: it
+has to know what the article is about. The loss is the multiple negatives ranking loss
+(minibert/training/sentence_losses.py, scale 20): every other positive in the batch is a negative.
+An in-batch negative that in truth belongs to the anchor (two pairs of one article in a batch) would
+teach the model to push apart what belongs together, so a batch is made of distinct articles: the
+examples StepData shuffles are the articles, and each draws one of its pairs at random
+(`collate_for`), with the generator StepData gives it, a fresh draw every epoch.
+
+A tenth of the articles, whole, are held out (corpus.split_held_out). Retrieval on them, before and
+after training: each query "What is <title>?" is ranked against every usable paragraph (one that does
+not name its title) of every held-out article; the relevant ones are its own article's. The program
+prints MRR@10, recall@1, recall@10 and accuracy@1 (`retrieval_metrics`) for the model trained here,
+the base model before training (the checkpoint as sentence-transformers runs it, via SentenceEncoder)
+and mean GloVe vectors (GloVe 6B 50d, lower-cased words, cosine); a second row of each asks in every
+question form and by the title alone.
+
+What learns: every weight of BERT (the default), or with --low-rank R only low-rank updates of rank R
+in every layer (minibert/training/lowrank.py), merged into the weights at the end; the factors alone
+are small enough to ship (tasks/standins.py keeps them). BERT's pooler is not used, and stays frozen.
+
+It writes OUT/model (a sentence-transformers folder: SentenceTransformer(OUT/model) loads it),
+OUT/log.jsonl, OUT/loss.png and OUT/metrics.json; with --low-rank also OUT/low_rank.safetensors, the
+factors before merging. OUT must be new or empty. OUT/checkpoint is saved every tenth of the run, and
+`--resume` (with the run's other options) goes on from it with the run's own steps, learning rate
+and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import re
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from minibert import BertModel, SentenceEncoder, Tokenizer
+from minibert.bert.pretrained import BertPreTrainedModel
+from minibert.speed.encode import SentencePipeline
+from minibert.training import multiple_negatives_ranking_loss
+from minibert.training.log import read_log
+from minibert.training.loop import StepData, Trainer
+from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
+
+from . import corpus
+from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
+from .finetune_cross_encoder import QUESTION_FORMS, articles, usable
+from .pretrain import plan
+
+BATCH_SIZE = 16  # pairs per step: each anchor's 15 in-batch negatives
+MAX_LENGTH = 128  # tokens per text in training; evaluation cuts where the pipeline says (256 for MiniLM)
+SCALE = 20.0  # cosines times 20 before the softmax: sentence-transformers' default
+TOP_K = 10  # MRR@10 and recall@10
+
+
+# ---------------------------------------------------------------------------------------------
+# The model: BERT, mean pooling, unit length, and the loss on a batch of (anchor, positive) pairs.
+# ---------------------------------------------------------------------------------------------
+
+class PairOutput(NamedTuple):
+    loss: torch.Tensor  # 0-dim: the multiple negatives ranking loss
+    anchors: torch.Tensor  # (B, H) unit rows
+    positives: torch.Tensor  # (B, H) unit rows
+
+
+class MeanPooledPairs(BertPreTrainedModel):
+    """BERT as a sentence encoder in training: `embed` is mean pooling plus unit length, and the
+    forward takes a batch of pairs and returns their multiple negatives ranking loss, which is what
+    the Trainer calls (`model(**batch).loss`).
+
+    The batch stacks the pairs: rows 0 .. B-1 are the anchors, rows B .. 2B-1 their positives (row
+    B + i belongs with row i), padded together, so the Trainer counts every real token. Each half is
+    cut to its own longest text before BERT reads it, so the short questions do not pay for the
+    paragraphs' padding; the columns cut are padding of every row in that half, so nothing changes.
+
+    It is a BertPreTrainedModel with the encoder under `bert.` (as BertForSequenceClassification):
+    from_pretrained loads any BERT checkpoint into it, and the Trainer's checkpoints save and resume
+    it with its low-rank factors, if any. The final model is `self.bert`, saved with
+    SentenceEncoder(...).save_pretrained for sentence-transformers.
+    """
+
+    unused_checkpoint_prefixes = ("cls.", "classifier.")  # a pre-training or classifier checkpoint's heads
+
+    def __init__(self, config, scale: float = SCALE):
+        super().__init__(config)
+        self.bert = BertModel(config)  # its pooler is loaded with the file but not used: mean pooling instead
+        self.scale = scale
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean pooling over the real tokens, then unit length: (B, T) ids and mask -> (B, H)."""
+        length = int(attention_mask.sum(dim=1).max())  # the longest real text; the columns beyond are padding
+        input_ids, attention_mask = input_ids[:, :length], attention_mask[:, :length]  # (B, T')
+        if token_type_ids is not None:
+            token_type_ids = token_type_ids[:, :length]
+        hidden = self.bert(input_ids, attention_mask, token_type_ids, return_dict=True).last_hidden_state  # (B, T', H)
+        mask = attention_mask[:, :, None].to(hidden.dtype)  # (B, T', 1): 1 for a real token, 0 for padding
+        summed = (hidden * mask).sum(dim=1)  # (B, H): padding adds nothing
+        counts = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1) real tokens per text, never 0
+        mean = summed / counts  # (B, H)
+        return nn.functional.normalize(mean, p=2, dim=1)  # (B, H), unit rows: a dot product is a cosine
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> PairOutput:
+        """input_ids, attention_mask (2B, T): anchors, then positives. Returns the loss and both (B, H)."""
+        if input_ids.shape[0] % 2:
+            raise ValueError(f"a batch of pairs has an even number of rows (anchors, then positives); "
+                             f"got input_ids of shape {tuple(input_ids.shape)}")
+        B = input_ids.shape[0] // 2
+        types = (None, None) if token_type_ids is None else (token_type_ids[:B], token_type_ids[B:])
+        anchors = self.embed(input_ids[:B], attention_mask[:B], types[0])  # (B, H)
+        positives = self.embed(input_ids[B:], attention_mask[B:], types[1])  # (B, H)
+        loss = multiple_negatives_ranking_loss(anchors, positives, scale=self.scale)
+        return PairOutput(loss, anchors, positives)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pairs, one article per row of a batch.
+# ---------------------------------------------------------------------------------------------
+
+def anchors_for(title: str) -> list[str]:
+    """What may ask for an article: each question form about its title, and the title alone."""
+    return [form.format(title) for form in QUESTION_FORMS] + [title]
+
+
+def article_pairs(docs: list[corpus.Document]) -> list[list[tuple[str, str]]]:
+    """For each article, every (anchor, positive) it offers: each anchor with each usable paragraph."""
+    return [[(anchor, paragraph) for paragraph in usable(doc) for anchor in anchors_for(doc.title)] for doc in docs]
+
+
+def draw_pairs(rows: list[list[tuple[str, str]]], generators: list[torch.Generator]) -> list[tuple[str, str]]:
+    """One (anchor, positive) of each article in `rows`, drawn with the article's own generator.
+
+    The rows are StepData's: a step is a slice of one permutation of the articles, so no article is
+    in it twice, and no anchor meets a paragraph of its own article as a negative."""
+    return [pairs[int(torch.randint(len(pairs), (1,), generator=g))] for pairs, g in zip(rows, generators)]
+
+
+def collate_for(tokenizer: Tokenizer, max_length: int = MAX_LENGTH):
+    """StepData's collate: a pair from each article (draw_pairs), tokenized as MeanPooledPairs reads them."""
+    def collate(rows, generators):
+        pairs = draw_pairs(rows, generators)
+        texts = [anchor for anchor, _ in pairs] + [positive for _, positive in pairs]  # anchors, then positives
+        return tokenizer.pad(tokenizer.encodings(texts, max_length=max_length))  # each (2B, T)
+    return collate
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval on the held-out articles.
+# ---------------------------------------------------------------------------------------------
+
+def retrieval_set(docs: list[corpus.Document], every_form: bool = False):
+    """(queries, the article of each query, paragraphs, the article of each paragraph). The queries
+    are "What is <title>?", or with `every_form` every anchor of anchors_for; the paragraphs are the
+    usable ones of every article (they do not name its title: a query's words alone do not find them)."""
+    queries, query_doc, paragraphs, paragraph_doc = [], [], [], []
+    for d, doc in enumerate(docs):
+        asked = anchors_for(doc.title) if every_form else [QUESTION_FORMS[0].format(doc.title)]
+        queries += asked
+        query_doc += [d] * len(asked)
+        paragraphs += usable(doc)
+        paragraph_doc += [d] * len(usable(doc))
+    return queries, query_doc, paragraphs, paragraph_doc
+
+
+def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor, k: int = TOP_K) -> dict[str, float]:
+    """MRR@k, recall@1, recall@k and accuracy@1, as sentence-transformers' InformationRetrievalEvaluator
+    defines them, averaged over the queries.
+
+    Args:
+        scores: (Q, N): query q's score for paragraph n (a cosine).
+        relevant: (Q, N) bool: paragraph n is relevant to query q; every query has at least one.
+    Returns:
+        mrr_at_k: 1 / rank of the first relevant paragraph, 0 when none is in the top k;
+        recall_at_1, recall_at_k: the share of a query's relevant paragraphs in its top 1, top k;
+        accuracy_at_1: whether the top paragraph is relevant.
+
+    >>> scores = torch.tensor([[0.9, 0.8, 0.1], [0.9, 0.8, 0.1]])
+    >>> relevant = torch.tensor([[False, True, True], [True, False, False]])
+    >>> {name: round(v, 3) for name, v in retrieval_metrics(scores, relevant, k=2).items()}
+    {'mrr_at_2': 0.75, 'recall_at_1': 0.5, 'recall_at_2': 0.75, 'accuracy_at_1': 0.5}
+    """
+    if scores.shape != relevant.shape or not bool(relevant.any(dim=1).all()):
+        raise ValueError(f"scores {tuple(scores.shape)} and relevant {tuple(relevant.shape)} must be one (Q, N) "
+                         "shape, with at least one relevant paragraph per query")
+    k = min(k, scores.shape[1])
+    top = scores.topk(k, dim=1).indices  # (Q, k), best first
+    hits = relevant.gather(1, top).float()  # (Q, k): 1 where the paragraph at that rank is relevant
+    ranks = torch.arange(1, k + 1, dtype=torch.float)  # (k,)
+    first = torch.where(hits.any(dim=1), (hits / ranks).max(dim=1).values, torch.zeros(len(hits)))  # (Q,) 1/rank
+    total = relevant.sum(dim=1).float()  # (Q,)
+    return {f"mrr_at_{k}": float(first.mean()), "recall_at_1": float((hits[:, 0] / total).mean()),
+            f"recall_at_{k}": float((hits.sum(dim=1) / total).mean()), "accuracy_at_1": float(hits[:, 0].mean())}
+
+
+def evaluate_retrieval(embed, docs: list[corpus.Document]) -> dict[str, dict[str, float]]:
+    """`embed(texts) -> (N, D)` unit rows, on the held-out articles: "what_is" (the task's queries) and
+    "every_form" (every question form and the title alone)."""
+    report = {}
+    for name, every_form in (("what_is", False), ("every_form", True)):
+        queries, query_doc, paragraphs, paragraph_doc = retrieval_set(docs, every_form)
+        if name == "what_is":
+            corpus_vectors = embed(paragraphs)  # (N, D), the same for both
+        relevant = torch.tensor(query_doc)[:, None] == torch.tensor(paragraph_doc)[None, :]  # (Q, N)
+        scores = embed(queries) @ corpus_vectors.T  # (Q, N) cosines
+        report[name] = {**retrieval_metrics(scores, relevant), "queries": len(queries), "paragraphs": len(paragraphs)}
+    return report
+
+
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")  # GloVe 6B's words are lower-cased, numbers kept
+
+
+def glove_embedder():
+    """Mean GloVe 6B 50d vector of a text's lower-cased words (those GloVe has), unit length: texts -> (N, 50)."""
+    from glove.defaults import load_shipped
+
+    vectors = load_shipped()
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        rows = []
+        for text in texts:
+            words = [w for w in WORD.findall(text.lower()) if w in vectors]
+            rows.append(torch.from_numpy(vectors[words].mean(axis=0)) if words else torch.zeros(vectors.vector_size))
+        # (N, 50) unit rows; a text without a word GloVe knows stays 0 (cosine 0 with everything)
+        return nn.functional.normalize(torch.stack(rows).float(), p=2, dim=1)
+    return embed
+
+
+def encoder_embedder(encoder: SentenceEncoder):
+    return lambda texts: encoder.encode(texts, normalize=True)  # (N, H) unit rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The run.
+# ---------------------------------------------------------------------------------------------
+
+def pipeline_of(start: str) -> SentencePipeline:
+    """The start's own sentence-transformers pipeline, with mean pooling and Normalize: what is trained."""
+    base = SentenceEncoder.from_pretrained(start, fast=False).pipeline
+    return dataclasses.replace(base, pooling=("mean",), normalize=True)
+
+
+def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: int | None = None,
+        seed: int | None = None, progress: bool = True, start: str | None = None, low_rank: int | None = None,
+        learning_rate: float | None = None, device: str = "cpu", max_articles: int | None = None,
+        resume: bool = False) -> dict:
+    """Train and evaluate; returns the report written to OUT/metrics.json. `steps` plans the schedule
+    for that many steps instead of fitting it to `minutes`. `start` is a BERT checkpoint folder (default:
+    the shipped all-MiniLM-L6-v2). `max_articles` keeps the first N training articles (for quick tests;
+    the held-out ones are always all). `resume` goes on from the last checkpoint in `out`, with the
+    run's own steps, learning rate and seed, for at most `minutes`; the other options must be the run's."""
+    saved = resumed_config(out, steps=steps, learning_rate=learning_rate, seed=seed) if resume else None
+    seed = saved.seed if saved else (seed or 0)
+    if start is None:
+        tokenizer, start = shipped_tokenizer()
+        name = "all-MiniLM-L6-v2"
+    else:
+        tokenizer, name = Tokenizer.from_pretrained(start), str(start)
+    train_docs, held_docs = corpus.split_held_out(articles(), 0.1)
+    train_docs = train_docs[:max_articles] if max_articles else train_docs
+    examples = article_pairs(train_docs)
+    pipeline = pipeline_of(start)
+    torch.manual_seed(seed)
+    model = MeanPooledPairs.from_pretrained(start)
+    if low_rank:
+        add_low_rank(model, rank=low_rank)  # freezes the embeddings and the encoder's own weights
+    if model.bert.pooler is not None:
+        model.bert.pooler.requires_grad_(False)  # mean pooling never reads it
+    model.to(device)
+    data = StepData(examples, BATCH_SIZE, collate_for(tokenizer), seed=seed)
+    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
+        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
+    else:
+        default_rate = 2e-4 if low_rank else 2e-5  # full fine-tuning at sentence-transformers' default
+        config = plan(model, data, learning_rate or default_rate, steps, minutes, out, seed, progress)
+    learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else "every weight"
+    print(f"fine-tuning {name} into a sentence encoder ({learns}): {len(train_docs)} articles, "
+          f"{sum(map(len, examples))} (anchor, paragraph) pairs, {config.total_steps} steps of {BATCH_SIZE} "
+          f"articles; {len(held_docs)} articles held out")
+    started = time.perf_counter()
+    trainer = Trainer(model, config, tokenizer=tokenizer)
+    if saved:
+        trainer.resume(out / "checkpoint")
+    trainer.train(data)
+    steps = trainer.step  # fewer than planned if the time ran out
+    seconds = time.perf_counter() - started
+    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
+    if low_rank:  # keep what was learned, then fold the updates in: a plain BERT from here on
+        from safetensors.torch import save_file
+
+        save_file({k: v.cpu().contiguous() for k, v in low_rank_factors(model.bert).items()},  # BertModel names
+                  str(out / "low_rank.safetensors"), metadata={"rank": str(low_rank), "alpha": str(2.0 * low_rank)})
+        merge_low_rank(model)
+    trained = SentenceEncoder(model.bert.cpu().eval(), tokenizer, pipeline)
+    trained.save_pretrained(out / "model")
+    figures = {"trained": evaluate_retrieval(encoder_embedder(trained), held_docs),
+               "base_model": evaluate_retrieval(encoder_embedder(SentenceEncoder.from_pretrained(start)), held_docs),
+               "glove_mean": evaluate_retrieval(glove_embedder(), held_docs)}
+    report = {"start": name, "steps": steps, "seconds": round(seconds), "low_rank": low_rank,
+              "learning_rate": config.learning_rate, "batch_size": BATCH_SIZE, "scale": SCALE,
+              "train_articles": len(train_docs), "pairs": sum(map(len, examples)),
+              "held_out_articles": len(held_docs), "held_out": figures,
+              "losses": {"first": losses[:5], "last": losses[-5:]}}
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_table(figures)
+    print(f"trained {steps} steps in {seconds / 60:.1f} minutes; model: {out / 'model'}")
+    return report
+
+
+def print_table(figures: dict) -> None:
+    what = figures["trained"]["what_is"]
+    print(f"held out: {what['queries']} queries \"What is <title>?\" against {what['paragraphs']} paragraphs "
+          f"(every form and the title alone: {figures['trained']['every_form']['queries']} queries)")
+    print(f"  {'':32s} {'MRR@10':>7s} {'recall@1':>9s} {'recall@10':>10s} {'acc@1':>6s}   every form: MRR@10 acc@1")
+    for key, label in (("trained", "trained here"), ("base_model", "base model, before training"),
+                       ("glove_mean", "mean GloVe 6B 50d")):
+        m, e = figures[key]["what_is"], figures[key]["every_form"]
+        print(f"  {label:32s} {m['mrr_at_10']:7.3f} {m['recall_at_1']:9.3f} {m['recall_at_10']:10.3f} "
+              f"{m['accuracy_at_1']:6.3f}   {e['mrr_at_10']:18.3f} {e['accuracy_at_1']:.3f}")
+
+
+def checkpoint_folder(text: str) -> str:
+    """argparse type for --start: a folder with a BERT checkpoint's config.json."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder: give a BERT checkpoint folder, such as "
+                                         "out/pretrain/model")
+    if not (Path(text) / "config.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text} has no config.json: give a BERT checkpoint folder, such as "
+                                         "out/pretrain/model")
+    return text
+
+
+@one_line_errors
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=positive_number, default=10.0, help="the training budget (default: 10)")
+    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
+    p.add_argument("--out", type=Path, default=Path("out/sentence_encoder"),
+                   help="where to write (default: out/sentence_encoder)")
+    p.add_argument("--seed", type=int, default=None, help="seeds the order of the pairs (default: 0)")
+    p.add_argument("--start", type=checkpoint_folder, default=None,
+                   help="a BERT checkpoint folder to start from (default: the shipped all-MiniLM-L6-v2)")
+    p.add_argument("--low-rank", type=int, default=None, metavar="R",
+                   help="train low-rank updates of rank R in every layer instead of every weight (e.g. 12)")
+    p.add_argument("--learning-rate", type=positive_number, default=None,
+                   help="the peak learning rate (default: 2e-5, or 2e-4 with --low-rank)")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
+                        "and seed), for at most --minutes more")
+    args = p.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps must be at least 1, not {args.steps}")
+    if args.low_rank is not None and args.low_rank < 1:
+        p.error(f"--low-rank must be at least 1, not {args.low_rank}")
+    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
+    run(args.minutes, args.out, args.steps, args.seed, start=args.start, low_rank=args.low_rank,
+        learning_rate=args.learning_rate, device=args.device, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()
