@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from minibert import (BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining,
-                      BertForSequenceClassification, Tokenizer)
+                      BertForSequenceClassification, SentenceEncoder, Tokenizer)
 from minibert.app.defaults import Loaded
 from minibert.training.lowrank import apply_low_rank
 
@@ -28,6 +28,9 @@ KINDS = {
     "masked-lm": ("masked_lm_heads", (BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction),
                   "bert-base-uncased"),
     "cross-encoder": ("cross_encoder_low_rank", (BertForSequenceClassification,), "cross-encoder/ms-marco-MiniLM-L6-v2"),
+    # a sentence embedding model fine-tuned here from all-MiniLM-L6-v2 (tasks/train_sentence_encoder.py);
+    # its "class" is SentenceEncoder: load it with load_sentence_encoder_standin()
+    "sentence-encoder": ("sentence_encoder_low_rank", (SentenceEncoder,), "sentence-transformers/all-MiniLM-L6-v2"),
 }
 
 
@@ -75,6 +78,13 @@ def standin_description(kind: str) -> str:
                 f"of Wikipedia and news text, on top of a frozen all-MiniLM-L6-v2 (held out: masked-LM top-1 "
                 f"{held['mlm_top1']:.2f} against {base['mlm_top1']:.2f} for the most frequent token; next sentence "
                 f"{held['nsp_accuracy']:.2f} against 0.50 for chance). The lesson's model is {KINDS[kind][2]}")
+    if kind == "sentence-encoder":
+        ours, base = info["held_out"]["trained"]["what_is"], info["held_out"]["base_model"]["what_is"]
+        against = "above" if ours["mrr_at_10"] > base["mrr_at_10"] else "not above"
+        return (f"stand-in: a sentence encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates "
+                f"to every layer; mean pooling, unit length), {how}, on {info['pairs']} Wikipedia (question or title, "
+                f"paragraph) pairs (held out: MRR@10 {ours['mrr_at_10']:.3f}, {against} the {base['mrr_at_10']:.3f} of "
+                f"the base model). The lesson's model is {KINDS[kind][2]}")
     ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
     against = "above" if ours["accuracy_at_1"] > base["accuracy_at_1"] else "not above"
     return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates to "
@@ -91,6 +101,9 @@ def load_standin(kind: str, model_class) -> Loaded:
     if model_class not in classes:
         raise ValueError(f"the {kind} stand-in loads into {', '.join(c.__name__ for c in classes)}, "
                          f"not {model_class.__name__}")
+    if kind == "sentence-encoder":
+        encoder = load_sentence_encoder_standin()
+        return Loaded(encoder, encoder.tokenizer, standin_description(kind))
     tokenizer, path = shipped_tokenizer()
     info = json.loads((FOLDER / f"{stem}.json").read_text())
     changes = {"num_labels": 1, "problem_type": "multi_label_classification"} if kind == "cross-encoder" else {}
@@ -115,6 +128,29 @@ def load_standin(kind: str, model_class) -> Loaded:
                 wanted[name].copy_(tensor.float())
     model.config.extra.update(info.get("config_extra", {}))
     return Loaded(model.eval(), tokenizer, standin_description(kind))
+
+
+def load_sentence_encoder_standin() -> SentenceEncoder:
+    """The sentence-encoder stand-in: all-MiniLM-L6-v2 with the low-rank updates trained here added to
+    its weights (W <- W + (alpha / r) B @ A), as a SentenceEncoder with MiniLM's own pipeline (mean
+    pooling, unit length, texts cut at 256 tokens), on the fast path.
+
+        >>> encoder = load_sentence_encoder_standin()
+        >>> encoder.encode(["What is an algorithm?"]).shape
+        torch.Size([1, 384])
+    """
+    from safetensors.torch import load_file
+
+    from minibert.speed.fast import FastBertModel
+
+    stem = KINDS["sentence-encoder"][0]
+    info = json.loads((FOLDER / f"{stem}.json").read_text())
+    _, path = shipped_tokenizer()
+    encoder = SentenceEncoder.from_pretrained(path, fast=False)  # the readable BertModel: the factors name its modules
+    factors = load_file(str(FOLDER / f"{stem}.safetensors"))
+    apply_low_rank(encoder.model, factors, info["low_rank_alpha"] / info["low_rank"])
+    encoder.model = FastBertModel.from_model(encoder.model.eval())  # faster; equal to float rounding (speed/fast.py)
+    return encoder
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -8,17 +8,23 @@ programs from text that ships offline (tasks/corpus.py), and say so on every lin
     on top of a frozen all-MiniLM-L6-v2 (its decoder is MiniLM's own word-embedding matrix);
   - cross-encoder: `python -m tasks.finetune_cross_encoder --low-rank 16`: low-rank updates to
     every layer of MiniLM (minibert/training/lowrank.py), its pooler and a one-logit head, trained
-    on Wikipedia question-passage pairs.
+    on Wikipedia question-passage pairs;
+  - sentence encoder (for the next lesson's sentence embeddings): `python -m
+    tasks.train_sentence_encoder --low-rank 12`: low-rank updates to every layer of MiniLM, trained
+    with in-batch negatives on Wikipedia (question or title, paragraph) pairs; rank 12 keeps the
+    float16 factors under 1 MB. `load_sentence_encoder_standin()` gives a SentenceEncoder (mean
+    pooling, unit length).
 
 Only what was trained is kept, in tasks/standins/ (float16, about 2.3 MB in all): the rest is the
 shipped all-MiniLM-L6-v2, so the stand-ins load in about a second and the lesson never has to train.
 `load_standin` (in tasks/_common.py, with the steps' other loading) rebuilds the cross-encoder by
 adding each update, (alpha / r) * B @ A, to MiniLM's weight.
-The .json beside each file says how it was trained and what it scored on held-out text. They were
-made on a rented GPU; rebuild them with
+The .json beside each file says how it was trained and what it scored on held-out text. The first two
+were made on a rented GPU, the sentence encoder on 2 shared CPU cores; rebuild them with
 
     python -m tasks.standins --device cuda --steps-pretrain 2000 --steps-cross-encoder 3000
     python -m tasks.standins --steps-pretrain 2000 --steps-cross-encoder 3000   # the same on a CPU: slow
+    python -m tasks.standins --only sentence-encoder --minutes-sentence-encoder 10   # as shipped; only by name
 
     >>> from minibert import BertForMaskedLM
     >>> loaded = load_standin("masked-lm", BertForMaskedLM)
@@ -38,9 +44,14 @@ import torch
 
 from minibert import BertForPreTraining
 
-from ._common import FOLDER, KINDS, load_standin, one_line_errors  # load_standin: also reached from here
+from ._common import (FOLDER, KINDS, load_sentence_encoder_standin, load_standin,  # also reached from here
+                      one_line_errors)
 
 LOW_RANK, CROSS_ENCODER_LR = 16, 2e-4  # the cross-encoder's rank and peak learning rate (scripts/sweep_cross_encoder.py)
+# The sentence encoder's rank: its factors are 6 layers x (4 x (384 + 384) + 2 x (384 + 1536)) x r numbers,
+# 82,944 x r bytes in float16: r = 12 is 0.99 MB. Its learning rate is train_sentence_encoder's default for
+# low rank, chosen before any run (no sweep: one step takes 10-20 s on the shared 2-core machine).
+SENTENCE_LOW_RANK = 12
 
 
 def export(tensors: dict[str, torch.Tensor], kind: str, report: dict, config_extra: dict | None = None) -> Path:
@@ -77,10 +88,23 @@ def export_cross_encoder(run: Path, device: str) -> Path:
                   config_extra={"sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Sigmoid"}})
 
 
+def export_sentence_encoder(run: Path, device: str) -> Path:
+    """From a `tasks.train_sentence_encoder --low-rank R` run folder: its low-rank factors alone."""
+    from safetensors import safe_open
+
+    report = {**json.loads((run / "metrics.json").read_text()), "device": device}
+    with safe_open(str(run / "low_rank.safetensors"), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = f.metadata()
+    report["low_rank"], report["low_rank_alpha"] = int(meta["rank"]), float(meta["alpha"])
+    return export(tensors, "sentence-encoder", report)
+
+
 def build(minutes_pretrain: float = 4.0, minutes_cross_encoder: float = 3.0, out: Path = Path("out/standins"),
           steps_pretrain: int | None = None, steps_cross_encoder: int | None = None, device: str = "cpu",
-          only: str | None = None) -> None:
-    from . import finetune_cross_encoder, pretrain
+          only: str | None = None, minutes_sentence_encoder: float = 10.0,
+          steps_sentence_encoder: int | None = None) -> None:
+    from . import finetune_cross_encoder, pretrain, train_sentence_encoder
 
     # A fresh folder for each build: the training programs refuse a folder that holds a run (resume it
     # with --resume), and what a build keeps is exported to tasks/standins/ anyway.
@@ -94,6 +118,10 @@ def build(minutes_pretrain: float = 4.0, minutes_cross_encoder: float = 3.0, out
         finetune_cross_encoder.run(minutes_cross_encoder, out / "cross_encoder", steps=steps_cross_encoder,
                                    device=device, low_rank=LOW_RANK, learning_rate=CROSS_ENCODER_LR)
         export_cross_encoder(out / "cross_encoder", device)
+    if only == "sentence-encoder":  # asked for by name: a build of the other two leaves it as it is
+        train_sentence_encoder.run(minutes_sentence_encoder, out / "sentence_encoder", steps=steps_sentence_encoder,
+                                   device=device, low_rank=SENTENCE_LOW_RANK)
+        export_sentence_encoder(out / "sentence_encoder", device)
 
 
 @one_line_errors
@@ -103,6 +131,8 @@ def main(argv=None) -> None:
     p.add_argument("--minutes-cross-encoder", type=float, default=3.0, help="the cross-encoder (default 3)")
     p.add_argument("--steps-pretrain", type=int, default=None, help="a number of steps instead of minutes")
     p.add_argument("--steps-cross-encoder", type=int, default=None, help="a number of steps instead of minutes")
+    p.add_argument("--minutes-sentence-encoder", type=float, default=10.0, help="the sentence encoder (default 10)")
+    p.add_argument("--steps-sentence-encoder", type=int, default=None, help="a number of steps instead of minutes")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--only", choices=tuple(KINDS), help="train one stand-in, and keep the other as it is")
     p.add_argument("--cross-encoder-from", type=Path, metavar="RUN",
@@ -118,7 +148,8 @@ def main(argv=None) -> None:
         print(export_cross_encoder(args.cross_encoder_from, args.device))
         return
     build(args.minutes_pretrain, args.minutes_cross_encoder, steps_pretrain=args.steps_pretrain,
-          steps_cross_encoder=args.steps_cross_encoder, device=args.device, only=args.only)
+          steps_cross_encoder=args.steps_cross_encoder, device=args.device, only=args.only,
+          minutes_sentence_encoder=args.minutes_sentence_encoder, steps_sentence_encoder=args.steps_sentence_encoder)
 
 
 if __name__ == "__main__":

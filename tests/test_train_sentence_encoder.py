@@ -1,0 +1,293 @@
+"""tasks/train_sentence_encoder.py: the pooling and loss module against sentence-transformers, the batches
+(one pair per article), the retrieval figures on hand-computed examples, a smoke run and a resumed
+run on a tiny BERT, the shipped stand-in, and the command line's refusals.
+
+The smoke runs start from a tiny random BERT with MiniLM's vocabulary (--start), so that they take
+seconds; the module's numbers are checked on all-MiniLM-L6-v2 itself.
+"""
+
+import json
+
+import pytest
+import torch
+
+from minibert import BertConfig, BertModel, SentenceEncoder
+from minibert.training import multiple_negatives_ranking_loss
+from minibert.training.loop import StepData, Trainer
+from tasks import _common, corpus, finetune_cross_encoder, standins
+from tasks import train_sentence_encoder as T
+
+PAIRS = [("What is Anarchism?", "A political philosophy that rejects hierarchy and the state."),
+         ("Tell me about the Atlantic Ocean.", "The second-largest of the world's five oceans, between the Americas "
+                                               "and Europe and Africa."),
+         ("Algorithm", "A finite sequence of well-defined instructions, used to solve a class of problems."),
+         ("What do you know about Alberta?", "A province of Canada whose capital is Edmonton.")]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    tokenizer, path = _common.shipped_tokenizer()
+    return tokenizer, path
+
+
+@pytest.fixture(scope="module")
+def tiny_start(tmp_path_factory, minilm):
+    """A tiny random BERT with all-MiniLM-L6-v2's tokenizer, saved as a checkpoint folder. Its weights are
+    drawn wide (std 0.5, not BERT's 0.02): from BERT's init every text gets nearly the same mean vector,
+    and 8 steps barely move the loss (2.78 -> 2.50, measured); from this one they move it 4.09 -> 2.71."""
+    tokenizer, _ = minilm
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, initializer_range=0.5)
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    BertModel(config).save_pretrained(folder, tokenizer=tokenizer)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# The module: its embeddings are sentence-transformers', its loss the loss of those embeddings.
+# ---------------------------------------------------------------------------------------------
+
+def test_the_module_embeds_as_sentence_transformers_and_its_loss_is_the_ranking_loss_of_those(minilm):
+    from sentence_transformers import SentenceTransformer
+
+    tokenizer, path = minilm
+    model = T.MeanPooledPairs.from_pretrained(path).eval()  # eval: no dropout, as encode runs
+    batch = T.collate_for(tokenizer)([[pair] for pair in PAIRS], [torch.Generator() for _ in PAIRS])
+    assert batch["input_ids"].shape[0] == 2 * len(PAIRS)  # anchors, then positives
+    with torch.no_grad():
+        out = model(**batch)
+    anchors, positives = [a for a, _ in PAIRS], [p for _, p in PAIRS]
+    reference = SentenceTransformer(str(path), device="cpu")  # the independent reference for the embeddings
+    expected_a = torch.from_numpy(reference.encode(anchors))  # (B, 384), unit rows (MiniLM ends in Normalize)
+    expected_p = torch.from_numpy(reference.encode(positives))
+    assert torch.allclose(out.anchors, expected_a, atol=1e-5) and torch.allclose(out.positives, expected_p, atol=1e-5)
+    # the loss, against the library's loss on SentenceEncoder's embeddings of the same texts
+    encoder = SentenceEncoder.from_pretrained(path)
+    expected = multiple_negatives_ranking_loss(encoder.encode(anchors), encoder.encode(positives), scale=20.0)
+    assert abs(float(out.loss) - float(expected)) < 1e-5, (float(out.loss), float(expected))
+    # and it is not a loss that any embeddings would give: swapping the positives makes it far larger
+    with torch.no_grad():
+        swapped = T.collate_for(tokenizer)([[(a, p)] for a, p in zip(anchors, positives[::-1])],
+                                           [torch.Generator() for _ in PAIRS])
+        assert float(model(**swapped).loss) > float(out.loss) + 1.0
+
+
+def test_each_half_is_cut_to_its_own_longest_text_without_changing_the_embeddings(minilm):
+    """The forward cuts the anchors' padding off before BERT; the embeddings are those of the anchors alone."""
+    tokenizer, path = minilm
+    model = T.MeanPooledPairs.from_pretrained(path).eval()
+    alone = tokenizer([a for a, _ in PAIRS])  # padded to the longest anchor only
+    batch = T.collate_for(tokenizer)([[pair] for pair in PAIRS], [torch.Generator() for _ in PAIRS])
+    assert batch["input_ids"].shape[1] > alone["input_ids"].shape[1]  # the paragraphs are longer
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).anchors, model.embed(alone["input_ids"], alone["attention_mask"]),
+                              atol=1e-6)
+    with pytest.raises(ValueError, match="even number of rows"):
+        model(batch["input_ids"][:3], batch["attention_mask"][:3])
+
+
+# ---------------------------------------------------------------------------------------------
+# The pairs and the batches.
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def split():
+    return corpus.split_held_out(finetune_cross_encoder.articles(), 0.1)
+
+
+def test_no_batch_holds_two_pairs_of_one_article_and_the_positives_do_not_name_the_title(split):
+    train, held = split
+    assert {d.title for d in train}.isdisjoint({d.title for d in held})
+    article_of = {p: d.title for d in train for p in d.paragraphs}
+    examples = T.article_pairs(train)
+    data = StepData(examples, T.BATCH_SIZE, T.draw_pairs, seed=3)  # the very StepData and draw the run uses
+    seen = set()
+    for step in range(3 * data.steps_per_epoch):  # three epochs
+        (pairs,) = data(step)
+        titles = [article_of[positive] for _, positive in pairs]
+        assert len(set(titles)) == len(pairs) == T.BATCH_SIZE, titles
+        for (anchor, positive), title in zip(pairs, titles):
+            assert title in anchor and title.lower() not in positive.lower()  # the anchor asks for its own article
+        seen.update(pairs)
+    assert len(seen) > 2 * data.steps_per_epoch * T.BATCH_SIZE  # each epoch draws afresh, not the same pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# The retrieval figures, on examples worked by hand.
+# ---------------------------------------------------------------------------------------------
+
+def test_retrieval_metrics_on_hand_computed_examples():
+    # query 0: relevant are paragraphs 1 and 3; ranked 2, 1, 3, 0: first relevant at rank 2 -> MRR 1/2,
+    #   recall@1 0/2, recall@3 2/2; query 1: relevant is paragraph 0, ranked last (4th) -> 0 in the top 3.
+    # query 2: relevant paragraph 2, ranked first -> MRR 1, recall@1 1, recall@3 1, accuracy@1 1.
+    scores = torch.tensor([[0.1, 0.8, 0.9, 0.5],
+                           [0.0, 0.3, 0.2, 0.1],
+                           [0.2, 0.1, 0.7, 0.3]])
+    relevant = torch.tensor([[False, True, False, True],
+                             [True, False, False, False],
+                             [False, False, True, False]])
+    m = T.retrieval_metrics(scores, relevant, k=3)
+    assert m["mrr_at_3"] == pytest.approx((1 / 2 + 0 + 1) / 3)
+    assert m["recall_at_1"] == pytest.approx((0 + 0 + 1) / 3)
+    assert m["recall_at_3"] == pytest.approx((2 / 2 + 0 + 1) / 3)
+    assert m["accuracy_at_1"] == pytest.approx(1 / 3)
+    # a perfect ranking scores 1 everywhere except recall@1 when a query has several relevant paragraphs
+    perfect = T.retrieval_metrics(relevant.float(), relevant, k=3)
+    assert perfect["mrr_at_3"] == 1 and perfect["accuracy_at_1"] == 1 and perfect["recall_at_3"] == 1
+    assert perfect["recall_at_1"] == pytest.approx((1 / 2 + 1 + 1) / 3)
+    with pytest.raises(ValueError, match="at least one relevant"):
+        T.retrieval_metrics(scores, torch.zeros(3, 4, dtype=torch.bool))
+
+
+def test_the_held_out_retrieval_set_is_what_the_docstring_says(split):
+    _, held = split
+    queries, query_doc, paragraphs, paragraph_doc = T.retrieval_set(held)
+    assert queries == [f"What is {d.title}?" for d in held] and query_doc == list(range(len(held)))
+    assert len(paragraphs) == sum(len(finetune_cross_encoder.usable(d)) for d in held) == len(paragraph_doc)
+    assert all(held[d].title.lower() not in p.lower() for p, d in zip(paragraphs, paragraph_doc))
+    every, every_doc, _, _ = T.retrieval_set(held, every_form=True)
+    assert len(every) == 5 * len(held) and every_doc[:5] == [0] * 5 and every[4] == held[0].title
+
+
+# ---------------------------------------------------------------------------------------------
+# The program: a smoke run, and a run stopped and resumed, on a tiny BERT.
+# ---------------------------------------------------------------------------------------------
+
+def test_smoke_run_writes_everything_the_loss_falls_and_sentence_transformers_loads_the_model(tmp_path, tiny_start):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "run"
+    report = T.run(out=out, steps=8, start=str(tiny_start), learning_rate=3e-3, progress=False, max_articles=16)
+    assert {"model", "log.jsonl", "loss.png", "metrics.json", "checkpoint"} <= {p.name for p in out.iterdir()}
+    losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()
+              if "loss" in json.loads(line)]
+    assert len(losses) == 8 and losses[0] == pytest.approx(report["losses"]["first"][0])
+    # 16 articles, one batch: the same 16 articles every step, so the task is learnable in a few steps
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3, losses
+    metrics = json.loads((out / "metrics.json").read_text())
+    for model in ("trained", "base_model", "glove_mean"):
+        figures = metrics["held_out"][model]["what_is"]
+        assert 0 <= figures["recall_at_1"] <= figures["recall_at_10"] <= 1 and figures["queries"] == 9
+    texts = [a for a, _ in PAIRS] + [p for _, p in PAIRS]
+    ours = SentenceEncoder.from_pretrained(out / "model").encode(texts)
+    theirs = torch.from_numpy(SentenceTransformer(str(out / "model"), device="cpu").encode(texts))
+    assert torch.allclose(ours, theirs, atol=1e-6), (ours - theirs).abs().max()
+    assert torch.allclose(ours.norm(dim=1), torch.ones(len(texts)), atol=1e-5)  # Normalize is in the pipeline
+    assert not torch.allclose(ours, SentenceEncoder.from_pretrained(tiny_start).encode(texts, normalize=True),
+                              atol=1e-3)  # it has learned something
+
+
+def test_a_low_rank_run_stopped_and_resumed_gives_the_uninterrupted_runs_losses(tmp_path, tiny_start, monkeypatch):
+    options = dict(steps=4, start=str(tiny_start), low_rank=4, learning_rate=3e-3, progress=False, max_articles=32)
+    whole = T.run(out=tmp_path / "whole", **options)
+    from safetensors.torch import load_file
+
+    factors = load_file(str(tmp_path / "whole" / "low_rank.safetensors"))
+    assert len(factors) == 2 * 6 * 2 and all(k.startswith("encoder.layer.") for k in factors)  # BertModel's names
+
+    real_step, calls = Trainer.train_step, []
+
+    def stop_after_two(self, micro_batches):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed during step 3: the checkpoint of step 2 is on disk
+        calls.append(1)
+        return real_step(self, micro_batches)
+
+    monkeypatch.setattr(Trainer, "train_step", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        T.run(out=tmp_path / "cut", **options)
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    resumed = T.run(out=tmp_path / "cut", resume=True, progress=False, start=str(tiny_start), low_rank=4,
+                    max_articles=32)
+    assert resumed["steps"] == whole["steps"] == 4
+    first, second = ([json.loads(line)["loss"] for line in (tmp_path / name / "log.jsonl").read_text().splitlines()
+                      if "loss" in json.loads(line)] for name in ("whole", "cut"))
+    assert len(second) == 4 and second == pytest.approx(first, abs=1e-5)
+    texts = [p for _, p in PAIRS]
+    assert torch.allclose(SentenceEncoder.from_pretrained(tmp_path / "whole" / "model").encode(texts),
+                          SentenceEncoder.from_pretrained(tmp_path / "cut" / "model").encode(texts), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stand-in.
+# ---------------------------------------------------------------------------------------------
+
+def test_the_stand_in_is_small_float16_factors_alone():
+    from safetensors.torch import load_file
+
+    stem = _common.KINDS["sentence-encoder"][0]
+    path = standins.FOLDER / f"{stem}.safetensors"
+    info = json.loads((standins.FOLDER / f"{stem}.json").read_text())
+    assert path.stat().st_size < 1_050_000  # "at most about 1 MB"
+    tensors = load_file(str(path))
+    r = info["low_rank"]
+    assert r == standins.SENTENCE_LOW_RANK and all(t.dtype == torch.float16 for t in tensors.values())
+    assert all(k.endswith((".lora_A", ".lora_B")) for k in tensors) and len(tensors) == 6 * 6 * 2
+    assert sum(t.numel() for t in tensors.values()) == 6 * (4 * (384 + 384) + 2 * (384 + 1536)) * r
+    assert info["device"] == "cpu" and info["steps"] >= 1
+
+
+def test_the_stand_in_loads_as_a_sentence_encoder_and_beats_the_base_model_on_held_out_retrieval(split, minilm):
+    """Measured when it was made (tasks/standins/sentence_encoder_low_rank.json: 42 steps, 544 s on the
+    shared 2-core CPU): on the 9 held-out "What is <title>?" queries against 341 paragraphs, MRR@10
+    1.000 against 0.926 for the base model (one query's first relevant paragraph moved from rank 3 to
+    rank 1) and recall@10 0.399 against 0.376; asked in every form and by the title alone (45 queries),
+    MRR@10 0.978 against 0.912. Both models are measured again here. The margins asked are about half
+    the measured gaps: MRR@10 +0.03 on each query set, recall@10 +0.01. Nine queries are few: the
+    every-form row (45) is the steadier figure."""
+    _, held = split
+    _, path = minilm
+    encoder = standins.load_sentence_encoder_standin()
+    assert isinstance(encoder, SentenceEncoder) and encoder.pipeline.pooling == ("mean",) and encoder.pipeline.normalize
+    loaded = standins.load_standin("sentence-encoder", SentenceEncoder)
+    assert loaded.name.startswith("stand-in: a sentence encoder") and "The lesson's model is" in loaded.name
+    ours = T.evaluate_retrieval(T.encoder_embedder(encoder), held)
+    base = T.evaluate_retrieval(T.encoder_embedder(SentenceEncoder.from_pretrained(path)), held)
+    info = json.loads((standins.FOLDER / f"{_common.KINDS['sentence-encoder'][0]}.json").read_text())
+    for name in ("mrr_at_10", "recall_at_1", "recall_at_10", "accuracy_at_1"):  # float16 factors: as recorded
+        assert ours["what_is"][name] == pytest.approx(info["held_out"]["trained"]["what_is"][name], abs=2e-3), name
+        assert base["what_is"][name] == pytest.approx(info["held_out"]["base_model"]["what_is"][name], abs=1e-5), name
+    for queries in ("what_is", "every_form"):
+        assert ours[queries]["mrr_at_10"] >= base[queries]["mrr_at_10"] + 0.03, (queries, ours, base)
+    assert ours["what_is"]["recall_at_10"] >= base["what_is"]["recall_at_10"] + 0.01, (ours, base)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line.
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--start", "/no/such/folder"], "argument --start: /no/such/folder is not a folder"),
+    (["--steps", "0"], "--steps must be at least 1, not 0"),
+    (["--low-rank", "0"], "--low-rank must be at least 1, not 0"),
+    (["--minutes", "nan"], "argument --minutes: must be a finite number above 0, not 'nan'"),
+    (["--learning-rate", "-1"], "argument --learning-rate: must be a finite number above 0, not '-1'"),
+    (["--device", "bogus"], "argument --device: 'bogus' is not a device"),
+])
+def test_bad_input_is_a_one_line_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        T.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_bad_folders_are_one_line_errors(tmp_path, tiny_start, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "log.jsonl").write_text("{}\n")
+    for argv, message in ((["--start", str(tmp_path / "empty")], "has no config.json"),
+                          (["--out", str(tmp_path / "a_file")], "is a file, not a folder"),
+                          (["--out", str(tmp_path / "full")], "is not empty (log.jsonl)"),
+                          (["--resume", "--out", str(tmp_path / "empty")], "holds no checkpoint to resume from"),
+                          (["--resume", "--steps", "3", "--out", str(tmp_path / "full")], "leave it out")):
+        with pytest.raises(SystemExit) as exit_:
+            T.main(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and message in err and "Traceback" not in err, (argv, err)
+    # a rank above the model's width (32 here) is refused by add_low_rank, once the model is loaded: one line
+    with pytest.raises(SystemExit) as exit_:
+        T.main(["--start", str(tiny_start), "--low-rank", "99", "--steps", "1", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "rank 99 is not low" in err and len(err.strip().splitlines()) == 1, err
