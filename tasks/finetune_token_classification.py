@@ -7,9 +7,8 @@ The text is the 100 Wikipedia articles that ship with gensim, with their links k
 into words as BERT's pre-tokenizer cuts it (on spaces and around every punctuation mark, each word
 with its characters), and each word is labelled in IOB2 from the paragraph's links:
 
-    text    Proudhon 's  mutualism   , the  Paris  Commune  and  the state
-    links            ~~~~~~~~~~~~~~     ~~~~~~~~~~~~~~~~~~~          ~~~~~
-    labels  O      O O  B-LINK     O  O    B-LINK I-LINK   O    O    B-LINK
+    text    Proudhon ' s mutualism , the Paris  Commune and the state
+    labels  O        O O B-LINK    O O   B-LINK I-LINK  O   O   B-LINK
 
 (B-LINK: the first word of a link; I-LINK: its other words; O: outside. A word that a link covers in
 part, "[[anarchist]]s", counts as inside.)
