@@ -208,6 +208,25 @@ def sentences(paragraph: str) -> list[str]:
     return parts
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) characters in `text` of each of sentences(text), found in order, so that
+    character spans in the text (links, answers) can be placed in their sentence.
+
+    >>> text = "It flew.  Then it landed at 4 p.m. on Mars!"
+    >>> spans = sentence_spans(text)
+    >>> spans, [text[start:end] for start, end in spans] == sentences(text)
+    ([(0, 8), (10, 43)], True)
+    """
+    spans, position = [], 0
+    for sentence in sentences(text):
+        start = text.find(sentence, position)
+        if start < 0:  # sentences() only splits at whitespace and strips it; a clean text never gets here
+            raise ValueError(f"sentence not found in its text: {sentence[:60]!r}")
+        position = start + len(sentence)
+        spans.append((start, position))
+    return spans
+
+
 def split_held_out(documents: list[Document], fraction: float) -> tuple[list[Document], list[Document]]:
     """(train, held out): whole documents, the same ones on every run and every machine (chosen
     by a hash of the title, not by a random draw), so nothing of a held-out document is trained on."""

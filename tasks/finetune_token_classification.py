@@ -129,12 +129,9 @@ def word_labels(offsets: list[tuple[int, int]], links: list[tuple[int, int]]) ->
 def labelled_sentences(paragraph: corpus.LinkedParagraph) -> tuple[list[LabelledSentence], int]:
     """The paragraph's sentences (corpus.sentences), each as words with IOB2 labels, and the number of
     links dropped because they cross from one sentence into the next (a sentence split gone wrong)."""
-    found, position, kept = [], 0, 0
-    for sentence in corpus.sentences(paragraph.text):
-        start = paragraph.text.find(sentence, position)
-        if start < 0:  # sentences() only splits at spaces; the text is clean, so this does not happen
-            raise ValueError(f"{paragraph.title}: sentence not found in its paragraph: {sentence[:60]!r}")
-        end = position = start + len(sentence)
+    found, kept = [], 0
+    for start, end in corpus.sentence_spans(paragraph.text):
+        sentence = paragraph.text[start:end]
         links = [(s - start, e - start) for s, e in paragraph.links if start <= s and e <= end]
         kept += len(links)
         words = split_words(sentence)
