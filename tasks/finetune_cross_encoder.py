@@ -36,22 +36,19 @@ options) goes on from it with the run's own steps, learning rate and seed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
-import time
 from pathlib import Path
 
 import torch
 
 from minibert import BertForSequenceClassification, SentenceEncoder, Tokenizer
-from minibert.training.log import read_log
-from minibert.training.loop import StepData, Trainer
+from minibert.training.loop import StepData
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
 from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
-from .pretrain import plan
+from .pretrain import schedule, train_timed
 
 K = 10  # candidates per held-out question
 BATCH_SIZE = 16
@@ -210,24 +207,12 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
         freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(pairs, BATCH_SIZE, collate_for(tokenizer), seed=seed)
-    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
-        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
-    else:
-        config = plan(model, data, learning_rate or 1e-4, steps, minutes, out, seed, progress)
-        if steps is not None and max_minutes:
-            config = dataclasses.replace(config, max_seconds=max_minutes * 60)
+    config = schedule(saved, model, data, learning_rate or 1e-4, steps, minutes, out, seed, progress, max_minutes)
     learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else f"the top {trainable_layers} layer(s)"
     print(f"fine-tuning a cross-encoder ({learns}, the pooler and a new head): {len(train_docs)} articles, "
           f"{len(pairs)} pairs (half positive), {config.total_steps} steps of {BATCH_SIZE}; "
           f"{len(held_docs)} articles held out, {len(tasks)} questions x {K} candidates")
-    started = time.perf_counter()
-    trainer = Trainer(model, config, tokenizer=tokenizer)
-    if saved:
-        trainer.resume(out / "checkpoint")
-    trainer.train(data)
-    steps = trainer.step  # fewer than planned if the time ran out
-    seconds = time.perf_counter() - started
-    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
+    steps, seconds, losses = train_timed(model, config, data, tokenizer, resume=saved is not None)
     if low_rank:  # keep what was learned, then fold the updates in: a plain BERT from here on
         from safetensors.torch import save_file
 

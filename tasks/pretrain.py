@@ -146,6 +146,34 @@ def plan(model, data: StepData, learning_rate: float, steps: int | None, minutes
                                max_seconds=None if steps_given else minutes * 60)  # a busy machine must not overrun
 
 
+def schedule(saved: TrainingConfig | None, model, data: StepData, learning_rate: float, steps: int | None,
+             minutes: float, out: Path, seed: int, progress: bool, max_minutes: float | None = None,
+             world: int = 1) -> TrainingConfig:
+    """The TrainingConfig a training program runs with. Resumed (`saved`, the checkpoint's): the run's own
+    schedule, with `minutes` at most for the rest of it. Fresh: `plan`'s; where `steps` is given,
+    `max_minutes` (if any) still caps the time."""
+    if saved:
+        return dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
+    config = plan(model, data, learning_rate, steps, minutes, out, seed, progress, world)
+    if steps is not None and max_minutes:
+        config = dataclasses.replace(config, max_seconds=max_minutes * 60)
+    return config
+
+
+def train_timed(model, config: TrainingConfig, data, tokenizer: Tokenizer, resume: bool) -> tuple[int, float, list[float]]:
+    """Train, going on from OUT/checkpoint when resuming: (steps done, seconds, every loss in OUT/log.jsonl).
+    The steps done are fewer than planned where the time budget ran out first; the losses are the whole
+    run's, resumed or not."""
+    started = time.perf_counter()
+    trainer = Trainer(model, config, tokenizer=tokenizer)
+    if resume:
+        trainer.resume(Path(config.output_dir) / "checkpoint")
+    trainer.train(data)
+    seconds = time.perf_counter() - started
+    losses = [record["loss"] for record in read_log(Path(config.output_dir) / "log.jsonl") if "loss" in record]
+    return trainer.step, seconds, losses
+
+
 def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretrain"), steps: int | None = None,
         seed: int | None = None, learning_rate: float | None = None, progress: bool = True,
         max_documents: int | None = None, device: str = "cpu", frequency_init: bool = True,
@@ -162,11 +190,8 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
     data = StepData(train_pairs, BATCH_SIZE, MaskedPairBatches.for_tokenizer(tokenizer), seed=seed,
                     rank=rank, world_size=world)
     masked_only = _MaskedOnly(data)  # the vocabulary projection only where a token was masked
-    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
-        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
-    else:
-        config = plan(model, masked_only, learning_rate or (1e-3 if body == "small" else 5e-3), steps, minutes,
-                      out, seed, progress, world)
+    config = schedule(saved, model, masked_only, learning_rate or (1e-3 if body == "small" else 5e-3), steps, minutes,
+                      out, seed, progress, world=world)
     if rank == 0:
         print(f"pre-training {body}: {n_train} documents ({megabytes:.1f} MB of text in all), {len(train_pairs)} "
               f"pairs, {config.total_steps} steps of {BATCH_SIZE} x up to {MAX_SEQ_LENGTH} tokens; "
