@@ -112,7 +112,8 @@ _OPEN, _CLOSE = "\x01", "\x02"  # put around a link's text before filter_wiki, r
 
 
 def wikipedia_linked_articles(min_chars: int = 2000) -> list[LinkedArticle]:
-    """The articles of wikipedia_articles(), each paragraph with the spans its markup linked.
+    """The articles of wikipedia_articles(), each paragraph with the spans its markup linked
+    (linked_paragraphs, page by page).
 
     Links into other namespaces ("[[File:...]]", "[[Category:...]]") are not mentions and are left to
     filter_wiki, which drops them. The articles are wikipedia_articles()'s, and so are nearly all the
@@ -125,44 +126,70 @@ def wikipedia_linked_articles(min_chars: int = 2000) -> list[LinkedArticle]:
                                         for p in d.paragraphs]) for d in saved]
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
-    def mark(match: re.Match) -> str:
-        target, shown = match.group(1), match.group(2)
-        if ":" in target:  # another namespace: not a mention
-            return match.group(0)
-        return _OPEN + (shown if shown is not None else target) + _CLOSE
-
     articles = []
     with bz2.open(gensim_test_data() / WIKIPEDIA) as f:
         for title, markup, _ in extract_pages(f):
             if len(filter_wiki(markup)) < min_chars:  # the same articles as wikipedia_articles()
                 continue
-            paragraphs = []
-            for marked in filter_wiki(_LINK.sub(mark, markup)).split("\n"):
-                paragraph = _read_links(title, clean(marked))
-                if paragraph is not None and _kept(paragraph.text):
-                    paragraphs.append(paragraph)
+            paragraphs = linked_paragraphs(title, markup)
             if paragraphs:
                 articles.append(LinkedArticle(title, paragraphs))
     return articles
 
 
+def linked_paragraphs(title: str, markup: str) -> list[LinkedParagraph]:
+    """The paragraphs of one page's raw wiki markup, as plain text with the spans of their links.
+
+    Each link to an article is marked around its shown text, the markup is removed by gensim's
+    filter_wiki, and the marks are read back as character spans. A paragraph is kept as
+    wikipedia_articles() keeps one (text, not a heading or a fragment); one whose marks do not pair
+    up is left out.
+
+    >>> markup = ("[[Anarchism]] is a [[political philosophy|political philosophy]] that holds "
+    ...           "[[State (polity)|states]] to be undesirable, unnecessary and harmful.")
+    >>> [paragraph.text[start:end] for paragraph in linked_paragraphs("Anarchism", markup)
+    ...  for start, end in paragraph.links]
+    ['Anarchism', 'political philosophy', 'states']
+    """
+    from gensim.corpora.wikicorpus import filter_wiki
+
+    def mark(match: re.Match) -> str:
+        target, shown = match.group(1), match.group(2)
+        if ":" in target:  # another namespace: not a mention
+            return match.group(0)
+        shown = shown if shown is not None else target
+        words = shown.strip()
+        if not words:  # "[[Paris|]]" (the pipe trick) or "[[ ]]": nothing shown to mark
+            return shown
+        # spaces inside the brackets, "[[ Paris]]", go outside the marks, where clean() can merge them
+        before, after = shown[:len(shown) - len(shown.lstrip())], shown[len(shown.rstrip()):]
+        return before + _OPEN + words + _CLOSE + after
+
+    paragraphs = []
+    for marked in filter_wiki(_LINK.sub(mark, markup)).split("\n"):
+        paragraph = _read_links(title, clean(marked))
+        if paragraph is not None and _kept(paragraph.text):
+            paragraphs.append(paragraph)
+    return paragraphs
+
+
 def _read_links(title: str, marked: str) -> LinkedParagraph | None:
     """The text without the markers, and the spans they enclosed; None where the markers do not pair up
-    (a link cut by the markup's removal), or a span is empty or starts or ends with a space."""
-    text, links, start = [], [], None
+    (a link cut by the markup's removal). A span that is empty, or starts or ends with a space, is dropped."""
+    text, links, start, length = [], [], None, 0  # length: the characters of `text` so far
     for piece in re.split(f"([{_OPEN}{_CLOSE}])", marked):
         if piece == _OPEN:
             if start is not None:
                 return None
-            start = sum(map(len, text))
+            start = length
         elif piece == _CLOSE:
             if start is None:
                 return None
-            end = sum(map(len, text))
-            links.append((start, end))
+            links.append((start, length))
             start = None
         else:
             text.append(piece)
+            length += len(piece)
     text = "".join(text)
     if start is not None:
         return None
