@@ -3,6 +3,7 @@ entity-level scores against seqeval's published behaviour and hand-computed numb
 saved model transformers loads with the same logits, and one-line errors for bad options."""
 
 import json
+import types
 
 import pytest
 import torch
@@ -50,6 +51,19 @@ def test_adjacent_links_are_two_mentions_and_a_link_across_sentences_is_dropped(
     across = corpus.LinkedParagraph("t", text, [(15, 25)])  # "Lyon. Then": crosses the sentence end
     sentences, crossing = tc.labelled_sentences(across)
     assert crossing == 1 and all(label == tc.O for s in sentences for label in s.labels)
+
+
+def test_two_links_that_touch_one_word_are_two_mentions_and_the_word_is_the_firsts():
+    #          "the Paris Commune fell" as words; offsets written by hand
+    offsets = [(0, 3), (4, 9), (10, 17), (18, 22)]
+    # "the Par" and "is Commune": both touch "Paris", which goes to the first; the second begins at "Commune"
+    assert tc.word_labels(offsets, [(0, 7), (7, 17)]) == [tc.B, tc.I, tc.B, tc.O]
+    # the same links given the other way round are read in order: "Paris" is then the second's, as B
+    assert tc.word_labels(offsets, [(7, 17), (0, 7)]) == [tc.B, tc.B, tc.I, tc.O]
+    # "[[Li]][[F]]": two links inside one word are one word, so one mention
+    assert tc.word_labels([(0, 3), (4, 8)], [(0, 2), (2, 3)]) == [tc.B, tc.O]
+    # scored as seqeval reads IOB2: two entities in the first case, one in the last
+    assert len(tc.entity_spans(["B-LINK", "I-LINK", "B-LINK", "O"])) == 2
 
 
 def test_words_are_what_the_tokenizer_reads_as_words():
@@ -106,6 +120,52 @@ def test_the_held_out_articles_are_the_other_programs():
     _, held = corpus.split_held_out(linked, 0.1)
     _, held_plain = corpus.split_held_out(corpus.wikipedia_articles(), 0.1)
     assert [a.title for a in held] == [d.title for d in held_plain] and len(held) == 10
+
+
+# -- predict, on a stub model with fixed logits -----------------------------------------------------------
+
+class PiecesStub(torch.nn.Module):
+    """Logits fixed by the piece alone: I-LINK for a word's later piece ("##..."), B-LINK for any other
+    piece, so a word predicted B was read from its first piece, and one predicted I from a later one."""
+
+    def __init__(self, tokenizer):
+        super().__init__()
+        vocab = tokenizer.backend.get_vocab()
+        later = torch.zeros(max(vocab.values()) + 1, dtype=torch.bool)
+        later[[i for piece, i in vocab.items() if piece.startswith("##")]] = True
+        self.register_buffer("later", later)
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # predict() asks the parameters for the device
+
+    def forward(self, input_ids, **_):
+        logits = torch.zeros(*input_ids.shape, 3)
+        logits[..., tc.B] = 1.0
+        logits[..., tc.I] = 2.0 * self.later[input_ids]
+        return types.SimpleNamespace(logits=logits)
+
+
+def words_kept_by_transformers(words: list[str], max_length: int) -> int:
+    """How many words keep a piece when transformers' tokenizer cuts the sentence to max_length pieces."""
+    from transformers import BertTokenizerFast
+
+    reference = BertTokenizerFast.from_pretrained(tc.shipped_tokenizer()[1])
+    encoding = reference(words, is_split_into_words=True, truncation=True, max_length=max_length)
+    return len({w for w in encoding.word_ids() if w is not None})
+
+
+def test_predict_reads_each_words_first_piece_and_a_word_cut_off_comes_out_o(monkeypatch):
+    tokenizer, _ = tc.shipped_tokenizer()
+    long = "The unaffable cat sat on Proudhon ' s mat".split()  # "unaffable" and "Proudhon" are several pieces
+    assert len(tokenizer.words([["unaffable"]], 8)[0].word_ids) > 3  # so a later piece would read I
+    sentences = [tc.LabelledSentence(words, [], [tc.O] * len(words), " ".join(words))
+                 for words in (long, ["mutualism"], long[:3])]  # of three lengths, so the batches reorder them
+    model = PiecesStub(tokenizer)
+    # Whole: every word is read from its first piece, so B; each sentence comes back in its place
+    assert tc.predict(model, tokenizer, sentences, batch_size=2) == [[tc.B] * len(s.words) for s in sentences]
+    # Cut to 8 pieces, [CLS] and [SEP] among them: the words past the cut have no piece, so O
+    monkeypatch.setattr(tc, "EVAL_MAX_LENGTH", 8)
+    kept = words_kept_by_transformers(long, 8)
+    assert kept == 4  # The, una ##ffa ##ble, cat, sat
+    assert tc.predict(model, tokenizer, sentences[:1]) == [[tc.B] * kept + [tc.O] * (len(long) - kept)]
 
 
 # -- a smoke run ------------------------------------------------------------------------------------------
