@@ -85,11 +85,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import re
 import string
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,13 +95,12 @@ import torch
 
 from minibert import BertForQuestionAnswering, Tokenizer
 from minibert.app.answers import answer_question, question_windows
-from minibert.training.log import read_log
-from minibert.training.loop import StepData, Trainer
+from minibert.training.loop import StepData
 
 from . import corpus
 from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
 from .finetune_cross_encoder import freeze_below
-from .pretrain import plan
+from .pretrain import schedule, train_timed
 
 PLACEHOLDER = "[MASK]"  # one token to the tokenizer, the one BERT was pre-trained to fill in
 MAX_LENGTH = 192  # tokens per window; 90% of the paragraphs are under 180 tokens
@@ -390,25 +387,13 @@ def run(minutes: float = 5.0, out: Path = Path("out/question_answering"), steps:
     freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(examples, BATCH_SIZE, collate_for(tokenizer), seed=seed)
-    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
-        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
-    else:
-        config = plan(model, data, learning_rate or 3e-4, steps, minutes, out, seed, progress)
-        if steps is not None and max_minutes:
-            config = dataclasses.replace(config, max_seconds=max_minutes * 60)
+    config = schedule(saved, model, data, learning_rate or 3e-4, steps, minutes, out, seed, progress, max_minutes)
     unanswered = sum(e.start == 0 for e in examples)
     print(f"fine-tuning question answering (the top {trainable_layers} layer(s) and a new head): "
           f"{len(train_articles)} articles, {len(train_questions)} cloze questions in {len(examples)} windows "
           f"({unanswered} without the answer, labelled [CLS]), {config.total_steps} steps of {BATCH_SIZE}; "
           f"{len(held_articles)} articles held out, with {len(held_questions)} questions")
-    started = time.perf_counter()
-    trainer = Trainer(model, config, tokenizer=tokenizer)
-    if saved:
-        trainer.resume(out / "checkpoint")
-    trainer.train(data)
-    steps = trainer.step  # fewer than planned if the time ran out
-    seconds = time.perf_counter() - started
-    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
+    steps, seconds, losses = train_timed(model, config, data, tokenizer, resume=saved is not None)
 
     golds = [c.answer for c in held_questions]
     predictions = predict(model, tokenizer, held_questions)

@@ -61,22 +61,19 @@ run's own steps, learning rate and seed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from minibert import BertForTokenClassification, Tokenizer
-from minibert.training.log import read_log
-from minibert.training.loop import StepData, Trainer
+from minibert.training.loop import StepData
 from minibert.training.word_labels import label_words
 
 from . import corpus
 from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
-from .pretrain import plan
+from .pretrain import schedule, train_timed
 
 LABELS = ["O", "B-LINK", "I-LINK"]  # id -> name, IOB2
 O, B, I = 0, 1, 2
@@ -324,24 +321,12 @@ def run(minutes: float = 5.0, out: Path = Path("out/token_classification"), step
     freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(train, BATCH_SIZE, collate_for(tokenizer), seed=seed)
-    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
-        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
-    else:
-        config = plan(model, data, learning_rate or 1e-3, steps, minutes, out, seed, progress)
-        if steps is not None and max_minutes:
-            config = dataclasses.replace(config, max_seconds=max_minutes * 60)
+    config = schedule(saved, model, data, learning_rate or 1e-3, steps, minutes, out, seed, progress, max_minutes)
     learns = "the whole model" if trainable_layers == 6 else f"the top {trainable_layers} layer(s) and a new head"
     print(f"fine-tuning token classification ({learns}): {len(train_articles)} articles, {len(train)} sentences, "
           f"{config.total_steps} steps of {BATCH_SIZE}; {len(held_articles)} articles held out, "
           f"{len(held)} sentences, {sum(len(s.words) for s in held)} words")
-    started = time.perf_counter()
-    trainer = Trainer(model, config, tokenizer=tokenizer)
-    if saved:
-        trainer.resume(out / "checkpoint")
-    trainer.train(data)
-    steps = trainer.step  # fewer than planned if the time ran out
-    seconds = time.perf_counter() - started
-    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
+    steps, seconds, losses = train_timed(model, config, data, tokenizer, resume=saved is not None)
 
     ours = scores(held, predict(model, tokenizer, held))
     nothing = scores(held, all_outside(held))
