@@ -79,12 +79,16 @@ def standin_description(kind: str) -> str:
                 f"{held['mlm_top1']:.2f} against {base['mlm_top1']:.2f} for the most frequent token; next sentence "
                 f"{held['nsp_accuracy']:.2f} against 0.50 for chance). The lesson's model is {KINDS[kind][2]}")
     if kind == "sentence-encoder":
-        ours, base = info["held_out"]["trained"]["what_is"], info["held_out"]["base_model"]["what_is"]
+        # the main held-out figure: a sentence finds the rest of its paragraph (inverse cloze), one relevant each
+        ours, base = info["held_out"]["trained"]["cloze"], info["held_out"]["base_model"]["cloze"]
         against = "above" if ours["mrr_at_10"] > base["mrr_at_10"] else "not above"
+        kinds = {"titles": "(question or title, paragraph)", "sentences": "(sentence, rest of its paragraph)",
+                 "both": "(question or title, paragraph) and (sentence, rest of its paragraph)"}[info["pair_kinds"]]
         return (f"stand-in: a sentence encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates "
-                f"to every layer; mean pooling, unit length), {how}, on {info['pairs']} Wikipedia (question or title, "
-                f"paragraph) pairs (held out: MRR@10 {ours['mrr_at_10']:.3f}, {against} the {base['mrr_at_10']:.3f} of "
-                f"the base model). The lesson's model is {KINDS[kind][2]}")
+                f"to every layer; mean pooling, unit length), {how}, on {info['pairs']} Wikipedia {kinds} pairs "
+                f"(held out, a sentence finding the rest of its paragraph among {ours['queries']}: MRR@10 "
+                f"{ours['mrr_at_10']:.3f}, {against} the {base['mrr_at_10']:.3f} of the base model). "
+                f"The lesson's model is {KINDS[kind][2]}")
     ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
     against = "above" if ours["accuracy_at_1"] > base["accuracy_at_1"] else "not above"
     return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates to "

@@ -11,9 +11,9 @@ programs from text that ships offline (tasks/corpus.py), and say so on every lin
     on Wikipedia question-passage pairs;
   - sentence encoder (for the next lesson's sentence embeddings): `python -m
     tasks.train_sentence_encoder --low-rank 12`: low-rank updates to every layer of MiniLM, trained
-    with in-batch negatives on Wikipedia (question or title, paragraph) pairs; rank 12 keeps the
-    float16 factors under 1 MB. `load_sentence_encoder_standin()` gives a SentenceEncoder (mean
-    pooling, unit length).
+    with in-batch negatives on Wikipedia (question or title, paragraph) and (sentence, rest of its
+    paragraph) pairs, half of each in a batch; rank 12 keeps the float16 factors under 1 MB.
+    `load_sentence_encoder_standin()` gives a SentenceEncoder (mean pooling, unit length).
 
 Only what was trained is kept, in tasks/standins/ (float16, about 2.3 MB in all): the rest is the
 shipped all-MiniLM-L6-v2, so the stand-ins load in about a second and the lesson never has to train.

@@ -7,24 +7,41 @@ A sentence embedding model maps a text to one vector, so that texts about the sa
 with a high cosine. Here it is BERT, then the mean of its last layer's token vectors over the real
 tokens (padding left out), scaled to unit length: what sentence-transformers runs for all-MiniLM-L6-v2.
 
-The pairs come from the Wikipedia articles that ship with gensim (tasks/corpus.py), as in
-tasks/finetune_cross_encoder.py: the anchor is a question about the article's title ("What is
-Anarchism?", "Tell me about Anarchism.", ...) or the title alone, and the positive is one of the
-article's paragraphs that do not name the title, so the model cannot win by spotting the word: it
-has to know what the article is about. The loss is the multiple negatives ranking loss
-(minibert/training/sentence_losses.py, scale 20): every other positive in the batch is a negative.
-An in-batch negative that in truth belongs to the anchor (two pairs of one article in a batch) would
-teach the model to push apart what belongs together, so a batch is made of distinct articles: the
-examples StepData shuffles are the articles, and each draws one of its pairs at random
-(`collate_for`), with the generator StepData gives it, a fresh draw every epoch.
+The pairs come from the Wikipedia articles that ship with gensim (tasks/corpus.py), of two kinds
+(--pairs, default both):
+
+- titles, as in tasks/finetune_cross_encoder.py: the anchor is a question about the article's title
+  ("What is Anarchism?", "Tell me about Anarchism.", ...) or the title alone, and the positive is one
+  of the article's paragraphs that do not name the title, so the model cannot win by spotting the
+  word: it has to know what the article is about;
+- sentences, the inverse cloze task (Lee, Chang and Toutanova 2019, "Latent Retrieval for Weakly
+  Supervised Open Domain Question Answering"): the anchor is one sentence of a paragraph of three
+  sentences or more, and the positive the rest of that paragraph, the sentence taken out (else
+  the model would only learn to spot the copied words). A sentence and its neighbours are about the
+  same thing, so this asks what a text is about, with thousands of different anchors.
+
+The loss is the multiple negatives ranking loss (minibert/training/sentence_losses.py, scale 20):
+every other positive in the batch is a negative. An in-batch negative that in truth belongs to the
+anchor (two pairs of one article in a batch) would teach the model to push apart what belongs
+together, so a batch is made of distinct articles: the examples StepData shuffles are the articles,
+and each draws one pair at random (`collate_for`), with the generator StepData gives it, a fresh
+draw every epoch. With both kinds, the first half of a batch's articles give a title pair and the
+second half a sentence pair; StepData's shuffle decides which article lands in which half.
 
 A tenth of the articles, whole, are held out (corpus.split_held_out). Retrieval on them, before and
-after training: each query "What is <title>?" is ranked against every usable paragraph (one that does
-not name its title) of every held-out article; the relevant ones are its own article's. The program
-prints MRR@10, recall@1, recall@10 and accuracy@1 (`retrieval_metrics`) for the model trained here,
-the base model before training (the checkpoint as sentence-transformers runs it, via SentenceEncoder)
-and mean GloVe vectors (GloVe 6B 50d, lower-cased words, cosine); a second row of each asks in every
-question form and by the title alone.
+after training, for the model trained here, the base model before training (the checkpoint as
+sentence-transformers runs it, via SentenceEncoder) and mean GloVe vectors (GloVe 6B 50d, lower-cased
+words, cosine):
+
+- the main figure, "cloze": every held-out paragraph of three sentences or more gives one query, a
+  sentence drawn with a fixed seed (`inverse_cloze`), whose one relevant passage is the rest of its
+  paragraph; the corpus is all those passages (363 queries and passages). MRR@10, recall@1 (with one
+  relevant passage, the same as accuracy@1) and recall@10 (`retrieval_metrics`).
+- a second figure, "what_is": each query "What is <title>?" ranked against every usable paragraph (one
+  that does not name its title) of every held-out article; the relevant ones are its own article's.
+  Only 9 queries, with about 30 relevant paragraphs each, so only MRR@10 and accuracy@1 (is the top
+  paragraph of the article) are kept; "every_form" asks the same in every question form and by the
+  title alone (45 queries).
 
 What learns: every weight of BERT (the default), or with --low-rank R only low-rank updates of rank R
 in every layer (minibert/training/lowrank.py), merged into the weights at the end; the factors alone
@@ -46,7 +63,7 @@ import random
 import re
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 import torch
 from torch import nn
@@ -68,6 +85,9 @@ BATCH_SIZE = 16  # pairs per step: each anchor's 15 in-batch negatives
 MAX_LENGTH = 128  # tokens per text in training; evaluation cuts where the pipeline says (256 for MiniLM)
 SCALE = 20.0  # cosines times 20 before the softmax: sentence-transformers' default
 TOP_K = 10  # MRR@10 and recall@10
+CLOZE_SEED = 0  # draws the held-out cloze queries: the same 363 on every run, whatever --seed says
+MIN_SENTENCES = 3  # a cloze paragraph keeps at least two sentences once its query is taken out
+PAIR_KINDS = ("titles", "sentences", "both")  # --pairs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,24 +160,80 @@ def anchors_for(title: str) -> list[str]:
     return [form.format(title) for form in QUESTION_FORMS] + [title]
 
 
-def article_pairs(docs: list[corpus.Document]) -> list[list[tuple[str, str]]]:
-    """For each article, every (anchor, positive) it offers: each anchor with each usable paragraph."""
-    return [[(anchor, paragraph) for paragraph in usable(doc) for anchor in anchors_for(doc.title)] for doc in docs]
+def cloze_sentences(paragraphs: Iterable[str]) -> list[list[str]]:
+    """The paragraphs of at least MIN_SENTENCES sentences (corpus.sentences), each as its sentences."""
+    split = (corpus.sentences(p) for p in paragraphs)
+    return [parts for parts in split if len(parts) >= MIN_SENTENCES]
 
 
-def draw_pairs(rows: list[list[tuple[str, str]]], generators: list[torch.Generator]) -> list[tuple[str, str]]:
-    """One (anchor, positive) of each article in `rows`, drawn with the article's own generator.
+def cloze_pair(parts: list[str], i: int) -> tuple[str, str]:
+    """(sentence i, the paragraph without it): an inverse cloze query and its passage."""
+    return parts[i], " ".join(parts[:i] + parts[i + 1:])
+
+
+def inverse_cloze(paragraphs: Iterable[str], seed: int = CLOZE_SEED) -> list[tuple[str, str]]:
+    """(query, passage) for each paragraph of at least MIN_SENTENCES sentences; shorter ones are skipped.
+
+    The query is one sentence, drawn with a generator seeded by `seed` and the paragraph's own text, so a
+    paragraph's query does not depend on which other paragraphs are in the list; the passage is the rest
+    of the paragraph, its sentences joined by spaces.
+
+    >>> inverse_cloze(["Cats purr. They nap a lot. Dogs bark.", "Too short. Two sentences."])
+    [('Dogs bark.', 'Cats purr. They nap a lot.')]
+    """
+    pairs = []
+    for parts in cloze_sentences(paragraphs):
+        rng = random.Random(f"{seed}:{' '.join(parts)}")  # a str seed is hashed with SHA-512: the same everywhere
+        pairs.append(cloze_pair(parts, rng.randrange(len(parts))))
+    return pairs
+
+
+class ArticlePairs(NamedTuple):
+    """What one article offers to a batch: its title pairs, and its cloze paragraphs as sentences."""
+    titles: list[tuple[str, str]]  # (anchor, usable paragraph): each anchor with each usable paragraph
+    cloze: list[list[str]]  # each paragraph of at least MIN_SENTENCES sentences, split (cloze_sentences)
+
+    def count(self, pairs: str) -> int:
+        """How many different pairs it can give under --pairs `pairs`."""
+        cloze = sum(map(len, self.cloze))  # one pair per sentence of each cloze paragraph
+        return {"titles": len(self.titles), "sentences": cloze, "both": len(self.titles) + cloze}[pairs]
+
+
+def article_pairs(docs: list[corpus.Document], pairs: str = "both") -> list[ArticlePairs]:
+    """One ArticlePairs for each article that can give a pair of the kinds asked for."""
+    rows = [ArticlePairs([(anchor, paragraph) for paragraph in usable(doc) for anchor in anchors_for(doc.title)],
+                         cloze_sentences(doc.paragraphs)) for doc in docs]
+    return [row for row in rows if pairs != "sentences" or row.cloze]  # "titles": every article has usable ones
+
+
+def draw_pairs(rows: list[ArticlePairs], generators: list[torch.Generator],
+               pairs: str = "both") -> list[tuple[str, str]]:
+    """One (anchor, positive) of each article in `rows`, drawn with the article's own generator: a title
+    pair, or a cloze pair (a paragraph, then one of its sentences); with "both", the first half of the
+    rows give title pairs and the second half cloze pairs (an article without a cloze paragraph gives a
+    title pair).
 
     The rows are StepData's: a step is a slice of one permutation of the articles, so no article is
-    in it twice, and no anchor meets a paragraph of its own article as a negative."""
-    return [pairs[int(torch.randint(len(pairs), (1,), generator=g))] for pairs, g in zip(rows, generators)]
+    in it twice, and no anchor meets a passage of its own article as a negative."""
+    def pick(n: int, g: torch.Generator) -> int:
+        return int(torch.randint(n, (1,), generator=g))
+
+    drawn = []
+    for i, (row, g) in enumerate(zip(rows, generators)):
+        cloze = pairs == "sentences" or (pairs == "both" and i >= len(rows) // 2)
+        if cloze and row.cloze:
+            parts = row.cloze[pick(len(row.cloze), g)]
+            drawn.append(cloze_pair(parts, pick(len(parts), g)))
+        else:
+            drawn.append(row.titles[pick(len(row.titles), g)])
+    return drawn
 
 
-def collate_for(tokenizer: Tokenizer, max_length: int = MAX_LENGTH):
+def collate_for(tokenizer: Tokenizer, max_length: int = MAX_LENGTH, pairs: str = "both"):
     """StepData's collate: a pair from each article (draw_pairs), tokenized as MeanPooledPairs reads them."""
     def collate(rows, generators):
-        pairs = draw_pairs(rows, generators)
-        texts = [anchor for anchor, _ in pairs] + [positive for _, positive in pairs]  # anchors, then positives
+        drawn = draw_pairs(rows, generators, pairs)
+        texts = [anchor for anchor, _ in drawn] + [positive for _, positive in drawn]  # anchors, then positives
         return tokenizer.pad(tokenizer.encodings(texts, max_length=max_length))  # each (2B, T)
     return collate
 
@@ -210,17 +286,31 @@ def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor, k: int = TOP
             f"recall_at_{k}": float((hits.sum(dim=1) / total).mean()), "accuracy_at_1": float(hits[:, 0].mean())}
 
 
+def cloze_set(docs: list[corpus.Document], seed: int = CLOZE_SEED) -> tuple[list[str], list[str]]:
+    """(queries, passages) of the held-out inverse cloze task: query i's one relevant passage is passage i."""
+    pairs = inverse_cloze([p for doc in docs for p in doc.paragraphs], seed)
+    return [q for q, _ in pairs], [passage for _, passage in pairs]
+
+
 def evaluate_retrieval(embed, docs: list[corpus.Document]) -> dict[str, dict[str, float]]:
-    """`embed(texts) -> (N, D)` unit rows, on the held-out articles: "what_is" (the task's queries) and
-    "every_form" (every question form and the title alone)."""
-    report = {}
+    """`embed(texts) -> (N, D)` unit rows, on the held-out articles: "cloze" (the main figure: each
+    sentence query against all the passages, one relevant), then "what_is" (the title queries) and
+    "every_form" (every question form and the title alone). The title rows keep MRR@10, accuracy@1
+    and recall@10 (the share of the article's paragraphs in the top 10), not recall@1: with about 30
+    relevant paragraphs a query, it cannot pass 1/30 and says nothing a reader expects."""
+    queries, passages = cloze_set(docs)
+    scores = embed(queries) @ embed(passages).T  # (Q, Q) cosines
+    report = {"cloze": {**retrieval_metrics(scores, torch.eye(len(queries), dtype=torch.bool)),
+                        "queries": len(queries), "passages": len(passages)}}
     for name, every_form in (("what_is", False), ("every_form", True)):
         queries, query_doc, paragraphs, paragraph_doc = retrieval_set(docs, every_form)
         if name == "what_is":
             corpus_vectors = embed(paragraphs)  # (N, D), the same for both
         relevant = torch.tensor(query_doc)[:, None] == torch.tensor(paragraph_doc)[None, :]  # (Q, N)
         scores = embed(queries) @ corpus_vectors.T  # (Q, N) cosines
-        report[name] = {**retrieval_metrics(scores, relevant), "queries": len(queries), "paragraphs": len(paragraphs)}
+        figures = retrieval_metrics(scores, relevant)
+        del figures["recall_at_1"]
+        report[name] = {**figures, "queries": len(queries), "paragraphs": len(paragraphs)}
     return report
 
 
@@ -260,12 +350,15 @@ def pipeline_of(start: str) -> SentencePipeline:
 def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: int | None = None,
         seed: int | None = None, progress: bool = True, start: str | None = None, low_rank: int | None = None,
         learning_rate: float | None = None, device: str = "cpu", max_articles: int | None = None,
-        resume: bool = False) -> dict:
+        resume: bool = False, pairs: str = "both") -> dict:
     """Train and evaluate; returns the report written to OUT/metrics.json. `steps` plans the schedule
     for that many steps instead of fitting it to `minutes`. `start` is a BERT checkpoint folder (default:
     the shipped all-MiniLM-L6-v2). `max_articles` keeps the first N training articles (for quick tests;
     the held-out ones are always all). `resume` goes on from the last checkpoint in `out`, with the
-    run's own steps, learning rate and seed, for at most `minutes`; the other options must be the run's."""
+    run's own steps, learning rate and seed, for at most `minutes`; the other options must be the run's.
+    `pairs` is which pairs train: "titles", "sentences" (inverse cloze) or "both" (half of each batch)."""
+    if pairs not in PAIR_KINDS:
+        raise ValueError(f"pairs must be one of {', '.join(PAIR_KINDS)}, not {pairs!r}")
     saved = resumed_config(out, steps=steps, learning_rate=learning_rate, seed=seed) if resume else None
     seed = saved.seed if saved else (seed or 0)
     if start is None:
@@ -275,7 +368,8 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
         tokenizer, name = Tokenizer.from_pretrained(start), str(start)
     train_docs, held_docs = corpus.split_held_out(articles(), 0.1)
     train_docs = train_docs[:max_articles] if max_articles else train_docs
-    examples = article_pairs(train_docs)
+    examples = article_pairs(train_docs, pairs)
+    n_pairs = sum(row.count(pairs) for row in examples)
     pipeline = pipeline_of(start)
     torch.manual_seed(seed)
     model = MeanPooledPairs.from_pretrained(start)
@@ -284,16 +378,18 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
     if model.bert.pooler is not None:
         model.bert.pooler.requires_grad_(False)  # mean pooling never reads it
     model.to(device)
-    data = StepData(examples, BATCH_SIZE, collate_for(tokenizer), seed=seed)
+    data = StepData(examples, BATCH_SIZE, collate_for(tokenizer, pairs=pairs), seed=seed)
     if saved:  # the run's own schedule; the rest of it gets `minutes` at most
         config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
     else:
         default_rate = 2e-4 if low_rank else 2e-5  # full fine-tuning at sentence-transformers' default
         config = plan(model, data, learning_rate or default_rate, steps, minutes, out, seed, progress)
     learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else "every weight"
-    print(f"fine-tuning {name} into a sentence encoder ({learns}): {len(train_docs)} articles, "
-          f"{sum(map(len, examples))} (anchor, paragraph) pairs, {config.total_steps} steps of {BATCH_SIZE} "
-          f"articles; {len(held_docs)} articles held out")
+    kinds = {"titles": "(question or title, paragraph)", "sentences": "(sentence, rest of its paragraph)",
+             "both": "(question or title, paragraph) and (sentence, rest of its paragraph)"}[pairs]
+    print(f"fine-tuning {name} into a sentence encoder ({learns}): {len(examples)} articles, "
+          f"{n_pairs} {kinds} pairs, {config.total_steps} steps of {BATCH_SIZE} articles; "
+          f"{len(held_docs)} articles held out")
     started = time.perf_counter()
     trainer = Trainer(model, config, tokenizer=tokenizer)
     if saved:
@@ -315,7 +411,7 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
                "glove_mean": evaluate_retrieval(glove_embedder(), held_docs)}
     report = {"start": name, "steps": steps, "seconds": round(seconds), "low_rank": low_rank,
               "learning_rate": config.learning_rate, "batch_size": BATCH_SIZE, "scale": SCALE,
-              "train_articles": len(train_docs), "pairs": sum(map(len, examples)),
+              "train_articles": len(examples), "pair_kinds": pairs, "pairs": n_pairs,
               "held_out_articles": len(held_docs), "held_out": figures,
               "losses": {"first": losses[:5], "last": losses[-5:]}}
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -325,15 +421,25 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
 
 
 def print_table(figures: dict) -> None:
+    """The main row (inverse cloze: one relevant passage a query), then the title queries' row."""
+    labels = (("trained", "trained here"), ("base_model", "base model, before training"),
+              ("glove_mean", "mean GloVe 6B 50d"))
+    cloze = figures["trained"]["cloze"]
+    print(f"held out, a sentence finds the rest of its paragraph (inverse cloze): {cloze['queries']} queries "
+          f"against {cloze['passages']} passages, one relevant each")
+    print(f"  {'':32s} {'MRR@10':>7s} {'recall@1':>9s} {'recall@10':>10s}")
+    for key, label in labels:
+        m = figures[key]["cloze"]
+        print(f"  {label:32s} {m['mrr_at_10']:7.3f} {m['recall_at_1']:9.3f} {m['recall_at_10']:10.3f}")
     what = figures["trained"]["what_is"]
-    print(f"held out: {what['queries']} queries \"What is <title>?\" against {what['paragraphs']} paragraphs "
-          f"(every form and the title alone: {figures['trained']['every_form']['queries']} queries)")
-    print(f"  {'':32s} {'MRR@10':>7s} {'recall@1':>9s} {'recall@10':>10s} {'acc@1':>6s}   every form: MRR@10 acc@1")
-    for key, label in (("trained", "trained here"), ("base_model", "base model, before training"),
-                       ("glove_mean", "mean GloVe 6B 50d")):
+    print(f"held out, titles: {what['queries']} queries \"What is <title>?\" against {what['paragraphs']} paragraphs, "
+          f"relevant those of its article (every form and the title alone: "
+          f"{figures['trained']['every_form']['queries']} queries)")
+    print(f"  {'':32s} {'MRR@10':>7s} {'acc@1':>6s}   every form: MRR@10 acc@1")
+    for key, label in labels:
         m, e = figures[key]["what_is"], figures[key]["every_form"]
-        print(f"  {label:32s} {m['mrr_at_10']:7.3f} {m['recall_at_1']:9.3f} {m['recall_at_10']:10.3f} "
-              f"{m['accuracy_at_1']:6.3f}   {e['mrr_at_10']:18.3f} {e['accuracy_at_1']:.3f}")
+        print(f"  {label:32s} {m['mrr_at_10']:7.3f} {m['accuracy_at_1']:6.3f}   {e['mrr_at_10']:18.3f} "
+              f"{e['accuracy_at_1']:.3f}")
 
 
 def checkpoint_folder(text: str) -> str:
@@ -361,6 +467,9 @@ def main(argv=None) -> None:
                    help="train low-rank updates of rank R in every layer instead of every weight (e.g. 12)")
     p.add_argument("--learning-rate", type=positive_number, default=None,
                    help="the peak learning rate (default: 2e-5, or 2e-4 with --low-rank)")
+    p.add_argument("--pairs", choices=PAIR_KINDS, default="both",
+                   help="which pairs train: titles ((question or title, paragraph)), sentences (inverse cloze: "
+                        "(sentence, rest of its paragraph)) or both, half of each batch (default)")
     p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
     p.add_argument("--resume", action="store_true",
                    help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
@@ -372,7 +481,7 @@ def main(argv=None) -> None:
         p.error(f"--low-rank must be at least 1, not {args.low_rank}")
     check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
     run(args.minutes, args.out, args.steps, args.seed, start=args.start, low_rank=args.low_rank,
-        learning_rate=args.learning_rate, device=args.device, resume=args.resume)
+        learning_rate=args.learning_rate, device=args.device, resume=args.resume, pairs=args.pairs)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""tasks/train_sentence_encoder.py: the pooling and loss module against sentence-transformers, the batches
-(one pair per article), the retrieval figures on hand-computed examples, a smoke run and a resumed
+"""tasks/train_sentence_encoder.py: the pooling and loss module against sentence-transformers, the inverse
+cloze maker on a hand-written paragraph, the batches (one pair per article, title and sentence pairs),
+the retrieval figures on hand-computed examples (several relevant, and one), a smoke run and a resumed
 run on a tiny BERT, the shipped stand-in, and the command line's refusals.
 
 The smoke runs start from a tiny random BERT with MiniLM's vocabulary (--start), so that they take
@@ -22,6 +23,11 @@ PAIRS = [("What is Anarchism?", "A political philosophy that rejects hierarchy a
                                                "and Europe and Africa."),
          ("Algorithm", "A finite sequence of well-defined instructions, used to solve a class of problems."),
          ("What do you know about Alberta?", "A province of Canada whose capital is Edmonton.")]
+
+
+def rows_of(pairs):
+    """Articles that each offer one title pair and no cloze paragraph: collate gives exactly `pairs`."""
+    return [T.ArticlePairs([pair], []) for pair in pairs]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,7 @@ def test_the_module_embeds_as_sentence_transformers_and_its_loss_is_the_ranking_
 
     tokenizer, path = minilm
     model = T.MeanPooledPairs.from_pretrained(path).eval()  # eval: no dropout, as encode runs
-    batch = T.collate_for(tokenizer)([[pair] for pair in PAIRS], [torch.Generator() for _ in PAIRS])
+    batch = T.collate_for(tokenizer)(rows_of(PAIRS), [torch.Generator() for _ in PAIRS])
     assert batch["input_ids"].shape[0] == 2 * len(PAIRS)  # anchors, then positives
     with torch.no_grad():
         out = model(**batch)
@@ -68,7 +74,7 @@ def test_the_module_embeds_as_sentence_transformers_and_its_loss_is_the_ranking_
     assert abs(float(out.loss) - float(expected)) < 1e-5, (float(out.loss), float(expected))
     # and it is not a loss that any embeddings would give: swapping the positives makes it far larger
     with torch.no_grad():
-        swapped = T.collate_for(tokenizer)([[(a, p)] for a, p in zip(anchors, positives[::-1])],
+        swapped = T.collate_for(tokenizer)(rows_of(zip(anchors, positives[::-1])),
                                            [torch.Generator() for _ in PAIRS])
         assert float(model(**swapped).loss) > float(out.loss) + 1.0
 
@@ -78,7 +84,7 @@ def test_each_half_is_cut_to_its_own_longest_text_without_changing_the_embedding
     tokenizer, path = minilm
     model = T.MeanPooledPairs.from_pretrained(path).eval()
     alone = tokenizer([a for a, _ in PAIRS])  # padded to the longest anchor only
-    batch = T.collate_for(tokenizer)([[pair] for pair in PAIRS], [torch.Generator() for _ in PAIRS])
+    batch = T.collate_for(tokenizer)(rows_of(PAIRS), [torch.Generator() for _ in PAIRS])
     assert batch["input_ids"].shape[1] > alone["input_ids"].shape[1]  # the paragraphs are longer
     with torch.no_grad():
         assert torch.allclose(model(**batch).anchors, model.embed(alone["input_ids"], alone["attention_mask"]),
@@ -96,21 +102,85 @@ def split():
     return corpus.split_held_out(finetune_cross_encoder.articles(), 0.1)
 
 
-def test_no_batch_holds_two_pairs_of_one_article_and_the_positives_do_not_name_the_title(split):
+def test_no_batch_holds_two_pairs_of_one_article_and_each_half_is_of_its_kind(split):
+    """A batch of the run's "both": the first half title pairs (the title asked for, not named by the
+    paragraph), the second half cloze pairs (a sentence, and the rest of its paragraph without it)."""
     train, held = split
     assert {d.title for d in train}.isdisjoint({d.title for d in held})
     article_of = {p: d.title for d in train for p in d.paragraphs}
+    sentence_of = {}  # a sentence -> the (title, paragraph) it stands in; a repeated sentence is left out
+    for d in train:
+        for p in d.paragraphs:
+            for sentence in corpus.sentences(p):
+                sentence_of[sentence] = None if sentence in sentence_of else (d.title, p)
     examples = T.article_pairs(train)
     data = StepData(examples, T.BATCH_SIZE, T.draw_pairs, seed=3)  # the very StepData and draw the run uses
-    seen = set()
+    seen, half = set(), T.BATCH_SIZE // 2
     for step in range(3 * data.steps_per_epoch):  # three epochs
         (pairs,) = data(step)
-        titles = [article_of[positive] for _, positive in pairs]
-        assert len(set(titles)) == len(pairs) == T.BATCH_SIZE, titles
-        for (anchor, positive), title in zip(pairs, titles):
+        assert len(pairs) == T.BATCH_SIZE
+        titles = []
+        for anchor, positive in pairs[:half]:  # title pairs
+            title = article_of[positive]
             assert title in anchor and title.lower() not in positive.lower()  # the anchor asks for its own article
+            titles.append(title)
+        for anchor, positive in pairs[half:]:  # cloze pairs
+            assert positive not in article_of  # not a whole paragraph: a sentence is out of it
+            found = sentence_of.get(anchor)
+            if found is None:  # a sentence that stands in two places: its article is not known this way
+                continue
+            title, paragraph = found
+            rest = [s for s in corpus.sentences(paragraph) if s != anchor]
+            assert positive == " ".join(rest) and len(rest) >= 2, (anchor, positive)
+            titles.append(title)
+        assert len(set(titles)) == len(titles) >= T.BATCH_SIZE - 2, titles
         seen.update(pairs)
     assert len(seen) > 2 * data.steps_per_epoch * T.BATCH_SIZE  # each epoch draws afresh, not the same pairs
+
+
+def test_pairs_titles_or_sentences_alone_draw_only_that_kind(split):
+    train, _ = split
+    article_of = {p: d.title for d in train for p in d.paragraphs}
+    for kind in ("titles", "sentences"):
+        examples = T.article_pairs(train, kind)
+        (pairs,) = StepData(examples, T.BATCH_SIZE, lambda rows, gens: T.draw_pairs(rows, gens, kind), seed=1)(0)
+        whole = [positive in article_of for _, positive in pairs]
+        assert all(whole) if kind == "titles" else not any(whole), (kind, pairs)
+    rows = T.article_pairs(train)
+    assert sum(r.count("both") for r in rows) == sum(r.count("titles") + r.count("sentences") for r in rows)
+    assert sum(r.count("titles") for r in rows) == 12710  # the title pairs alone: the figure before cloze pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# The inverse cloze task: one sentence asks for the rest of its paragraph.
+# ---------------------------------------------------------------------------------------------
+
+PARAGRAPHS = ["The river rises in the hills. It flows north for 200 km. Dr. Smith mapped it in 1850. "
+              "It ends in a lake.",
+              "A short one. Only two sentences here.",
+              "One sentence alone.",
+              "Bees make honey. They live in hives. A hive has one queen."]
+
+
+def test_the_inverse_cloze_query_is_a_sentence_taken_out_of_its_passage_and_short_paragraphs_are_skipped():
+    pairs = T.inverse_cloze(PARAGRAPHS)
+    assert len(pairs) == 2  # the two-sentence and one-sentence paragraphs give nothing
+    by_hand = {0: ["The river rises in the hills.", "It flows north for 200 km.", "Dr. Smith mapped it in 1850.",
+                   "It ends in a lake."],  # "Dr." does not end a sentence
+               3: ["Bees make honey.", "They live in hives.", "A hive has one queen."]}
+    for (query, passage), parts in zip(pairs, by_hand.values()):
+        assert query in parts and query not in passage  # the sentence is out of its passage
+        assert passage == " ".join(p for p in parts if p != query)  # and everything else is in it, in order
+    # the passages, not the paragraphs, are the corpus: no passage holds its own query
+    assert all(q not in passage for q, passage in pairs)
+
+
+def test_the_same_seed_gives_the_same_queries_and_a_paragraphs_query_does_not_depend_on_the_others():
+    assert T.inverse_cloze(PARAGRAPHS, seed=5) == T.inverse_cloze(PARAGRAPHS, seed=5)
+    assert T.inverse_cloze(PARAGRAPHS[::-1], seed=5) == T.inverse_cloze(PARAGRAPHS, seed=5)[::-1]
+    assert T.inverse_cloze(PARAGRAPHS[3:], seed=5) == T.inverse_cloze(PARAGRAPHS, seed=5)[1:]
+    # other seeds draw other sentences: over 20 seeds the 4-sentence paragraph gives more than one query
+    assert len({T.inverse_cloze(PARAGRAPHS[:1], seed=s)[0][0] for s in range(20)}) > 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,6 +210,36 @@ def test_retrieval_metrics_on_hand_computed_examples():
         T.retrieval_metrics(scores, torch.zeros(3, 4, dtype=torch.bool))
 
 
+def test_retrieval_metrics_with_one_relevant_passage_a_query():
+    """The cloze figures: query i's one relevant passage is passage i (an identity matrix)."""
+    # query 0: its passage ranked 1st; query 1: 3rd (0.7 and 0.6 above its 0.5); query 2: 12th of 12, out of the top 10;
+    # query 3: 2nd. MRR@10 = (1 + 1/3 + 0 + 1/2) / 4; recall@1 = accuracy@1 = 1/4; recall@10 = 3/4.
+    scores = torch.full((4, 12), 0.1)
+    scores[0, 0] = 0.9
+    scores[1, 1], scores[1, 5], scores[1, 7] = 0.5, 0.7, 0.6
+    scores[2] = torch.linspace(0.9, 0.2, 12)
+    scores[2, 2] = 0.0
+    scores[3, 3], scores[3, 0] = 0.8, 0.85
+    m = T.retrieval_metrics(scores, torch.eye(4, 12, dtype=torch.bool))
+    assert m["mrr_at_10"] == pytest.approx((1 + 1 / 3 + 0 + 1 / 2) / 4)
+    assert m["recall_at_1"] == m["accuracy_at_1"] == pytest.approx(1 / 4)
+    assert m["recall_at_10"] == pytest.approx(3 / 4)
+
+
+def test_the_held_out_cloze_set_is_every_long_held_out_paragraph_once(split):
+    _, held = split
+    queries, passages = T.cloze_set(held)
+    paragraphs = [p for d in held for p in d.paragraphs if len(corpus.sentences(p)) >= 3]
+    assert len(queries) == len(passages) == len(paragraphs) == 363
+    for query, passage, paragraph in zip(queries, passages, paragraphs):
+        # the query is one of the paragraph's sentences, taken out once: the passage is the others, in order
+        # (a substring test would not do: a bibliography "sentence" such as "1997." recurs inside others)
+        parts = corpus.sentences(paragraph)
+        i = parts.index(query)
+        assert corpus.sentences(passage) == parts[:i] + parts[i + 1:] or passage == " ".join(parts[:i] + parts[i + 1:])
+    assert T.cloze_set(held) == (queries, passages)  # a fixed seed: the same queries on every run
+
+
 def test_the_held_out_retrieval_set_is_what_the_docstring_says(split):
     _, held = split
     queries, query_doc, paragraphs, paragraph_doc = T.retrieval_set(held)
@@ -148,6 +248,10 @@ def test_the_held_out_retrieval_set_is_what_the_docstring_says(split):
     assert all(held[d].title.lower() not in p.lower() for p, d in zip(paragraphs, paragraph_doc))
     every, every_doc, _, _ = T.retrieval_set(held, every_form=True)
     assert len(every) == 5 * len(held) and every_doc[:5] == [0] * 5 and every[4] == held[0].title
+    # the title rows leave recall@1 out (about 30 relevant paragraphs a query: it cannot pass 1/30)
+    glove = T.evaluate_retrieval(T.glove_embedder(), held)
+    assert list(glove) == ["cloze", "what_is", "every_form"]
+    assert "recall_at_1" not in glove["what_is"] and "recall_at_1" in glove["cloze"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,17 +262,22 @@ def test_smoke_run_writes_everything_the_loss_falls_and_sentence_transformers_lo
     from sentence_transformers import SentenceTransformer
 
     out = tmp_path / "run"
-    report = T.run(out=out, steps=8, start=str(tiny_start), learning_rate=3e-3, progress=False, max_articles=16)
+    # title pairs alone: 16 articles, one batch, the same 16 articles every step and 5 anchors each, so the task is
+    # learnable in a few steps (cloze pairs draw a new sentence every step; the resumed run below trains on both)
+    report = T.run(out=out, steps=8, start=str(tiny_start), learning_rate=3e-3, progress=False, max_articles=16,
+                   pairs="titles")
     assert {"model", "log.jsonl", "loss.png", "metrics.json", "checkpoint"} <= {p.name for p in out.iterdir()}
     losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()
               if "loss" in json.loads(line)]
     assert len(losses) == 8 and losses[0] == pytest.approx(report["losses"]["first"][0])
-    # 16 articles, one batch: the same 16 articles every step, so the task is learnable in a few steps
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3, losses
     metrics = json.loads((out / "metrics.json").read_text())
     for model in ("trained", "base_model", "glove_mean"):
-        figures = metrics["held_out"][model]["what_is"]
-        assert 0 <= figures["recall_at_1"] <= figures["recall_at_10"] <= 1 and figures["queries"] == 9
+        figures = metrics["held_out"][model]["cloze"]
+        assert 0 <= figures["recall_at_1"] <= figures["recall_at_10"] <= 1 and figures["queries"] == 363
+        assert figures["recall_at_1"] == figures["accuracy_at_1"]  # one relevant passage a query
+        assert metrics["held_out"][model]["what_is"]["queries"] == 9
+    assert metrics["pair_kinds"] == "titles" and metrics["train_articles"] == 16
     texts = [a for a, _ in PAIRS] + [p for _, p in PAIRS]
     ours = SentenceEncoder.from_pretrained(out / "model").encode(texts)
     theirs = torch.from_numpy(SentenceTransformer(str(out / "model"), device="cpu").encode(texts))
@@ -229,13 +338,14 @@ def test_the_stand_in_is_small_float16_factors_alone():
 
 
 def test_the_stand_in_loads_as_a_sentence_encoder_and_beats_the_base_model_on_held_out_retrieval(split, minilm):
-    """Measured when it was made (tasks/standins/sentence_encoder_low_rank.json: 42 steps, 544 s on the
-    shared 2-core CPU): on the 9 held-out "What is <title>?" queries against 341 paragraphs, MRR@10
-    1.000 against 0.926 for the base model (one query's first relevant paragraph moved from rank 3 to
-    rank 1) and recall@10 0.399 against 0.376; asked in every form and by the title alone (45 queries),
-    MRR@10 0.978 against 0.912. Both models are measured again here. The margins asked are about half
-    the measured gaps: MRR@10 +0.03 on each query set, recall@10 +0.01. Nine queries are few: the
-    every-form row (45) is the steadier figure."""
+    """Measured when it was made (tasks/standins/sentence_encoder_low_rank.json: 69 steps, 602 s on the
+    shared 2-core CPU, title and sentence pairs): on the main row, 363 held-out sentences each finding
+    the rest of its paragraph among 363 passages (inverse cloze), MRR@10 0.498 against 0.486 for the
+    base model, recall@1 0.372 against 0.361 (135 queries at rank 1 against 131) and recall@10 0.744
+    against 0.727; on the 9 "What is <title>?" queries MRR@10 1.000 against 0.926, over the 45 in every
+    form 0.972 against 0.912. Both models are measured again here. The margins asked are about half
+    the measured gaps: on the main row MRR@10 +0.006 and recall@10 +0.008 (3 queries); on the title
+    rows MRR@10 +0.03. The gain on the main row is small: the test says it is there, not that it is large."""
     _, held = split
     _, path = minilm
     encoder = standins.load_sentence_encoder_standin()
@@ -245,12 +355,19 @@ def test_the_stand_in_loads_as_a_sentence_encoder_and_beats_the_base_model_on_he
     ours = T.evaluate_retrieval(T.encoder_embedder(encoder), held)
     base = T.evaluate_retrieval(T.encoder_embedder(SentenceEncoder.from_pretrained(path)), held)
     info = json.loads((standins.FOLDER / f"{_common.KINDS['sentence-encoder'][0]}.json").read_text())
-    for name in ("mrr_at_10", "recall_at_1", "recall_at_10", "accuracy_at_1"):  # float16 factors: as recorded
-        assert ours["what_is"][name] == pytest.approx(info["held_out"]["trained"]["what_is"][name], abs=2e-3), name
-        assert base["what_is"][name] == pytest.approx(info["held_out"]["base_model"]["what_is"][name], abs=1e-5), name
+    recorded = info["held_out"]
+    assert f"MRR@10 {recorded['trained']['cloze']['mrr_at_10']:.3f}, above the " \
+           f"{recorded['base_model']['cloze']['mrr_at_10']:.3f} of the base model" in loaded.name  # the main row
+    for queries, names in (("cloze", ("mrr_at_10", "recall_at_1", "recall_at_10")),
+                           ("what_is", ("mrr_at_10", "accuracy_at_1"))):
+        for name in names:  # float16 factors and the fast path: as recorded, to rounding
+            assert ours[queries][name] == pytest.approx(recorded["trained"][queries][name], abs=3e-3), (queries, name)
+            assert base[queries][name] == pytest.approx(recorded["base_model"][queries][name], abs=1e-5), \
+                (queries, name)
+    assert ours["cloze"]["mrr_at_10"] >= base["cloze"]["mrr_at_10"] + 0.006, (ours["cloze"], base["cloze"])
+    assert ours["cloze"]["recall_at_10"] >= base["cloze"]["recall_at_10"] + 0.008, (ours["cloze"], base["cloze"])
     for queries in ("what_is", "every_form"):
         assert ours[queries]["mrr_at_10"] >= base[queries]["mrr_at_10"] + 0.03, (queries, ours, base)
-    assert ours["what_is"]["recall_at_10"] >= base["what_is"]["recall_at_10"] + 0.01, (ours, base)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +381,7 @@ def test_the_stand_in_loads_as_a_sentence_encoder_and_beats_the_base_model_on_he
     (["--minutes", "nan"], "argument --minutes: must be a finite number above 0, not 'nan'"),
     (["--learning-rate", "-1"], "argument --learning-rate: must be a finite number above 0, not '-1'"),
     (["--device", "bogus"], "argument --device: 'bogus' is not a device"),
+    (["--pairs", "words"], "argument --pairs: invalid choice: 'words'"),
 ])
 def test_bad_input_is_a_one_line_usage_error(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
