@@ -210,6 +210,54 @@ def device_name(text: str) -> str:
     return text
 
 
+def training_parser(doc: str, minutes: float, out: str, learning_rate: str, seed_help: str) -> argparse.ArgumentParser:
+    """The options every training program takes, with its own defaults: --minutes, --steps, --out,
+    --seed, --learning-rate, --device and --resume. A program adds its own, then calls
+    `parse_training_args`. `doc` is the program's docstring (its first line describes it)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--minutes", type=positive_number, default=minutes, help=f"the training budget (default: {minutes:g})")
+    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
+    p.add_argument("--out", type=Path, default=Path(out), help=f"where to write (default: {out})")
+    p.add_argument("--seed", type=int, default=None, help=f"seeds {seed_help} (default: 0)")
+    p.add_argument("--learning-rate", type=positive_number, default=None,
+                   help=f"the peak learning rate (default: {learning_rate})")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
+                        "and seed), for at most --minutes more")
+    return p
+
+
+def parse_training_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """Parse, then refuse as usage errors what would fail only after minutes of data preparation: --steps
+    below 1, and an --out or --resume that check_out refuses."""
+    args = p.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps must be at least 1, not {args.steps}")
+    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
+    return args
+
+
+def add_trainable_layers(p: argparse.ArgumentParser, default: int) -> None:
+    p.add_argument("--trainable-layers", type=int, default=default, choices=range(0, 7), metavar="0-6",
+                   help=f"how many top encoder layers learn, beside the head (default: {default}; 6: the whole "
+                        "model, embeddings included)")
+
+
+def freeze_below(model, trainable_layers: int) -> None:
+    """Only the top `trainable_layers` encoder layers learn, with what sits above the encoder (the pooler,
+    the head); with every layer, the whole model learns, embeddings included.
+
+    Frozen layers need no backward pass below the lowest layer that learns: on a CPU a step of the top
+    two layers costs about half a step of all six."""
+    layers = model.bert.encoder.layer
+    if trainable_layers == len(layers):
+        return
+    for module in (model.bert.embeddings, *layers[:len(layers) - trainable_layers]):
+        for param in module.parameters():
+            param.requires_grad = False
+
+
 def check_out(p: argparse.ArgumentParser, out: Path, resume: bool, schedule: dict[str, object]) -> None:
     """The training programs' --out and --resume, checked before minutes of data preparation.
 

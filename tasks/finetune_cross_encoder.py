@@ -23,7 +23,7 @@ pooling and cosine) on the same candidates.
 The model is BertForSequenceClassification with one logit on all-MiniLM-L6-v2's pooler, trained
 with binary cross-entropy (problem_type "multi_label_classification" with one label); its score is
 sigmoid(logit). What learns, besides the pooler and the new head:
-  --trainable-layers N   the top N encoder layers, fully (default 1; 6 is the whole encoder);
+  --trainable-layers N   the top N encoder layers, fully (default 1; 6: the whole model, embeddings included);
   --low-rank R           instead, every layer through low-rank updates of rank R
                          (minibert/training/lowrank.py), merged into the weights at the end. The
                          updates alone are small enough to ship: tasks/standins.py keeps them.
@@ -35,7 +35,6 @@ options) goes on from it with the run's own steps, learning rate and seed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from pathlib import Path
@@ -47,7 +46,8 @@ from minibert.training.loop import StepData
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
-from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
+from ._common import (add_trainable_layers, freeze_below, one_line_errors, parse_training_args, resumed_config,
+                      shipped_tokenizer, training_parser)
 from .pretrain import schedule, train_timed
 
 K = 10  # candidates per held-out question
@@ -173,15 +173,6 @@ def collate_for(tokenizer: Tokenizer):
     return collate
 
 
-def freeze_below(model: BertForSequenceClassification, trainable_layers: int) -> None:
-    """Only the top `trainable_layers` encoder layers, the pooler and the classifier learn."""
-    layers = model.bert.encoder.layer
-    frozen = [model.bert.embeddings, *layers[:len(layers) - trainable_layers]]
-    for module in frozen:
-        for param in module.parameters():
-            param.requires_grad = False
-
-
 def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int | None = None,
         seed: int | None = None, progress: bool = True, trainable_layers: int = 1,
         learning_rate: float | None = None, device: str = "cpu", hard_negatives: bool = False,
@@ -241,27 +232,14 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
 
 @one_line_errors
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=positive_number, default=3.0, help="the training budget (default: 3)")
-    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
-    p.add_argument("--out", type=Path, default=Path("out/cross_encoder"), help="where to write (default: out/cross_encoder)")
-    p.add_argument("--seed", type=int, default=None, help="seeds the pairs and the new head (default: 0)")
-    p.add_argument("--trainable-layers", type=int, default=1, choices=range(0, 7), metavar="0-6",
-                   help="how many top encoder layers learn, beside the pooler and head (default: 1; 6: all)")
+    p = training_parser(__doc__, 3.0, "out/cross_encoder", "1e-4", "the pairs and the new head")
+    add_trainable_layers(p, 1)
     p.add_argument("--low-rank", type=int, default=None, metavar="R",
                    help="train every layer through low-rank updates of rank R instead (e.g. 16)")
-    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
-    p.add_argument("--learning-rate", type=positive_number, default=None, help="the peak learning rate (default: 1e-4)")
     p.add_argument("--hard-negatives", action="store_true", help="half the negatives close to the question")
-    p.add_argument("--resume", action="store_true",
-                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
-                        "and seed), for at most --minutes more")
-    args = p.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        p.error(f"--steps must be at least 1, not {args.steps}")
+    args = parse_training_args(p, argv)
     if args.low_rank is not None and not 1 <= args.low_rank <= 384:
         p.error(f"--low-rank must be from 1 to 384 (MiniLM's width), not {args.low_rank}")
-    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
     run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers, device=args.device,
         learning_rate=args.learning_rate, hard_negatives=args.hard_negatives, low_rank=args.low_rank,
         resume=args.resume)

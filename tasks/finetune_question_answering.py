@@ -83,7 +83,6 @@ the last checkpoint in OUT with the run's own steps, learning rate and seed.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import re
@@ -98,8 +97,8 @@ from minibert.app.answers import answer_question, question_windows
 from minibert.training.loop import StepData
 
 from . import corpus
-from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
-from .finetune_cross_encoder import freeze_below
+from ._common import (add_trainable_layers, freeze_below, one_line_errors, parse_training_args, resumed_config,
+                      shipped_tokenizer, training_parser)
 from .pretrain import schedule, train_timed
 
 PLACEHOLDER = "[MASK]"  # one token to the tokenizer, the one BERT was pre-trained to fill in
@@ -428,23 +427,9 @@ def run(minutes: float = 5.0, out: Path = Path("out/question_answering"), steps:
 
 @one_line_errors
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=positive_number, default=5.0, help="the training budget (default: 5)")
-    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
-    p.add_argument("--out", type=Path, default=Path("out/question_answering"),
-                   help="where to write (default: out/question_answering)")
-    p.add_argument("--seed", type=int, default=None, help="seeds the order of the windows and the new head (default: 0)")
-    p.add_argument("--trainable-layers", type=int, default=2, choices=range(0, 7), metavar="0-6",
-                   help="how many top encoder layers learn, beside the new head (default: 2; 6: all)")
-    p.add_argument("--learning-rate", type=positive_number, default=None, help="the peak learning rate (default: 3e-4)")
-    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
-    p.add_argument("--resume", action="store_true",
-                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
-                        "and seed), for at most --minutes more")
-    args = p.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        p.error(f"--steps must be at least 1, not {args.steps}")
-    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
+    p = training_parser(__doc__, 5.0, "out/question_answering", "3e-4", "the order of the windows and the new head")
+    add_trainable_layers(p, 2)
+    args = parse_training_args(p, argv)
     run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers,
         learning_rate=args.learning_rate, device=args.device, resume=args.resume)
 

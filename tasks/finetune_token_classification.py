@@ -60,7 +60,6 @@ run's own steps, learning rate and seed.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +71,8 @@ from minibert.training.loop import StepData
 from minibert.training.word_labels import label_words
 
 from . import corpus
-from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
+from ._common import (add_trainable_layers, freeze_below, one_line_errors, parse_training_args, resumed_config,
+                      shipped_tokenizer, training_parser)
 from .pretrain import schedule, train_timed
 
 LABELS = ["O", "B-LINK", "I-LINK"]  # id -> name, IOB2
@@ -287,16 +287,6 @@ def collate_for(tokenizer: Tokenizer):
     return collate
 
 
-def freeze_below(model: BertForTokenClassification, trainable_layers: int) -> None:
-    """Only the top `trainable_layers` encoder layers and the classifier learn; with all 6, the embeddings too."""
-    layers = model.bert.encoder.layer
-    if trainable_layers == len(layers):
-        return
-    for module in (model.bert.embeddings, *layers[:len(layers) - trainable_layers]):
-        for param in module.parameters():
-            param.requires_grad = False
-
-
 def run(minutes: float = 5.0, out: Path = Path("out/token_classification"), steps: int | None = None,
         seed: int | None = None, progress: bool = True, trainable_layers: int = 2,
         learning_rate: float | None = None, device: str = "cpu",
@@ -353,23 +343,9 @@ def run(minutes: float = 5.0, out: Path = Path("out/token_classification"), step
 
 @one_line_errors
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=positive_number, default=5.0, help="the training budget (default: 5)")
-    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
-    p.add_argument("--out", type=Path, default=Path("out/token_classification"),
-                   help="where to write (default: out/token_classification)")
-    p.add_argument("--seed", type=int, default=None, help="seeds the order of the sentences and the new head (default: 0)")
-    p.add_argument("--trainable-layers", type=int, default=2, choices=range(0, 7), metavar="0-6",
-                   help="how many top encoder layers learn, beside the head (default: 2; 6: the whole model)")
-    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
-    p.add_argument("--learning-rate", type=positive_number, default=None, help="the peak learning rate (default: 1e-3)")
-    p.add_argument("--resume", action="store_true",
-                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
-                        "and seed), for at most --minutes more")
-    args = p.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        p.error(f"--steps must be at least 1, not {args.steps}")
-    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
+    p = training_parser(__doc__, 5.0, "out/token_classification", "1e-3", "the order of the sentences and the new head")
+    add_trainable_layers(p, 2)
+    args = parse_training_args(p, argv)
     run(args.minutes, args.out, args.steps, args.seed, trainable_layers=args.trainable_layers, device=args.device,
         learning_rate=args.learning_rate, resume=args.resume)
 

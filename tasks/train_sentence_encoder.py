@@ -61,7 +61,6 @@ import dataclasses
 import json
 import random
 import re
-import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
@@ -72,14 +71,13 @@ from minibert import BertModel, SentenceEncoder, Tokenizer
 from minibert.bert.pretrained import BertPreTrainedModel
 from minibert.speed.encode import SentencePipeline
 from minibert.training import multiple_negatives_ranking_loss
-from minibert.training.log import read_log
-from minibert.training.loop import StepData, Trainer
+from minibert.training.loop import StepData
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
-from ._common import check_out, device_name, one_line_errors, positive_number, resumed_config, shipped_tokenizer
+from ._common import one_line_errors, parse_training_args, resumed_config, shipped_tokenizer, training_parser
 from .finetune_cross_encoder import QUESTION_FORMS, articles, usable
-from .pretrain import plan
+from .pretrain import schedule, train_timed
 
 BATCH_SIZE = 16  # pairs per step: each anchor's 15 in-batch negatives
 MAX_LENGTH = 128  # tokens per text in training; evaluation cuts where the pipeline says (256 for MiniLM)
@@ -379,25 +377,15 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
         model.bert.pooler.requires_grad_(False)  # mean pooling never reads it
     model.to(device)
     data = StepData(examples, BATCH_SIZE, collate_for(tokenizer, pairs=pairs), seed=seed)
-    if saved:  # the run's own schedule; the rest of it gets `minutes` at most
-        config = dataclasses.replace(saved, output_dir=str(out), progress=progress, max_seconds=minutes * 60)
-    else:
-        default_rate = 2e-4 if low_rank else 2e-5  # full fine-tuning at sentence-transformers' default
-        config = plan(model, data, learning_rate or default_rate, steps, minutes, out, seed, progress)
+    default_rate = 2e-4 if low_rank else 2e-5  # full fine-tuning at sentence-transformers' default
+    config = schedule(saved, model, data, learning_rate or default_rate, steps, minutes, out, seed, progress)
     learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else "every weight"
     kinds = {"titles": "(question or title, paragraph)", "sentences": "(sentence, rest of its paragraph)",
              "both": "(question or title, paragraph) and (sentence, rest of its paragraph)"}[pairs]
     print(f"fine-tuning {name} into a sentence encoder ({learns}): {len(examples)} articles, "
           f"{n_pairs} {kinds} pairs, {config.total_steps} steps of {BATCH_SIZE} articles; "
           f"{len(held_docs)} articles held out")
-    started = time.perf_counter()
-    trainer = Trainer(model, config, tokenizer=tokenizer)
-    if saved:
-        trainer.resume(out / "checkpoint")
-    trainer.train(data)
-    steps = trainer.step  # fewer than planned if the time ran out
-    seconds = time.perf_counter() - started
-    losses = [record["loss"] for record in read_log(out / "log.jsonl") if "loss" in record]  # resumed or not
+    steps, seconds, losses = train_timed(model, config, data, tokenizer, resume=saved is not None)
     if low_rank:  # keep what was learned, then fold the updates in: a plain BERT from here on
         from safetensors.torch import save_file
 
@@ -455,31 +443,17 @@ def checkpoint_folder(text: str) -> str:
 
 @one_line_errors
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=positive_number, default=10.0, help="the training budget (default: 10)")
-    p.add_argument("--steps", type=int, default=None, help="a number of steps instead of a time budget")
-    p.add_argument("--out", type=Path, default=Path("out/sentence_encoder"),
-                   help="where to write (default: out/sentence_encoder)")
-    p.add_argument("--seed", type=int, default=None, help="seeds the order of the pairs (default: 0)")
+    p = training_parser(__doc__, 10.0, "out/sentence_encoder", "2e-5, or 2e-4 with --low-rank", "the order of the pairs")
     p.add_argument("--start", type=checkpoint_folder, default=None,
                    help="a BERT checkpoint folder to start from (default: the shipped all-MiniLM-L6-v2)")
     p.add_argument("--low-rank", type=int, default=None, metavar="R",
                    help="train low-rank updates of rank R in every layer instead of every weight (e.g. 12)")
-    p.add_argument("--learning-rate", type=positive_number, default=None,
-                   help="the peak learning rate (default: 2e-5, or 2e-4 with --low-rank)")
     p.add_argument("--pairs", choices=PAIR_KINDS, default="both",
                    help="which pairs train: titles ((question or title, paragraph)), sentences (inverse cloze: "
                         "(sentence, rest of its paragraph)) or both, half of each batch (default)")
-    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), or cuda on a machine with a GPU")
-    p.add_argument("--resume", action="store_true",
-                   help="go on from the last checkpoint in --out (the same options; its own steps, learning rate "
-                        "and seed), for at most --minutes more")
-    args = p.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        p.error(f"--steps must be at least 1, not {args.steps}")
+    args = parse_training_args(p, argv)
     if args.low_rank is not None and args.low_rank < 1:
         p.error(f"--low-rank must be at least 1, not {args.low_rank}")
-    check_out(p, args.out, args.resume, {"--steps": args.steps, "--learning-rate": args.learning_rate, "--seed": args.seed})
     run(args.minutes, args.out, args.steps, args.seed, start=args.start, low_rank=args.low_rank,
         learning_rate=args.learning_rate, device=args.device, resume=args.resume, pairs=args.pairs)
 
