@@ -87,8 +87,8 @@ def standin_description(kind: str) -> str:
         return (f"stand-in: a sentence encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates "
                 f"to every layer; mean pooling, unit length), {how}, on {info['pairs']} Wikipedia {kinds} pairs "
                 f"(held out, a sentence finding the rest of its paragraph among {ours['queries']}: MRR@10 "
-                f"{ours['mrr_at_10']:.3f}, {against} the {base['mrr_at_10']:.3f} of the base model). "
-                f"The lesson's model is {KINDS[kind][2]}")
+                f"{ours['mrr_at_10']:.3f}, {against} the {base['mrr_at_10']:.3f} of the base model, "
+                f"{KINDS[kind][2]}, which its makers trained on about a billion pairs)")
     ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
     against = "above" if ours["accuracy_at_1"] > base["accuracy_at_1"] else "not above"
     return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates to "
