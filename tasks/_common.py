@@ -68,6 +68,12 @@ def load_head_model(step: str, model_class, model, candidates, standin: str | No
     return loaded
 
 
+# The sentence encoder's pair kinds (tasks/train_sentence_encoder.py's --pairs), as its printout and the
+# stand-in's description name them: one wording, here, since train_sentence_encoder imports _common.
+SENTENCE_PAIR_KINDS = {"titles": "(question or title, paragraph)", "sentences": "(sentence, rest of its paragraph)",
+                       "both": "(question or title, paragraph) and (sentence, rest of its paragraph)"}
+
+
 def standin_description(kind: str) -> str:
     """One line that says what the stand-in is, how it was made and how well it does."""
     info = json.loads((FOLDER / f"{KINDS[kind][0]}.json").read_text())
@@ -80,15 +86,13 @@ def standin_description(kind: str) -> str:
                 f"{held['nsp_accuracy']:.2f} against 0.50 for chance). The lesson's model is {KINDS[kind][2]}")
     if kind == "sentence-encoder":
         # the main held-out figure: a sentence finds the rest of its paragraph (inverse cloze), one relevant each
+        # "against", not "above": query by query the gain is not one a sign test supports (the .json's note)
         ours, base = info["held_out"]["trained"]["cloze"], info["held_out"]["base_model"]["cloze"]
-        against = "above" if ours["mrr_at_10"] > base["mrr_at_10"] else "not above"
-        kinds = {"titles": "(question or title, paragraph)", "sentences": "(sentence, rest of its paragraph)",
-                 "both": "(question or title, paragraph) and (sentence, rest of its paragraph)"}[info["pair_kinds"]]
         return (f"stand-in: a sentence encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates "
-                f"to every layer; mean pooling, unit length), {how}, on {info['pairs']} Wikipedia {kinds} pairs "
-                f"(held out, a sentence finding the rest of its paragraph among {ours['queries']}: MRR@10 "
-                f"{ours['mrr_at_10']:.3f}, {against} the {base['mrr_at_10']:.3f} of the base model, "
-                f"{KINDS[kind][2]}, which its makers trained on about a billion pairs)")
+                f"to every layer; mean pooling, unit length), {how}, on {info['pairs']} Wikipedia "
+                f"{SENTENCE_PAIR_KINDS[info['pair_kinds']]} pairs (held out, a sentence finding the rest of its "
+                f"paragraph among {ours['queries']}: MRR@10 {ours['mrr_at_10']:.3f} against {base['mrr_at_10']:.3f} "
+                f"for the base model, {KINDS[kind][2]}, which its makers trained on about a billion pairs)")
     ours, base = info["cross_encoder"], info["bi_encoder_baseline"]
     against = "above" if ours["accuracy_at_1"] > base["accuracy_at_1"] else "not above"
     return (f"stand-in: a cross-encoder fine-tuned here from all-MiniLM-L6-v2 (rank-{info['low_rank']} updates to "
@@ -244,13 +248,33 @@ def add_trainable_layers(p: argparse.ArgumentParser, default: int) -> None:
                         "model, embeddings included)")
 
 
+def what_learns(trainable_layers: int, layers: int = 6) -> str:
+    """The words a program prints for what `freeze_below(model, trainable_layers)` leaves learning.
+
+        >>> what_learns(2), what_learns(6), what_learns(0)
+        ('the top 2 layers', 'the whole model', 'no layer')
+    """
+    if trainable_layers == layers:
+        return "the whole model"
+    if trainable_layers == 0:
+        return "no layer"
+    return f"the top {trainable_layers} layer{'s' * (trainable_layers != 1)}"
+
+
 def freeze_below(model, trainable_layers: int) -> None:
     """Only the top `trainable_layers` encoder layers learn, with what sits above the encoder (the pooler,
     the head); with every layer, the whole model learns, embeddings included.
 
     Frozen layers need no backward pass below the lowest layer that learns: on a CPU a step of the top
-    two layers costs about half a step of all six."""
+    two layers costs about half a step of all six.
+
+    Raises:
+        ValueError: trainable_layers is not from 0 to the model's number of layers.
+    """
     layers = model.bert.encoder.layer
+    if not 0 <= trainable_layers <= len(layers):
+        raise ValueError(f"trainable_layers={trainable_layers}: this model has {len(layers)} layers, so 0 to "
+                         f"{len(layers)}")
     if trainable_layers == len(layers):
         return
     for module in (model.bert.embeddings, *layers[:len(layers) - trainable_layers]):

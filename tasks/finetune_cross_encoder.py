@@ -47,7 +47,7 @@ from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_
 
 from . import corpus
 from ._common import (add_trainable_layers, freeze_below, one_line_errors, parse_training_args, resumed_config,
-                      shipped_tokenizer, training_parser)
+                      shipped_tokenizer, training_parser, what_learns)
 from .pretrain import schedule, train_timed
 
 K = 10  # candidates per held-out question
@@ -199,7 +199,7 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
     model.to(device)
     data = StepData(pairs, BATCH_SIZE, collate_for(tokenizer), seed=seed)
     config = schedule(saved, model, data, learning_rate or 1e-4, steps, minutes, out, seed, progress, max_minutes)
-    learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else f"the top {trainable_layers} layer(s)"
+    learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else what_learns(trainable_layers)
     print(f"fine-tuning a cross-encoder ({learns}, the pooler and a new head): {len(train_docs)} articles, "
           f"{len(pairs)} pairs (half positive), {config.total_steps} steps of {BATCH_SIZE}; "
           f"{len(held_docs)} articles held out, {len(tasks)} questions x {K} candidates")

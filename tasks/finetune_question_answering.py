@@ -40,8 +40,9 @@ as in SQuAD's training data; here it labels 78 of the 1,891 training windows (of
 a later occurrence counts: the text is compared, not the place. What learns: the new head and
 the top --trainable-layers encoder layers (default 2), at --learning-rate (default 3e-4). Measured
 here for 2 minutes each on 2 CPU cores shared with other jobs (held out, 148 questions): all 6
-layers at 1e-4 took 8 steps, exact match 0.054, F1 0.119; all 6 at 3e-4, 9 steps, 0.054 and 0.096;
-the top 2 at 3e-4, 15 steps, 0.081 and 0.150. On a CPU a step is the cost, and 2 layers take half
+layers (the embeddings frozen, as --trainable-layers 6 then meant) at 1e-4 took 8 steps, exact
+match 0.054, F1 0.119; all 6 at 3e-4, 9 steps, 0.054 and 0.096; the top 2 at 3e-4, 15 steps, 0.081
+and 0.150. On a CPU a step is the cost, and 2 layers take half
 the time of 6 (the frozen layers need no backward pass). The gaps are a few questions out of 148:
 with a GPU's many more steps, all 6 layers may win.
 
@@ -56,7 +57,7 @@ defaults, on 2 CPU cores (AMD EPYC) shared with two other training runs (the pro
 the first line wrapped here):
 
     $ python -m tasks.finetune_question_answering --out /tmp/qa/full
-    fine-tuning question answering (the top 2 layer(s) and a new head): 90 articles, 1337 cloze questions
+    fine-tuning question answering (the top 2 layers and a new head): 90 articles, 1337 cloze questions
     in 1891 windows (415 without the answer, labelled [CLS]), 105 steps of 16; 10 articles held out, with 148 questions
     held out, 148 cloze questions (exact match, token F1; the baselines' candidates hold 32 of the answers):
       question answering (trained here)    EM 0.081   F1 0.151
@@ -98,7 +99,7 @@ from minibert.training.loop import StepData
 
 from . import corpus
 from ._common import (add_trainable_layers, freeze_below, one_line_errors, parse_training_args, resumed_config,
-                      shipped_tokenizer, training_parser)
+                      shipped_tokenizer, training_parser, what_learns)
 from .pretrain import schedule, train_timed
 
 PLACEHOLDER = "[MASK]"  # one token to the tokenizer, the one BERT was pre-trained to fill in
@@ -388,7 +389,7 @@ def run(minutes: float = 5.0, out: Path = Path("out/question_answering"), steps:
     data = StepData(examples, BATCH_SIZE, collate_for(tokenizer), seed=seed)
     config = schedule(saved, model, data, learning_rate or 3e-4, steps, minutes, out, seed, progress, max_minutes)
     unanswered = sum(e.start == 0 for e in examples)
-    print(f"fine-tuning question answering (the top {trainable_layers} layer(s) and a new head): "
+    print(f"fine-tuning question answering ({what_learns(trainable_layers)} and a new head): "
           f"{len(train_articles)} articles, {len(train_questions)} cloze questions in {len(examples)} windows "
           f"({unanswered} without the answer, labelled [CLS]), {config.total_steps} steps of {BATCH_SIZE}; "
           f"{len(held_articles)} articles held out, with {len(held_questions)} questions")

@@ -72,7 +72,7 @@ from minibert.training.word_labels import label_words
 
 from . import corpus
 from ._common import (add_trainable_layers, freeze_below, one_line_errors, parse_training_args, resumed_config,
-                      shipped_tokenizer, training_parser)
+                      shipped_tokenizer, training_parser, what_learns)
 from .pretrain import schedule, train_timed
 
 LABELS = ["O", "B-LINK", "I-LINK"]  # id -> name, IOB2
@@ -312,7 +312,7 @@ def run(minutes: float = 5.0, out: Path = Path("out/token_classification"), step
     model.to(device)
     data = StepData(train, BATCH_SIZE, collate_for(tokenizer), seed=seed)
     config = schedule(saved, model, data, learning_rate or 1e-3, steps, minutes, out, seed, progress, max_minutes)
-    learns = "the whole model" if trainable_layers == 6 else f"the top {trainable_layers} layer(s) and a new head"
+    learns = f"{what_learns(trainable_layers)} and a new head"
     print(f"fine-tuning token classification ({learns}): {len(train_articles)} articles, {len(train)} sentences, "
           f"{config.total_steps} steps of {BATCH_SIZE}; {len(held_articles)} articles held out, "
           f"{len(held)} sentences, {sum(len(s.words) for s in held)} words")

