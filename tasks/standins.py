@@ -15,8 +15,9 @@ programs from text that ships offline (tasks/corpus.py), and say so on every lin
     paragraph) pairs, half of each in a batch; rank 12 keeps the float16 factors under 1 MB.
     `load_sentence_encoder_standin()` gives a SentenceEncoder (mean pooling, unit length).
 
-Only what was trained is kept, in tasks/standins/ (float16, about 2.3 MB in all): the rest is the
-shipped all-MiniLM-L6-v2, so the stand-ins load in about a second and the lesson never has to train.
+Only what was trained is kept, in tasks/standins/ (float16, 3.3 MB in all: 0.7 MB of heads, 1.6 MB and
+1.0 MB of low-rank factors): the rest is the shipped all-MiniLM-L6-v2, so the stand-ins load in about
+a second and the lesson never has to train.
 `load_standin` (in tasks/_common.py, with the steps' other loading) rebuilds the cross-encoder by
 adding each update, (alpha / r) * B @ A, to MiniLM's weight.
 The .json beside each file says how it was trained and what it scored on held-out text. The first two
@@ -134,7 +135,7 @@ def main(argv=None) -> None:
     p.add_argument("--minutes-sentence-encoder", type=float, default=10.0, help="the sentence encoder (default 10)")
     p.add_argument("--steps-sentence-encoder", type=int, default=None, help="a number of steps instead of minutes")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--only", choices=tuple(KINDS), help="train one stand-in, and keep the other as it is")
+    p.add_argument("--only", choices=tuple(KINDS), help="train one stand-in, and keep the others as they are")
     p.add_argument("--cross-encoder-from", type=Path, metavar="RUN",
                    help="train nothing: keep the cross-encoder of a finished `finetune_cross_encoder --low-rank` "
                         "run folder (--device then says where it ran)")
