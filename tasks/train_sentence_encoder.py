@@ -18,7 +18,9 @@ The pairs come from the Wikipedia articles that ship with gensim (tasks/corpus.p
   Supervised Open Domain Question Answering"): the anchor is one sentence of a paragraph of three
   sentences or more, and the positive the rest of that paragraph, the sentence taken out (else
   the model would only learn to spot the copied words). A sentence and its neighbours are about the
-  same thing, so this asks what a text is about, with thousands of different anchors.
+  same thing, so this asks what a text is about, with thousands of different anchors. Reference
+  lists (paragraphs that start with "*") are left out, and an anchor has four words or more and a
+  letter (`cloze_sentences`, `query_worthy`): "1997." or "ISBN 0-85883-373-5" asks for nothing.
 
 The loss is the multiple negatives ranking loss (minibert/training/sentence_losses.py, scale 20):
 every other positive in the batch is a negative. An in-batch negative that in truth belongs to the
@@ -33,10 +35,12 @@ after training, for the model trained here, the base model before training (the 
 sentence-transformers runs it, via SentenceEncoder) and mean GloVe vectors (GloVe 6B 50d, lower-cased
 words, cosine):
 
-- the main figure, "cloze": every held-out paragraph of three sentences or more gives one query, a
-  sentence drawn with a fixed seed (`inverse_cloze`), whose one relevant passage is the rest of its
-  paragraph; the corpus is all those passages (363 queries and passages). MRR@10, recall@1 (with one
-  relevant passage, the same as accuracy@1) and recall@10 (`retrieval_metrics`).
+- the main figure, "cloze": every held-out cloze paragraph (three sentences or more, not a reference)
+  gives one query, a sentence of four words or more drawn with a fixed seed (`inverse_cloze`), whose
+  one relevant passage is the rest of its paragraph; the corpus is all those passages (294 queries and
+  passages; 363 before the references were left out, 25 of whose queries were citation fragments).
+  MRR@10, recall@1 (with one relevant passage, the same as accuracy@1) and recall@10
+  (`retrieval_metrics`).
 - a second figure, "what_is": each query "What is <title>?" ranked against every usable paragraph (one
   that does not name its title) of every held-out article; the relevant ones are its own article's.
   Only 9 queries, with about 30 relevant paragraphs each, so only MRR@10 and accuracy@1 (is the top
@@ -48,10 +52,11 @@ in every layer (minibert/training/lowrank.py), merged into the weights at the en
 are small enough to ship (tasks/standins.py keeps them). BERT's pooler is not used, and stays frozen.
 
 It writes OUT/model (a sentence-transformers folder: SentenceTransformer(OUT/model) loads it),
-OUT/log.jsonl, OUT/loss.png and OUT/metrics.json; with --low-rank also OUT/low_rank.safetensors, the
-factors before merging. OUT must be new or empty. OUT/checkpoint is saved every tenth of the run, and
-`--resume` (with the run's other options) goes on from it with the run's own steps, learning rate
-and seed.
+OUT/log.jsonl, OUT/loss.png, OUT/metrics.json and OUT/run_options.json (--start, --low-rank, --pairs);
+with --low-rank also OUT/low_rank.safetensors, the factors before merging. OUT must be new or empty.
+OUT/checkpoint is saved every tenth of the run, and `--resume` goes on from it with the run's own steps,
+learning rate and seed; its --start, --low-rank and --pairs must be the run's (a usage error names each
+that differs).
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ from minibert.training.loop import StepData
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
 
 from . import corpus
-from ._common import one_line_errors, parse_training_args, resumed_config, shipped_tokenizer, training_parser
+from ._common import (SENTENCE_PAIR_KINDS, one_line_errors, parse_training_args, resumed_config, shipped_tokenizer,
+                      training_parser)
 from .finetune_cross_encoder import QUESTION_FORMS, articles, usable
 from .pretrain import schedule, train_timed
 
@@ -83,9 +89,11 @@ BATCH_SIZE = 16  # pairs per step: each anchor's 15 in-batch negatives
 MAX_LENGTH = 128  # tokens per text in training; evaluation cuts where the pipeline says (256 for MiniLM)
 SCALE = 20.0  # cosines times 20 before the softmax: sentence-transformers' default
 TOP_K = 10  # MRR@10 and recall@10
-CLOZE_SEED = 0  # draws the held-out cloze queries: the same 363 on every run, whatever --seed says
+CLOZE_SEED = 0  # draws the held-out cloze queries: the same 294 on every run, whatever --seed says
 MIN_SENTENCES = 3  # a cloze paragraph keeps at least two sentences once its query is taken out
-PAIR_KINDS = ("titles", "sentences", "both")  # --pairs
+MIN_QUERY_WORDS = 4  # a shorter "sentence" is mostly a citation's piece: "1997.", "ISBN 0-85883-373-5"
+PAIR_KINDS = tuple(SENTENCE_PAIR_KINDS)  # --pairs: "titles", "sentences", "both"
+RUN_OPTIONS = "run_options.json"  # OUT's record of the options --resume must repeat (run_options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,10 +166,32 @@ def anchors_for(title: str) -> list[str]:
     return [form.format(title) for form in QUESTION_FORMS] + [title]
 
 
+def query_worthy(sentence: str) -> bool:
+    """Whether a sentence may be an inverse cloze query: MIN_QUERY_WORDS words or more, and a letter.
+    What fails is a reference's fragment ("1997.", "(1988).", "Burgin (2005, p."), which says nothing of
+    what its paragraph is about."""
+    return len(sentence.split()) >= MIN_QUERY_WORDS and any(c.isalpha() for c in sentence)
+
+
 def cloze_sentences(paragraphs: Iterable[str]) -> list[list[str]]:
-    """The paragraphs of at least MIN_SENTENCES sentences (corpus.sentences), each as its sentences."""
-    split = (corpus.sentences(p) for p in paragraphs)
-    return [parts for parts in split if len(parts) >= MIN_SENTENCES]
+    """The cloze paragraphs, each as its sentences (corpus.sentences): those of at least MIN_SENTENCES
+    sentences, one of them query_worthy, that are not list items.
+
+    A paragraph that starts with "*" is an item of a list, which in these articles is nearly always the
+    references ("* Knuth, Donald E. (2000). Selected Papers on ..."): its "sentences" are the pieces of a
+    citation, not sentences about one thing. The rule drops a few bulleted paragraphs of prose too (the
+    Atlantic Ocean's voyages), which costs little: a simple rule a reader can check beats a clever one.
+
+    >>> cloze_sentences(["* Knuth, Donald E. (2000). Selected Papers. Stanford: CSLI.", "A b. C d. E f."])
+    []
+    """
+    split = (corpus.sentences(p) for p in paragraphs if not p.lstrip().startswith("*"))
+    return [parts for parts in split if len(parts) >= MIN_SENTENCES and any(map(query_worthy, parts))]
+
+
+def query_choices(parts: list[str]) -> list[int]:
+    """The indices of a cloze paragraph's query_worthy sentences: those a query is drawn from."""
+    return [i for i, sentence in enumerate(parts) if query_worthy(sentence)]
 
 
 def cloze_pair(parts: list[str], i: int) -> tuple[str, str]:
@@ -170,30 +200,32 @@ def cloze_pair(parts: list[str], i: int) -> tuple[str, str]:
 
 
 def inverse_cloze(paragraphs: Iterable[str], seed: int = CLOZE_SEED) -> list[tuple[str, str]]:
-    """(query, passage) for each paragraph of at least MIN_SENTENCES sentences; shorter ones are skipped.
+    """(query, passage) for each cloze paragraph (cloze_sentences); the others are skipped.
 
-    The query is one sentence, drawn with a generator seeded by `seed` and the paragraph's own text, so a
-    paragraph's query does not depend on which other paragraphs are in the list; the passage is the rest
-    of the paragraph, its sentences joined by spaces.
+    The query is one of its query_worthy sentences, drawn with a generator seeded by `seed` and the
+    paragraph's own text, so a paragraph's query does not depend on which other paragraphs are in the
+    list; the passage is the rest of the paragraph, its sentences joined by spaces (the short sentences
+    stay in the passage: they are part of it, just not a question anyone would ask).
 
     >>> inverse_cloze(["Cats purr. They nap a lot. Dogs bark.", "Too short. Two sentences."])
-    [('Dogs bark.', 'Cats purr. They nap a lot.')]
+    [('They nap a lot.', 'Cats purr. Dogs bark.')]
     """
     pairs = []
     for parts in cloze_sentences(paragraphs):
         rng = random.Random(f"{seed}:{' '.join(parts)}")  # a str seed is hashed with SHA-512: the same everywhere
-        pairs.append(cloze_pair(parts, rng.randrange(len(parts))))
+        choices = query_choices(parts)
+        pairs.append(cloze_pair(parts, choices[rng.randrange(len(choices))]))
     return pairs
 
 
 class ArticlePairs(NamedTuple):
     """What one article offers to a batch: its title pairs, and its cloze paragraphs as sentences."""
     titles: list[tuple[str, str]]  # (anchor, usable paragraph): each anchor with each usable paragraph
-    cloze: list[list[str]]  # each paragraph of at least MIN_SENTENCES sentences, split (cloze_sentences)
+    cloze: list[list[str]]  # each cloze paragraph, split into its sentences (cloze_sentences)
 
     def count(self, pairs: str) -> int:
         """How many different pairs it can give under --pairs `pairs`."""
-        cloze = sum(map(len, self.cloze))  # one pair per sentence of each cloze paragraph
+        cloze = sum(len(query_choices(parts)) for parts in self.cloze)  # one pair per query_worthy sentence
         return {"titles": len(self.titles), "sentences": cloze, "both": len(self.titles) + cloze}[pairs]
 
 
@@ -209,7 +241,7 @@ def draw_pairs(rows: list[ArticlePairs], generators: list[torch.Generator],
     """One (anchor, positive) of each article in `rows`, drawn with the article's own generator: a title
     pair, or a cloze pair (a paragraph, then one of its sentences); with "both", the first half of the
     rows give title pairs and the second half cloze pairs (an article without a cloze paragraph gives a
-    title pair).
+    title pair); a cloze pair's anchor is one of the paragraph's query_worthy sentences.
 
     The rows are StepData's: a step is a slice of one permutation of the articles, so no article is
     in it twice, and no anchor meets a passage of its own article as a negative."""
@@ -221,7 +253,8 @@ def draw_pairs(rows: list[ArticlePairs], generators: list[torch.Generator],
         cloze = pairs == "sentences" or (pairs == "both" and i >= len(rows) // 2)
         if cloze and row.cloze:
             parts = row.cloze[pick(len(row.cloze), g)]
-            drawn.append(cloze_pair(parts, pick(len(parts), g)))
+            choices = query_choices(parts)
+            drawn.append(cloze_pair(parts, choices[pick(len(choices), g)]))
         else:
             drawn.append(row.titles[pick(len(row.titles), g)])
     return drawn
@@ -300,10 +333,10 @@ def evaluate_retrieval(embed, docs: list[corpus.Document]) -> dict[str, dict[str
     scores = embed(queries) @ embed(passages).T  # (Q, Q) cosines
     report = {"cloze": {**retrieval_metrics(scores, torch.eye(len(queries), dtype=torch.bool)),
                         "queries": len(queries), "passages": len(passages)}}
+    _, _, paragraphs, paragraph_doc = retrieval_set(docs)  # the same paragraphs for both title rows
+    corpus_vectors = embed(paragraphs)  # (N, D)
     for name, every_form in (("what_is", False), ("every_form", True)):
-        queries, query_doc, paragraphs, paragraph_doc = retrieval_set(docs, every_form)
-        if name == "what_is":
-            corpus_vectors = embed(paragraphs)  # (N, D), the same for both
+        queries, query_doc, _, _ = retrieval_set(docs, every_form)
         relevant = torch.tensor(query_doc)[:, None] == torch.tensor(paragraph_doc)[None, :]  # (Q, N)
         scores = embed(queries) @ corpus_vectors.T  # (Q, N) cosines
         figures = retrieval_metrics(scores, relevant)
@@ -345,6 +378,34 @@ def pipeline_of(start: str) -> SentencePipeline:
     return dataclasses.replace(base, pooling=("mean",), normalize=True)
 
 
+def run_options(start: str | None, low_rank: int | None, pairs: str) -> dict:
+    """The options that make a run's model and pairs, as OUT/run_options.json keeps them: a --resume must
+    give the same (a checkpoint of another rank does not load, and other pairs would change the run
+    halfway). `start` is kept as an absolute path, so that "out/x" and "./out/x" are one folder; None is
+    the shipped all-MiniLM-L6-v2."""
+    return {"start": None if start is None else str(Path(start).resolve()), "low_rank": low_rank, "pairs": pairs}
+
+
+def resume_differences(out: Path, options: dict) -> list[str]:
+    """What a --resume with `options` (run_options) changes from the run in `out`, one phrase per option,
+    such as "--pairs titles, where the run has both"; [] when nothing does, or when the run saved none.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / RUN_OPTIONS).write_text(json.dumps(run_options(None, 12, "both")))
+    >>> resume_differences(folder, run_options(None, 8, "titles"))
+    ['--low-rank 8, where the run has 12', '--pairs titles, where the run has both']
+    """
+    path = out / RUN_OPTIONS
+    if not path.is_file():  # a run from before the file existed: nothing to compare with
+        return []
+    saved = json.loads(path.read_text())
+    shown = {"start": lambda v: v or "the shipped all-MiniLM-L6-v2", "low_rank": lambda v: v or "none",
+             "pairs": str}
+    return [f"--{key.replace('_', '-')} {shown[key](options[key])}, where the run has {shown[key](saved.get(key))}"
+            for key in options if options[key] != saved.get(key)]
+
+
 def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: int | None = None,
         seed: int | None = None, progress: bool = True, start: str | None = None, low_rank: int | None = None,
         learning_rate: float | None = None, device: str = "cpu", max_articles: int | None = None,
@@ -357,6 +418,10 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
     `pairs` is which pairs train: "titles", "sentences" (inverse cloze) or "both" (half of each batch)."""
     if pairs not in PAIR_KINDS:
         raise ValueError(f"pairs must be one of {', '.join(PAIR_KINDS)}, not {pairs!r}")
+    options = run_options(start, low_rank, pairs)
+    changed = resume_differences(out, options) if resume else []
+    if changed:
+        raise ValueError(f"--resume goes on with the run's own options: {'; '.join(changed)}")
     saved = resumed_config(out, steps=steps, learning_rate=learning_rate, seed=seed) if resume else None
     seed = saved.seed if saved else (seed or 0)
     if start is None:
@@ -376,14 +441,15 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
     if model.bert.pooler is not None:
         model.bert.pooler.requires_grad_(False)  # mean pooling never reads it
     model.to(device)
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RUN_OPTIONS).write_text(json.dumps(options, indent=2) + "\n")
     data = StepData(examples, BATCH_SIZE, collate_for(tokenizer, pairs=pairs), seed=seed)
     default_rate = 2e-4 if low_rank else 2e-5  # full fine-tuning at sentence-transformers' default
     config = schedule(saved, model, data, learning_rate or default_rate, steps, minutes, out, seed, progress)
     learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else "every weight"
-    kinds = {"titles": "(question or title, paragraph)", "sentences": "(sentence, rest of its paragraph)",
-             "both": "(question or title, paragraph) and (sentence, rest of its paragraph)"}[pairs]
     print(f"fine-tuning {name} into a sentence encoder ({learns}): {len(examples)} articles, "
-          f"{n_pairs} {kinds} pairs, {config.total_steps} steps of {BATCH_SIZE} articles; "
+          f"{n_pairs} {SENTENCE_PAIR_KINDS[pairs]} pairs, {config.total_steps} steps of {BATCH_SIZE} articles; "
           f"{len(held_docs)} articles held out")
     steps, seconds, losses = train_timed(model, config, data, tokenizer, resume=saved is not None)
     if low_rank:  # keep what was learned, then fold the updates in: a plain BERT from here on
@@ -454,6 +520,9 @@ def main(argv=None) -> None:
     args = parse_training_args(p, argv)
     if args.low_rank is not None and args.low_rank < 1:
         p.error(f"--low-rank must be at least 1, not {args.low_rank}")
+    changed = resume_differences(args.out, run_options(args.start, args.low_rank, args.pairs)) if args.resume else []
+    if changed:
+        p.error(f"--resume goes on with the run's own options: {'; '.join(changed)}")
     run(args.minutes, args.out, args.steps, args.seed, start=args.start, low_rank=args.low_rank,
         learning_rate=args.learning_rate, device=args.device, resume=args.resume, pairs=args.pairs)
 

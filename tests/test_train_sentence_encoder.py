@@ -147,8 +147,19 @@ def test_pairs_titles_or_sentences_alone_draw_only_that_kind(split):
         whole = [positive in article_of for _, positive in pairs]
         assert all(whole) if kind == "titles" else not any(whole), (kind, pairs)
     rows = T.article_pairs(train)
-    assert sum(r.count("both") for r in rows) == sum(r.count("titles") + r.count("sentences") for r in rows)
-    assert sum(r.count("titles") for r in rows) == 12710  # the title pairs alone: the figure before cloze pairs
+    # the training articles' figures, as the run prints them: 12710 title pairs (the figure before cloze pairs
+    # came), 13717 cloze pairs (one per query-worthy sentence of a cloze paragraph, references left out)
+    assert [sum(r.count(kind) for r in rows) for kind in ("titles", "sentences", "both")] == [12710, 13717, 26427]
+
+
+def test_an_article_counts_its_pairs_as_counted_by_hand():
+    """Two title pairs; a cloze paragraph of 4 sentences, all of four words or more (4 cloze pairs), and one
+    of 3 whose "Born 1950." is too short to ask (2 cloze pairs): 2, 6 and 8 pairs."""
+    row = T.ArticlePairs([("What is X?", "A paragraph."), ("X", "A paragraph.")],
+                         [["The river rises in the hills.", "It flows north for 200 km.",
+                           "Dr. Smith mapped it in 1850.", "It ends in a lake."],
+                          ["Born 1950.", "He wrote three long books.", "He died in the city."]])
+    assert (row.count("titles"), row.count("sentences"), row.count("both")) == (2, 6, 8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,28 +170,42 @@ PARAGRAPHS = ["The river rises in the hills. It flows north for 200 km. Dr. Smit
               "It ends in a lake.",
               "A short one. Only two sentences here.",
               "One sentence alone.",
-              "Bees make honey. They live in hives. A hive has one queen."]
+              "Bees make honey. They live in hives. A hive has one queen.",
+              "* Knuth, Donald E. (2000). Selected Papers on Analysis of Algorithms. Stanford, California: CSLI.",
+              "Born 1950. He wrote three long books. Died 2001."]
+
+# Each paragraph's possible (query, passage), written out by hand: "Dr." does not end a sentence; "Bees make
+# honey." (three words), "Born 1950." and "Died 2001." are too short to be asked; the reference gives nothing.
+BY_HAND = [{"The river rises in the hills.":
+                "It flows north for 200 km. Dr. Smith mapped it in 1850. It ends in a lake.",
+            "It flows north for 200 km.":
+                "The river rises in the hills. Dr. Smith mapped it in 1850. It ends in a lake.",
+            "Dr. Smith mapped it in 1850.":
+                "The river rises in the hills. It flows north for 200 km. It ends in a lake.",
+            "It ends in a lake.":
+                "The river rises in the hills. It flows north for 200 km. Dr. Smith mapped it in 1850."},
+           {"They live in hives.": "Bees make honey. A hive has one queen.",
+            "A hive has one queen.": "Bees make honey. They live in hives."},
+           {"He wrote three long books.": "Born 1950. Died 2001."}]
 
 
 def test_the_inverse_cloze_query_is_a_sentence_taken_out_of_its_passage_and_short_paragraphs_are_skipped():
-    pairs = T.inverse_cloze(PARAGRAPHS)
-    assert len(pairs) == 2  # the two-sentence and one-sentence paragraphs give nothing
-    by_hand = {0: ["The river rises in the hills.", "It flows north for 200 km.", "Dr. Smith mapped it in 1850.",
-                   "It ends in a lake."],  # "Dr." does not end a sentence
-               3: ["Bees make honey.", "They live in hives.", "A hive has one queen."]}
-    for (query, passage), parts in zip(pairs, by_hand.values()):
-        assert query in parts and query not in passage  # the sentence is out of its passage
-        assert passage == " ".join(p for p in parts if p != query)  # and everything else is in it, in order
-    # the passages, not the paragraphs, are the corpus: no passage holds its own query
-    assert all(q not in passage for q, passage in pairs)
+    """Short paragraphs, reference-list items and too short sentences give no query; over 20 seeds every
+    other sentence is drawn, and each time its passage is the hand-written one."""
+    drawn = [set() for _ in BY_HAND]
+    for seed in range(20):
+        pairs = T.inverse_cloze(PARAGRAPHS, seed=seed)
+        assert len(pairs) == len(BY_HAND)
+        for (query, passage), expected, seen in zip(pairs, BY_HAND, drawn):
+            assert expected.get(query) == passage, (query, passage)
+            seen.add(query)
+    assert [len(seen) for seen in drawn] == [4, 2, 1]  # every query-worthy sentence gets drawn
 
 
 def test_the_same_seed_gives_the_same_queries_and_a_paragraphs_query_does_not_depend_on_the_others():
     assert T.inverse_cloze(PARAGRAPHS, seed=5) == T.inverse_cloze(PARAGRAPHS, seed=5)
     assert T.inverse_cloze(PARAGRAPHS[::-1], seed=5) == T.inverse_cloze(PARAGRAPHS, seed=5)[::-1]
     assert T.inverse_cloze(PARAGRAPHS[3:], seed=5) == T.inverse_cloze(PARAGRAPHS, seed=5)[1:]
-    # other seeds draw other sentences: over 20 seeds the 4-sentence paragraph gives more than one query
-    assert len({T.inverse_cloze(PARAGRAPHS[:1], seed=s)[0][0] for s in range(20)}) > 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,14 +254,16 @@ def test_retrieval_metrics_with_one_relevant_passage_a_query():
 def test_the_held_out_cloze_set_is_every_long_held_out_paragraph_once(split):
     _, held = split
     queries, passages = T.cloze_set(held)
-    paragraphs = [p for d in held for p in d.paragraphs if len(corpus.sentences(p)) >= 3]
-    assert len(queries) == len(passages) == len(paragraphs) == 363
+    # 363 paragraphs of three sentences or more; 69 of them are reference-list items ("* ..."), none is left
+    # without a sentence of four words or more: 294 queries, each asked once
+    long = [p for d in held for p in d.paragraphs if len(corpus.sentences(p)) >= 3]
+    paragraphs = [p for p in long if not p.startswith("*")]
+    assert (len(long), len(paragraphs), len(queries), len(set(queries))) == (363, 294, 294, 294)
     for query, passage, paragraph in zip(queries, passages, paragraphs):
-        # the query is one of the paragraph's sentences, taken out once: the passage is the others, in order
-        # (a substring test would not do: a bibliography "sentence" such as "1997." recurs inside others)
-        parts = corpus.sentences(paragraph)
-        i = parts.index(query)
-        assert corpus.sentences(passage) == parts[:i] + parts[i + 1:] or passage == " ".join(parts[:i] + parts[i + 1:])
+        # the query is a span of the paragraph, with four words or more and a letter; cutting that span out of
+        # the paragraph's text leaves the passage, up to spaces (no sentence splitting involved)
+        assert query in paragraph and len(query.split()) >= 4 and any(c.isalpha() for c in query)
+        assert paragraph.count(query) == 1 and " ".join(paragraph.replace(query, " ").split()) == passage, query
     assert T.cloze_set(held) == (queries, passages)  # a fixed seed: the same queries on every run
 
 
@@ -274,7 +301,7 @@ def test_smoke_run_writes_everything_the_loss_falls_and_sentence_transformers_lo
     metrics = json.loads((out / "metrics.json").read_text())
     for model in ("trained", "base_model", "glove_mean"):
         figures = metrics["held_out"][model]["cloze"]
-        assert 0 <= figures["recall_at_1"] <= figures["recall_at_10"] <= 1 and figures["queries"] == 363
+        assert 0 <= figures["recall_at_1"] <= figures["recall_at_10"] <= 1 and figures["queries"] == 294
         assert figures["recall_at_1"] == figures["accuracy_at_1"]  # one relevant passage a query
         assert metrics["held_out"][model]["what_is"]["queries"] == 9
     assert metrics["pair_kinds"] == "titles" and metrics["train_articles"] == 16
@@ -316,6 +343,37 @@ def test_a_low_rank_run_stopped_and_resumed_gives_the_uninterrupted_runs_losses(
     texts = [p for _, p in PAIRS]
     assert torch.allclose(SentenceEncoder.from_pretrained(tmp_path / "whole" / "model").encode(texts),
                           SentenceEncoder.from_pretrained(tmp_path / "cut" / "model").encode(texts), atol=1e-5)
+    assert json.loads((tmp_path / "whole" / "run_options.json").read_text()) == \
+        {"start": str(tiny_start.resolve()), "low_rank": 4, "pairs": "both"}
+    with pytest.raises(ValueError, match="--low-rank 8, where the run has 4"):  # before any checkpoint is read
+        T.run(out=tmp_path / "whole", resume=True, progress=False, start=str(tiny_start), low_rank=8)
+
+
+@pytest.mark.parametrize("changed, named", [
+    (["--pairs", "titles"], ["--pairs titles, where the run has both"]),
+    (["--low-rank", "8"], ["--low-rank 8, where the run has 4"]),
+    (["--pairs", "sentences", "--low-rank", "2"], ["--low-rank 2, where the run has 4",
+                                                    "--pairs sentences, where the run has both"]),
+    ([], ["--start the shipped all-MiniLM-L6-v2, where the run has", "--low-rank none, where the run has 4"]),
+])
+def test_a_resume_with_other_options_than_the_runs_is_a_one_line_usage_error(changed, named, tmp_path, tiny_start,
+                                                                             capsys):
+    """The run's --start, --low-rank and --pairs are in OUT/run_options.json (the resume test above checks that
+    a run writes it); a --resume that changes any is refused, each change named, before the model is loaded
+    (a checkpoint of another rank would not load). The run folder is laid out by hand: the refusal comes
+    before the checkpoint is read."""
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "checkpoint" / "training_state.pt").write_bytes(b"")
+    (out / "run_options.json").write_text(json.dumps({"start": str(tiny_start.resolve()), "low_rank": 4,
+                                                      "pairs": "both"}))
+    same = ["--start", str(tiny_start)] + (["--low-rank", "4"] if "--low-rank" not in changed else [])
+    with pytest.raises(SystemExit) as exit_:
+        T.main(["--resume", "--out", str(out), *(same if changed else []), *changed])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert exit_.value.code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert all(phrase in errors[0] for phrase in named), err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,15 +395,21 @@ def test_the_stand_in_is_small_float16_factors_alone():
     assert info["device"] == "cpu" and info["steps"] >= 1
 
 
-def test_the_stand_in_loads_as_a_sentence_encoder_and_beats_the_base_model_on_held_out_retrieval(split, minilm):
-    """Measured when it was made (tasks/standins/sentence_encoder_low_rank.json: 69 steps, 602 s on the
-    shared 2-core CPU, title and sentence pairs): on the main row, 363 held-out sentences each finding
-    the rest of its paragraph among 363 passages (inverse cloze), MRR@10 0.498 against 0.486 for the
-    base model, recall@1 0.372 against 0.361 (135 queries at rank 1 against 131) and recall@10 0.744
-    against 0.727; on the 9 "What is <title>?" queries MRR@10 1.000 against 0.926, over the 45 in every
-    form 0.972 against 0.912. Both models are measured again here. The margins asked are about half
-    the measured gaps: on the main row MRR@10 +0.006 and recall@10 +0.008 (3 queries); on the title
-    rows MRR@10 +0.03. The gain on the main row is small: the test says it is there, not that it is large."""
+def test_the_stand_in_loads_as_a_sentence_encoder_and_is_no_worse_than_the_base_model_on_held_out_retrieval(
+        split, minilm):
+    """Trained with 69 steps (602 s on the shared 2-core CPU, title and sentence pairs), before the cloze
+    maker left out references and short sentences; re-measured on the filtered set (2026-12-07,
+    tasks/standins/sentence_encoder_low_rank.json): on the main row, 294 held-out sentences each finding
+    the rest of its paragraph among 294 passages (inverse cloze), MRR@10 0.5949 against 0.5874 for the
+    base model, recall@1 0.442 for both (130 queries at rank 1 each) and recall@10 0.888 against 0.864
+    (261 queries in the top 10 against 254); on the 9 "What is <title>?" queries MRR@10 1.000 against
+    0.926, over the 45 in every form 0.972 against 0.912. Both models are measured again here.
+
+    What is asked is what the measurement supports, no more. Query by query the stand-in ranks 63
+    passages higher than the base model and 45 lower (186 the same): a sign test gives p = 0.10, so no
+    gain on the main row is claimed. The margins are about half the measured gaps: MRR@10 +0.004 and
+    recall@10 +3 queries; recall@1, where the gap is nil, only no worse than the base by more than 2
+    queries; on the title rows MRR@10 +0.03."""
     _, held = split
     _, path = minilm
     encoder = standins.load_sentence_encoder_standin()
@@ -356,16 +420,18 @@ def test_the_stand_in_loads_as_a_sentence_encoder_and_beats_the_base_model_on_he
     base = T.evaluate_retrieval(T.encoder_embedder(SentenceEncoder.from_pretrained(path)), held)
     info = json.loads((standins.FOLDER / f"{_common.KINDS['sentence-encoder'][0]}.json").read_text())
     recorded = info["held_out"]
-    assert f"MRR@10 {recorded['trained']['cloze']['mrr_at_10']:.3f}, above the " \
-           f"{recorded['base_model']['cloze']['mrr_at_10']:.3f} of the base model" in loaded.name  # the main row
+    assert f"among 294: MRR@10 {recorded['trained']['cloze']['mrr_at_10']:.3f} against " \
+           f"{recorded['base_model']['cloze']['mrr_at_10']:.3f} for the base model" in loaded.name  # the main row
+    assert "above" not in loaded.name  # a gain the sign test does not support is not claimed
     for queries, names in (("cloze", ("mrr_at_10", "recall_at_1", "recall_at_10")),
                            ("what_is", ("mrr_at_10", "accuracy_at_1"))):
         for name in names:  # float16 factors and the fast path: as recorded, to rounding
             assert ours[queries][name] == pytest.approx(recorded["trained"][queries][name], abs=3e-3), (queries, name)
             assert base[queries][name] == pytest.approx(recorded["base_model"][queries][name], abs=1e-5), \
                 (queries, name)
-    assert ours["cloze"]["mrr_at_10"] >= base["cloze"]["mrr_at_10"] + 0.006, (ours["cloze"], base["cloze"])
-    assert ours["cloze"]["recall_at_10"] >= base["cloze"]["recall_at_10"] + 0.008, (ours["cloze"], base["cloze"])
+    assert ours["cloze"]["mrr_at_10"] >= base["cloze"]["mrr_at_10"] + 0.004, (ours["cloze"], base["cloze"])
+    assert ours["cloze"]["recall_at_10"] >= base["cloze"]["recall_at_10"] + 3 / 294, (ours["cloze"], base["cloze"])
+    assert ours["cloze"]["recall_at_1"] >= base["cloze"]["recall_at_1"] - 2 / 294, (ours["cloze"], base["cloze"])
     for queries in ("what_is", "every_form"):
         assert ours[queries]["mrr_at_10"] >= base[queries]["mrr_at_10"] + 0.03, (queries, ours, base)
 
