@@ -198,7 +198,8 @@ def run(minutes: float = 3.0, out: Path = Path("out/cross_encoder"), steps: int 
         freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(pairs, BATCH_SIZE, collate_for(tokenizer), seed=seed)
-    config = schedule(saved, model, data, learning_rate or 1e-4, steps, minutes, out, seed, progress, max_minutes)
+    config = schedule(saved, model, data, learning_rate=learning_rate or 1e-4, steps=steps, minutes=minutes, out=out,
+                      seed=seed, progress=progress, max_minutes=max_minutes)
     learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else what_learns(trainable_layers)
     print(f"fine-tuning a cross-encoder ({learns}, the pooler and a new head): {len(train_docs)} articles, "
           f"{len(pairs)} pairs (half positive), {config.total_steps} steps of {BATCH_SIZE}; "

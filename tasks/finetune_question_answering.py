@@ -387,7 +387,8 @@ def run(minutes: float = 5.0, out: Path = Path("out/question_answering"), steps:
     freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(examples, BATCH_SIZE, collate_for(tokenizer), seed=seed)
-    config = schedule(saved, model, data, learning_rate or 3e-4, steps, minutes, out, seed, progress, max_minutes)
+    config = schedule(saved, model, data, learning_rate=learning_rate or 3e-4, steps=steps, minutes=minutes, out=out,
+                      seed=seed, progress=progress, max_minutes=max_minutes)
     unanswered = sum(e.start == 0 for e in examples)
     print(f"fine-tuning question answering ({what_learns(trainable_layers)} and a new head): "
           f"{len(train_articles)} articles, {len(train_questions)} cloze questions in {len(examples)} windows "

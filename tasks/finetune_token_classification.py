@@ -311,7 +311,8 @@ def run(minutes: float = 5.0, out: Path = Path("out/token_classification"), step
     freeze_below(model, trainable_layers)
     model.to(device)
     data = StepData(train, BATCH_SIZE, collate_for(tokenizer), seed=seed)
-    config = schedule(saved, model, data, learning_rate or 1e-3, steps, minutes, out, seed, progress, max_minutes)
+    config = schedule(saved, model, data, learning_rate=learning_rate or 1e-3, steps=steps, minutes=minutes, out=out,
+                      seed=seed, progress=progress, max_minutes=max_minutes)
     learns = f"{what_learns(trainable_layers)} and a new head"
     print(f"fine-tuning token classification ({learns}): {len(train_articles)} articles, {len(train)} sentences, "
           f"{config.total_steps} steps of {BATCH_SIZE}; {len(held_articles)} articles held out, "

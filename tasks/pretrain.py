@@ -146,7 +146,7 @@ def plan(model, data: StepData, learning_rate: float, steps: int | None, minutes
                                max_seconds=None if steps_given else minutes * 60)  # a busy machine must not overrun
 
 
-def schedule(saved: TrainingConfig | None, model, data: StepData, learning_rate: float, steps: int | None,
+def schedule(saved: TrainingConfig | None, model, data: StepData, *, learning_rate: float, steps: int | None,
              minutes: float, out: Path, seed: int, progress: bool, max_minutes: float | None = None,
              world: int = 1) -> TrainingConfig:
     """The TrainingConfig a training program runs with. Resumed (`saved`, the checkpoint's): the run's own
@@ -190,8 +190,8 @@ def run(body: str = "small", minutes: float = 10.0, out: Path = Path("out/pretra
     data = StepData(train_pairs, BATCH_SIZE, MaskedPairBatches.for_tokenizer(tokenizer), seed=seed,
                     rank=rank, world_size=world)
     masked_only = _MaskedOnly(data)  # the vocabulary projection only where a token was masked
-    config = schedule(saved, model, masked_only, learning_rate or (1e-3 if body == "small" else 5e-3), steps, minutes,
-                      out, seed, progress, world=world)
+    config = schedule(saved, model, masked_only, learning_rate=learning_rate or (1e-3 if body == "small" else 5e-3),
+                      steps=steps, minutes=minutes, out=out, seed=seed, progress=progress, world=world)
     if rank == 0:
         print(f"pre-training {body}: {n_train} documents ({megabytes:.1f} MB of text in all), {len(train_pairs)} "
               f"pairs, {config.total_steps} steps of {BATCH_SIZE} x up to {MAX_SEQ_LENGTH} tokens; "

@@ -446,7 +446,8 @@ def run(minutes: float = 10.0, out: Path = Path("out/sentence_encoder"), steps: 
         (out / RUN_OPTIONS).write_text(json.dumps(options, indent=2) + "\n")
     data = StepData(examples, BATCH_SIZE, collate_for(tokenizer, pairs=pairs), seed=seed)
     default_rate = 2e-4 if low_rank else 2e-5  # full fine-tuning at sentence-transformers' default
-    config = schedule(saved, model, data, learning_rate or default_rate, steps, minutes, out, seed, progress)
+    config = schedule(saved, model, data, learning_rate=learning_rate or default_rate, steps=steps, minutes=minutes,
+                      out=out, seed=seed, progress=progress)
     learns = f"low-rank updates of rank {low_rank} in every layer" if low_rank else "every weight"
     print(f"fine-tuning {name} into a sentence encoder ({learns}): {len(examples)} articles, "
           f"{n_pairs} {SENTENCE_PAIR_KINDS[pairs]} pairs, {config.total_steps} steps of {BATCH_SIZE} articles; "
