@@ -49,12 +49,15 @@ def head_labels(class_name: str, inputs: dict, config, seed: int = 7) -> dict:
 
 
 def compare(class_name, ours, reference):
-    """Every output to 1e-5 (test_parity_random's comparison); the logits also bit for bit: minibert runs the
-    same float32 operations in the same order as transformers' eager path (the same Linear calls, the same
-    softmax of the same scores), so on one machine there is no rounding to differ by."""
+    """Every output to 1e-5 (test_parity_random's comparison, the bound the issue set).
+
+    The logits were once asserted bit for bit, since minibert runs the same float32 operations in the same
+    order as transformers' eager path. That is not a property of every x86-64 CPU: on one AMD EPYC the
+    multiple-choice classifier, a Linear with one output, gave 3e-8 apart for the same input and equal
+    weights, because MKL's kernel for it depends on where the weight sits in memory (minibert's loaded weight
+    started 4 bytes past a 64-byte boundary; a 64-byte-aligned copy of it gave transformers' bits). The hidden
+    states stayed bit-identical there; the bound is what holds everywhere."""
     compare_outputs(class_name, ours, reference, KIND)
-    for field in output_fields(class_name):
-        assert torch.equal(getattr(ours, field), getattr(reference, field)), f"{field} is not bit-identical"
 
 
 def test_exported():

@@ -430,14 +430,23 @@ def test_cjk_tokens_say_once_when_no_font_has_them(capsys, tmp_path, minilm_dir)
 
 
 def test_an_installed_font_is_used_for_what_the_default_lacks(monkeypatch):
+    from matplotlib import font_manager
+
     from minibert.app import plots
 
-    # ℊ is in matplotlib's own STIXGeneral and not in DejaVu Sans; stand it in for a CJK font.
+    # matplotlib's own STIXGeneral stands in for a CJK font: a character it has and the default font lacks
+    # plays the CJK character. Which characters the default lacks depends on which DejaVu Sans matplotlib
+    # finds: its bundled copy lacks "ℊ", the system's (Debian's fonts-dejavu, which Chromium pulls in) has it.
+    default = font_manager.findfont(font_manager.FontProperties())
+    stix = next(font.fname for font in font_manager.fontManager.ttflist if font.name == "STIXGeneral")
+    extra = next(chr(c) for c in sorted(plots._characters_in(stix) - plots._characters_in(default))
+                 if chr(c).isprintable() and not chr(c).isspace())
+    assert "東" not in "".join(map(chr, plots._characters_in(stix) | plots._characters_in(default)))
     monkeypatch.setattr(plots, "CJK_FONTS", ("No Such Font", "STIXGeneral"))
-    families, missing = plots._fonts_for(["aℊ", "東"])
+    families, missing = plots._fonts_for([f"a{extra}", "東"])
     assert families == ["DejaVu Sans", "STIXGeneral"] and missing == "東"
     assert plots._fonts_for(["plain"]) == (["DejaVu Sans"], "")
-    assert "東" in plots.font_note(["ℊ東"]) and "ℊ" not in plots.font_note(["ℊ東"])
+    assert "東" in plots.font_note([f"{extra}東"]) and extra not in plots.font_note([f"{extra}東"])
 
 
 @pytest.mark.parametrize("argv,what", [
