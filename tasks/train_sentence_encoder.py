@@ -74,7 +74,7 @@ from torch import nn
 
 from minibert import BertModel, SentenceEncoder, Tokenizer
 from minibert.bert.pretrained import BertPreTrainedModel
-from minibert.speed.encode import SentencePipeline
+from minibert.speed.encode import SentencePipeline, mean_pool
 from minibert.training import multiple_negatives_ranking_loss
 from minibert.training.loop import StepData
 from minibert.training.lowrank import add_low_rank, low_rank_factors, merge_low_rank
@@ -137,10 +137,7 @@ class MeanPooledPairs(BertPreTrainedModel):
         if token_type_ids is not None:
             token_type_ids = token_type_ids[:, :length]
         hidden = self.bert(input_ids, attention_mask, token_type_ids, return_dict=True).last_hidden_state  # (B, T', H)
-        mask = attention_mask[:, :, None].to(hidden.dtype)  # (B, T', 1): 1 for a real token, 0 for padding
-        summed = (hidden * mask).sum(dim=1)  # (B, H): padding adds nothing
-        counts = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1) real tokens per text, never 0
-        mean = summed / counts  # (B, H)
+        mean = mean_pool(hidden, attention_mask)  # (B, H): the real tokens' mean, padding left out (speed/encode.py)
         return nn.functional.normalize(mean, p=2, dim=1)  # (B, H), unit rows: a dot product is a cosine
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
