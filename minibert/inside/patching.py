@@ -1,0 +1,230 @@
+"""Which parts of the model matter for an output: head ablation and activation patching.
+
+Ablation: take a head out (set its output z to zero, or to its mean) and see how a metric moves.
+Patching: run a *corrupted* input, put in one activation from a *clean* input's run, and see how much
+of the clean behaviour comes back. A grid of patches, one per layer and position (or per layer and
+head), shows where the information that tells the two inputs apart lives (Vig et al. 2020, Meng et
+al. 2022 "ROME", Wang et al. 2022; the names are TransformerLens's `patching` module's).
+
+    metric = lambda out: out.logits[0, 0] - out.logits[0, 1]        # any function of the output: one number
+    grid = patch_heads(model, clean_batch, corrupted_batch, metric)
+    grid.normalized()                                               # (L, nh): 1 = as clean, 0 = as corrupted
+
+docs/inside.md works one example through: which heads make "bat" an animal.
+
+Everything runs on minibert.inside.hooks: a patch is a hook on `blocks.L.attn.hook_z` (a head's output,
+before the output projection mixes the heads) or `blocks.L.hook_resid_pre` (the residual stream entering
+layer L: for L = 0 the embeddings, else hidden_states[L]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+
+from ..bert.pretrained import encoder_of
+from .hooks import evaluating, run_with_cache, run_with_hooks
+
+Metric = Callable[[object], torch.Tensor | float]
+
+
+def _number(value, what: str) -> float:
+    tensor = torch.as_tensor(value)
+    if tensor.numel() != 1:
+        raise ValueError(f"the metric must give one number, got a tensor of shape {tuple(tensor.shape)} {what}")
+    return float(tensor)
+
+
+def _shape(model) -> tuple[int, int]:
+    config = encoder_of(model).config
+    return config.num_hidden_layers, config.num_attention_heads
+
+
+# ---------------------------------------------------------------------------------------------
+# Ablation
+# ---------------------------------------------------------------------------------------------
+
+def head_means(model, batch: dict) -> torch.Tensor:
+    """Each head's mean output z over every real token of `batch`: (L, nh, hs), for mean ablation."""
+    layers, _ = _shape(model)
+    with torch.no_grad(), evaluating(model):
+        _, cache = run_with_cache(model, batch, names_filter=lambda name: name.endswith("attn.hook_z"))
+    real = batch["attention_mask"].bool()  # (B, T)
+    return torch.stack([cache["z", layer][real].mean(0) for layer in range(layers)])  # (L, nh, hs)
+
+
+def ablation_hooks(heads: Iterable[tuple[int, int]], means: torch.Tensor | None = None) -> list:
+    """Hooks that set each (layer, head)'s output z to zero, or to means[layer, head] when means (L, nh, hs) is given."""
+    by_layer: dict[int, list[int]] = {}
+    for layer, head in heads:
+        by_layer.setdefault(layer, []).append(head)
+
+    def hook_for(layer: int, chosen: list[int]):
+        def ablate(z, hook):  # z: (B, T, nh, hs)
+            z = z.clone()
+            z[:, :, chosen] = 0.0 if means is None else means[layer, chosen].to(z.dtype)
+            return z
+        return ablate
+
+    return [(f"blocks.{layer}.attn.hook_z", hook_for(layer, chosen)) for layer, chosen in sorted(by_layer.items())]
+
+
+def _check_heads(model, heads) -> list[tuple[int, int]]:
+    layers, nh = _shape(model)
+    heads = list(heads)
+    for entry in heads:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and 0 <= entry[0] < layers and 0 <= entry[1] < nh):
+            raise ValueError(f"a head is (layer, head) with layer in 0..{layers - 1} and head in 0..{nh - 1}, "
+                             f"not {entry!r}")
+    return heads
+
+
+def ablate_heads(model, batch: dict, heads: Iterable[tuple[int, int]], how: str = "zero",
+                 reference: dict | None = None):
+    """model(**batch) with the given (layer, head)s taken out: "zero", or "mean" (each head's mean output over
+    the real tokens of `reference`, default `batch`). Returns the model's output."""
+    heads = _check_heads(model, heads)
+    if how not in ("zero", "mean"):
+        raise ValueError(f'how must be "zero" or "mean", not {how!r}')
+    means = head_means(model, reference or batch) if how == "mean" else None
+    with evaluating(model):
+        return run_with_hooks(model, batch, ablation_hooks(heads, means))
+
+
+@dataclass
+class Grid:
+    """A metric per patch or ablation: `values` (rows, columns), with the metric of the two unpatched runs."""
+
+    values: torch.Tensor
+    clean: float  # the metric on the clean input (for ablation: with nothing ablated)
+    corrupted: float  # the metric on the corrupted input (for ablation: the same, nothing ablated)
+    rows: str
+    columns: str
+
+    def normalized(self) -> torch.Tensor:
+        """(value - corrupted) / (clean - corrupted): 1 where a patch brings back all of the clean metric, 0 where none."""
+        if self.clean == self.corrupted:
+            raise ValueError(f"the metric is {self.clean} on both inputs: there is no difference to bring back")
+        return (self.values - self.corrupted) / (self.clean - self.corrupted)
+
+    def format(self, normalized: bool = False, decimals: int = 2) -> str:
+        values = self.normalized() if normalized else self.values
+        lines = [f"{self.rows} (rows) by {self.columns} (columns)" + (", normalised" if normalized else "")]
+        lines.append("      " + "".join(f"{c:>{decimals + 5}}" for c in range(values.shape[1])))
+        for r, row in enumerate(values.tolist()):
+            lines.append(f"{r:>5} " + "".join(f"{v:>{decimals + 5}.{decimals}f}" for v in row))
+        return "\n".join(lines)
+
+
+@torch.no_grad()
+def ablation_grid(model, batch: dict, metric: Metric, how: str = "zero") -> Grid:
+    """The metric with each head ablated on its own: (L, nh). `clean` and `corrupted` both hold the unablated metric."""
+    layers, nh = _shape(model)
+    if how not in ("zero", "mean"):
+        raise ValueError(f'how must be "zero" or "mean", not {how!r}')
+    means = head_means(model, batch) if how == "mean" else None
+    values = torch.empty(layers, nh)
+    with evaluating(model):
+        base = _number(metric(model(**batch)), "on the unablated input")
+        for layer in range(layers):
+            for head in range(nh):
+                out = run_with_hooks(model, batch, ablation_hooks([(layer, head)], means))
+                values[layer, head] = _number(metric(out), f"with head {layer}.{head} ablated")
+    return Grid(values, base, base, "layer", "head")
+
+
+# ---------------------------------------------------------------------------------------------
+# Activation patching
+# ---------------------------------------------------------------------------------------------
+
+def _positions(clean: dict, corrupted: dict, positions) -> list[tuple[int, int]] | None:
+    """None (every position, same length required), or a list of (clean position, corrupted position)."""
+    T_clean, T_corrupt = clean["input_ids"].shape[1], corrupted["input_ids"].shape[1]
+    if clean["input_ids"].shape[0] != corrupted["input_ids"].shape[0]:
+        raise ValueError(f"the clean batch has {clean['input_ids'].shape[0]} rows and the corrupted "
+                         f"{corrupted['input_ids'].shape[0]}: patching pairs them row by row")
+    if positions is None:
+        if T_clean != T_corrupt:
+            raise ValueError(f"the clean input has {T_clean} tokens and the corrupted {T_corrupt}: patch every position "
+                             "only between inputs of one length, or pass positions=[(clean position, corrupted position)]")
+        return None
+    pairs = [positions] if isinstance(positions, tuple) and len(positions) == 2 and isinstance(positions[0], int) \
+        else list(positions)
+    for a, b in pairs:
+        if not (0 <= a < T_clean and 0 <= b < T_corrupt):
+            raise ValueError(f"position pair ({a}, {b}) is outside the clean input's {T_clean} tokens or the "
+                             f"corrupted input's {T_corrupt}")
+    return pairs
+
+
+def _patch(source: torch.Tensor, pairs, head: int | None = None, position: int | None = None):
+    """A hook that copies `source` (the clean activation) into the corrupted run: at every position or at `position`
+    (when pairs is None), else at each (clean, corrupted) pair; for one head only when `head` is given."""
+    def patch(activation, hook):
+        patched = activation.clone()
+        where = (slice(None),) if head is None else (slice(None), head)  # z: (B, T, nh, hs); resid: (B, T, H)
+        if pairs is None:
+            at = slice(None) if position is None else position
+            patched[(slice(None), at, *where[1:])] = source[(slice(None), at, *where[1:])]
+        else:
+            for clean_at, corrupted_at in pairs:
+                patched[(slice(None), corrupted_at, *where[1:])] = source[(slice(None), clean_at, *where[1:])]
+        return patched
+    return patch
+
+
+def _runs(model, clean: dict, corrupted: dict, metric: Metric, names) -> tuple[float, float, dict]:
+    clean_out, cache = run_with_cache(model, clean, names_filter=names)
+    return (_number(metric(clean_out), "on the clean input"),
+            _number(metric(model(**corrupted)), "on the corrupted input"), cache)
+
+
+@torch.no_grad()
+def patch_residual(model, clean: dict, corrupted: dict, metric: Metric) -> Grid:
+    """Patch the residual stream entering each layer at each position, one at a time: (L, T).
+    The two inputs must have the same number of tokens (patching position p means the same p in both)."""
+    with evaluating(model):
+        return _patch_residual(model, clean, corrupted, metric)
+
+
+def _patch_residual(model, clean: dict, corrupted: dict, metric: Metric) -> Grid:
+    layers, _ = _shape(model)
+    _positions(clean, corrupted, None)
+    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(layers)]
+    clean_metric, corrupted_metric, cache = _runs(model, clean, corrupted, metric, names)
+    T = clean["input_ids"].shape[1]
+    values = torch.empty(layers, T)
+    for layer in range(layers):
+        for position in range(T):
+            hook = _patch(cache["resid_pre", layer], None, position=position)
+            out = run_with_hooks(model, corrupted, [(f"blocks.{layer}.hook_resid_pre", hook)])
+            values[layer, position] = _number(metric(out), f"with layer {layer}'s input patched at position {position}")
+    return Grid(values, clean_metric, corrupted_metric, "layer", "position")
+
+
+@torch.no_grad()
+def patch_heads(model, clean: dict, corrupted: dict, metric: Metric, positions=None) -> Grid:
+    """Patch each head's output z from the clean run into the corrupted run, one head at a time: (L, nh).
+
+    positions: None patches every position (the inputs must have one length); a (clean position, corrupted
+    position) pair, or a list of them, patches only there: inputs of different lengths can then be compared,
+    such as the same word in two sentences.
+    """
+    with evaluating(model):
+        return _patch_heads(model, clean, corrupted, metric, positions)
+
+
+def _patch_heads(model, clean: dict, corrupted: dict, metric: Metric, positions) -> Grid:
+    layers, nh = _shape(model)
+    pairs = _positions(clean, corrupted, positions)
+    names = [f"blocks.{layer}.attn.hook_z" for layer in range(layers)]
+    clean_metric, corrupted_metric, cache = _runs(model, clean, corrupted, metric, names)
+    values = torch.empty(layers, nh)
+    for layer in range(layers):
+        for head in range(nh):
+            hook = _patch(cache["z", layer], pairs, head=head)
+            out = run_with_hooks(model, corrupted, [(f"blocks.{layer}.attn.hook_z", hook)])
+            values[layer, head] = _number(metric(out), f"with head {layer}.{head} patched")
+    return Grid(values, clean_metric, corrupted_metric, "layer", "head")
