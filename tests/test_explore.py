@@ -2,11 +2,13 @@
 
 The numbers are checked twice: in Python, by decoding what the page stores, and in headless
 Chromium (Debian's /usr/bin/chromium, driven by Playwright), by reading what each view shows.
-References: minibert's own output_attentions and trace, and transformers' eager BertModel.
+References: minibert's own output_attentions and trace, and transformers' eager BertModel. The
+attribution and logit-lens views are held to what minibert.inside.attribution and .lens return, and
+the lens's last row (the model's own prediction) to transformers' BertForMaskedLM.
 
 `make test` installs Chromium when it is missing and it runs as root (the Makefile's `browser`
 target). Elsewhere the browser tests are skipped with one line that says why, except under
-CI=true, where they fail instead. Screenshots of the three views go to a temporary folder, or to
+CI=true, where they fail instead. Screenshots of the five views go to a temporary folder, or to
 the folder named by MINIBERT_SCREENSHOTS.
 """
 
@@ -34,6 +36,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TEXT_20 = "He swung the bat and hit a home run, then the crowd cheered loudly for him."  # 20 tokens
 PAIR = ("The man went to the store.", "He bought a gallon of milk.")
+MLM_TEXT = "the capital of france is [MASK] ."  # the lesson's words: the random checkpoints' vocabulary
+STEPS = 16  # integrated gradients' points: plenty for a 2-layer model of width 32
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -56,6 +60,22 @@ def screenshots(tmp_path_factory) -> Path:
         Path(folder).mkdir(parents=True, exist_ok=True)
         return Path(folder)
     return tmp_path_factory.mktemp("explorer-screenshots")
+
+
+@pytest.fixture(scope="module")
+def mlm(tmp_path_factory):
+    """A random BertForMaskedLM in Hugging Face's layout (vocab.txt of the lesson's words): folder, model, tokenizer."""
+    from hf_checkpoints import save_lesson_checkpoint
+
+    folder = save_lesson_checkpoint("BertForMaskedLM", tmp_path_factory.mktemp("mlm") / "mlm")
+    return folder, minibert.BertForMaskedLM.from_pretrained(folder), minibert.Tokenizer.from_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def mlm_page(mlm, tmp_path_factory):
+    _, model, tokenizer = mlm
+    return minibert.explore(model, tokenizer, MLM_TEXT, path=tmp_path_factory.mktemp("explore") / "mlm.html",
+                            steps=STEPS)
 
 
 def page_data(page_html: str) -> dict:
@@ -195,6 +215,95 @@ def test_a_text_like_the_pages_markup_shows_whole_in_the_browser(browser, minilm
             opened.tab.close()
 
 
+# -- the attribution and logit-lens views' numbers, without a browser ------------------------------------
+
+def within_page_rounding(stored: dict, values: list[float]) -> bool:
+    """Attributions are stored to `decimals` places: half a step apart at most (and a hair for floats)."""
+    return np.abs(np.array(stored["values"]) - np.array(values)).max() <= 0.5 * 10.0 ** -stored["decimals"] * (1 + 1e-6)
+
+
+def test_page_holds_the_attribution_and_the_lens_of_a_masked_lm(mlm, mlm_page):
+    import transformers
+
+    from minibert.inside.attribution import attribute
+    from minibert.inside.lens import logit_lens
+
+    folder, model, tokenizer = mlm
+    data = page_data(mlm_page.html)
+    found = attribute(model, tokenizer, MLM_TEXT, steps=STEPS)
+    stored = data["attribution"]
+    assert stored["tokens"] == found.tokens == data["tokens"]
+    assert stored["target"] == found.target and re.fullmatch(r"the logit of '.+' at \[MASK\] \(position 6\)", found.target)
+    assert (stored["steps"], stored["method"]) == (STEPS, "Gauss-Legendre")
+    for kind in ("integrated_gradients", "gradient_x_input"):
+        assert stored[kind]["decimals"] >= 4 and within_page_rounding(stored[kind], getattr(found, kind)), kind
+    assert stored["output"] == pytest.approx(found.output, abs=0.5e-4)
+    assert stored["baseline_output"] == pytest.approx(found.baseline_output, abs=0.5e-4)
+    assert stored["completeness_gap"] == pytest.approx(found.completeness_gap, rel=5e-3)
+    # Completeness, from the page's own numbers: the attributions add up to output - baseline output.
+    difference = stored["output"] - stored["baseline_output"]
+    assert sum(stored["integrated_gradients"]["values"]) == pytest.approx(difference, abs=2e-4)
+
+    lens = logit_lens(model, tokenizer, MLM_TEXT, k=5)
+    stored = data["lens"]
+    assert stored["position"] == lens.position == 6
+    assert stored["layers"] == lens.layers == ["embeddings", "layer 0", "layer 1"]
+    assert stored["top_words"] == lens.top_words
+    assert np.abs(np.array(stored["top_probs"]) - np.array(lens.top_probs)).max() <= 0.5e-4 * (1 + 1e-6)
+    # The last row is the model's own prediction: transformers' top 5 at the [MASK], word for word.
+    reference = transformers.BertForMaskedLM.from_pretrained(folder, attn_implementation="eager").eval()
+    with torch.no_grad():
+        probs = reference(**hf_batch(folder, MLM_TEXT)).logits[0, 6].softmax(-1)
+    top = probs.topk(5)
+    assert stored["top_words"][-1] == tokenizer.convert_ids_to_tokens(top.indices)
+    assert stored["top_probs"][-1] == pytest.approx(top.values.tolist(), abs=0.5e-4 + 1e-6)
+    assert found.target == f"the logit of '{stored['top_words'][-1][0]}' at [MASK] (position 6)"
+
+
+def hf_batch(folder, text, pair=None):
+    from hf_checkpoints import hf_tokenizer_for
+
+    return hf_tokenizer_for(folder)(text, pair, return_tensors="pt")
+
+
+def test_a_classifier_page_attributes_its_predicted_label_and_has_no_lens(tmp_path):
+    import transformers
+
+    from hf_checkpoints import save_lesson_checkpoint
+    from minibert.inside.attribution import attribute
+
+    folder = save_lesson_checkpoint("BertForSequenceClassification", tmp_path / "cls", num_labels=3)
+    model = minibert.BertForSequenceClassification.from_pretrained(folder)
+    tokenizer = minibert.Tokenizer.from_pretrained(folder)
+    data = page_data(build_page(model, tokenizer, *PAIR, steps=STEPS).html)
+    reference = transformers.BertForSequenceClassification.from_pretrained(folder, attn_implementation="eager").eval()
+    with torch.no_grad():
+        label = int(reference(**hf_batch(folder, *PAIR)).logits[0].argmax())
+    stored, found = data["attribution"], attribute(model, tokenizer, *PAIR, steps=STEPS)
+    assert stored["target"] == found.target == f"the logit of label {label}"
+    assert within_page_rounding(stored["integrated_gradients"], found.integrated_gradients)
+    assert within_page_rounding(stored["gradient_x_input"], found.gradient_x_input)
+    assert data["lens"] == {"absent": "No logit lens: BertForSequenceClassification has no masked-LM head, and the lens "
+                                      "reads every layer's output through that head. Load a checkpoint with one as "
+                                      "BertForMaskedLM (or BertForPreTraining), and put [MASK] in the text."}
+
+
+def test_without_a_mask_both_views_say_put_mask_in_the_text(mlm):
+    _, model, tokenizer = mlm
+    data = page_data(build_page(model, tokenizer, "the man went to the store .", steps=STEPS).html)
+    for view in ("attribution", "lens"):
+        assert list(data[view]) == ["absent"]
+        assert data[view]["absent"].startswith("Put [MASK] in the text: there is no [MASK] among its tokens ([CLS] the man")
+
+
+def test_a_bare_encoder_has_nothing_to_attribute_and_no_lens(page_20):
+    data = page_data(page_20.html)
+    why = data["attribution"]["absent"]
+    assert why.startswith("There is no output to attribute: a bare BertModel has no head")
+    assert "BertForMaskedLM" in why and "BertForSequenceClassification" in why
+    assert data["lens"]["absent"].startswith("No logit lens: BertModel has no masked-LM head")
+
+
 def test_jupyter_shows_the_page_inline(page_20):
     shown = page_20._repr_html_()
     srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)".*</iframe>', shown, re.S).group(1)
@@ -220,6 +329,19 @@ def test_the_command_line_writes_the_page(capsys, minilm_dir, tmp_path):
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1 and "the explorer shows at most 64" in err
     assert not (tmp_path / "long.html").exists()
+
+
+def test_the_command_line_page_of_a_masked_lm_checkpoint_has_both_views(capsys, mlm, tmp_path):
+    folder, _, _ = mlm
+    code = cli_main(["attention", MLM_TEXT, "--html", str(tmp_path / "mlm.html"), "--model", str(folder),
+                     "--steps", "8"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = page_data((tmp_path / "mlm.html").read_text(encoding="utf-8"))
+    assert data["description"].startswith("BertForMaskedLM: 2 layers")
+    assert data["attribution"]["steps"] == 8 and len(data["attribution"]["integrated_gradients"]["values"]) == 9
+    assert data["attribution"]["target"].endswith("at [MASK] (position 6)")
+    assert data["lens"]["layers"] == ["embeddings", "layer 0", "layer 1"] and len(data["lens"]["top_words"][0]) == 5
 
 
 # -- the page in headless Chromium ------------------------------------------------------------------
@@ -291,7 +413,7 @@ def assert_not_blank(path: Path, min_height: int = 400):
 def test_page_loads_from_a_file_without_errors_or_network(opened, page_20):
     assert opened.tab.title().startswith("minibert attention: He swung the bat")
     assert opened.tab.is_visible("#view-head") and not opened.tab.is_visible("#view-steps")
-    for view in ("model", "steps", "head"):
+    for view in ("model", "steps", "attribution", "lens", "head"):
         opened.tab.click(f"#tab-{view}")
         assert opened.tab.is_visible(f"#view-{view}")
     assert opened.errors == []
@@ -417,3 +539,100 @@ def test_a_pair_tells_its_segments_apart(browser, minilm, tmp_path):
         assert opened.errors == []
     finally:
         opened.tab.close()
+
+
+def chip_colour(opened, kind: str) -> list[tuple[int, int, int]]:
+    styles = opened.tab.eval_on_selector_all(f"#chips-{kind} .chip", "cs => cs.map(c => getComputedStyle(c).backgroundColor)")
+    return [tuple(int(x) for x in re.findall(r"\d+", style)[:3]) for style in styles]
+
+
+def test_attribution_view_shows_each_tokens_number_and_colour(browser, mlm, mlm_page, screenshots):
+    from minibert.inside.attribution import attribute
+
+    _, model, tokenizer = mlm
+    found = attribute(model, tokenizer, MLM_TEXT, steps=STEPS)
+    stored = page_data(mlm_page.html)["attribution"]
+    opened = OpenedPage(browser, mlm_page.path)
+    try:
+        tab = opened.tab
+        tab.click("#tab-attribution")
+        assert tab.is_visible("#view-attribution") and not tab.is_visible("#view-head")
+        for kind in ("integrated_gradients", "gradient_x_input"):
+            shown = tab.eval_on_selector_all(f"#chips-{kind} .chip", "cs => cs.map(c => c.firstChild.textContent)")
+            assert shown == found.tokens
+            numbers = opened.numbers(f"#chips-{kind} .chip .val")
+            step = 10.0 ** -stored[kind]["decimals"]
+            assert np.abs(np.array(numbers) - np.array(getattr(found, kind))).max() <= 0.5 * step * (1 + 1e-6), kind
+            # Red for positive, blue for negative, white at 0; the largest |value| gets the ramp's end.
+            colours = chip_colour(opened, kind)
+            for value, (r, g, b) in zip(numbers, colours):
+                if value > 0:
+                    assert r > b, (kind, value, (r, g, b))
+                elif value < 0:
+                    assert b > r, (kind, value, (r, g, b))
+                else:
+                    assert (r, g, b) == (247, 247, 247)
+            extreme = colours[int(np.argmax(np.abs(numbers)))]
+            assert extreme in {(178, 24, 43), (33, 102, 172)}
+        # The number of a chip shows on hover (a tooltip), and with "show every number" under every chip.
+        chip = "#chips-integrated_gradients .chip[data-index='6']"
+        assert tab.eval_on_selector(f"{chip} .val", "v => v.getBoundingClientRect().width") <= 1
+        tab.hover(chip)
+        assert tab.eval_on_selector(f"{chip} .val", "v => v.getBoundingClientRect().width") > 20
+        assert tab.get_attribute(chip, "title") == f"[MASK]: {tab.text_content(chip + ' .val')}"
+        facts = {key: tab.text_content(f"#attribution-facts td[data-fact='{key}']")
+                 for key in ("target", "method", "output", "baseline_output", "completeness_gap")}
+        assert facts["target"] == found.target
+        assert facts["method"].startswith(f"integrated gradients, {STEPS} steps, Gauss-Legendre; baseline: [PAD] at "
+                                          "every token but [CLS]/[SEP].")
+        assert float(facts["output"]) == pytest.approx(found.output, abs=0.5e-4 + 1e-9)
+        assert float(facts["baseline_output"]) == pytest.approx(found.baseline_output, abs=0.5e-4 + 1e-9)
+        assert float(facts["completeness_gap"].split()[0]) == pytest.approx(found.completeness_gap, rel=5e-3)
+        assert_not_blank(opened.screenshot(screenshots / "attribution_view.png"), min_height=300)
+        tab.click("#attribution-numbers")
+        assert tab.eval_on_selector(f"{chip} .val", "v => v.getBoundingClientRect().width") > 20
+        assert opened.errors == []
+        assert opened.requests == [mlm_page.path.resolve().as_uri()]
+    finally:
+        opened.tab.close()
+
+
+def test_logit_lens_view_shows_the_top_words_of_every_layer(browser, mlm, mlm_page, screenshots):
+    from minibert.inside.lens import logit_lens
+
+    _, model, tokenizer = mlm
+    lens = logit_lens(model, tokenizer, MLM_TEXT, k=5)
+    opened = OpenedPage(browser, mlm_page.path)
+    try:
+        tab = opened.tab
+        tab.click("#tab-lens")
+        assert tab.is_visible("#lens-table")
+        assert tab.eval_on_selector_all("#lens-table tbody tr", "rs => rs.map(r => r.dataset.layer)") == lens.layers
+        assert tab.text_content("#lens-table tbody tr:last-child th") == "layer 1 (the prediction)"
+        for row, layer in enumerate(lens.layers):
+            cells = f"#lens-table tbody tr[data-layer='{layer}']"
+            words = tab.eval_on_selector_all(f"{cells} td.word", "ts => ts.map(t => t.textContent)")
+            assert words == lens.top_words[row], layer
+            probs = opened.numbers(f"{cells} td.prob")
+            assert probs == pytest.approx(lens.top_probs[row], abs=0.5e-4 + 1e-9)
+        assert "at [MASK] (position 6)" in tab.text_content("#lens-caption")
+        assert_not_blank(opened.screenshot(screenshots / "lens_view.png"), min_height=300)
+        assert opened.errors == []
+        assert opened.requests == [mlm_page.path.resolve().as_uri()]
+    finally:
+        opened.tab.close()
+
+
+def test_a_bare_encoders_page_says_why_both_views_are_empty(opened, page_20, screenshots):
+    data = page_data(page_20.html)
+    for view in ("attribution", "lens"):
+        opened.tab.click(f"#tab-{view}")
+        assert opened.tab.is_visible(f"#view-{view} [data-absent]")
+        assert opened.tab.inner_text(f"#view-{view} [data-absent]") == data[view]["absent"]
+    assert "no masked-LM head" in opened.tab.inner_text("#view-lens")
+    opened.tab.click("#tab-attribution")
+    text = opened.tab.inner_text("#view-attribution")
+    assert "no output to attribute" in text and "BertForMaskedLM" in text and "BertForSequenceClassification" in text
+    opened.screenshot(screenshots / "attribution_view_bare.png")
+    assert opened.errors == []
+    assert opened.requests == [page_20.path.resolve().as_uri()]

@@ -32,7 +32,7 @@ from ..bert.loading import MissingHeadError
 from ..bert.model import BertForMaskedLM, BertModel
 from ..exercises.command import add_command as add_exercise_command
 from ..exercises.core import ExerciseError
-from ..inside.explore import MAX_TOKENS as EXPLORER_MAX_TOKENS, explore
+from ..inside.explore import ATTRIBUTION_STEPS, MAX_TOKENS as EXPLORER_MAX_TOKENS, explore
 from . import plots
 from .defaults import (BERT_BASE, CROSS_ENCODER, HUB_OFFLINE, HUB_UNREACHABLE, ModelUnavailable, checkpoint_folder,
                        download, load, load_encoder, probe_hub)
@@ -190,6 +190,27 @@ def _writing(path: Path):
         raise InputError(f"cannot write {path}: {err.strerror or err}") from None
 
 
+# The heads the explorer's attribution and logit-lens views read, by the name a config.json's `architectures` gives.
+EXPLORER_HEADS = {"BertForMaskedLM": BertForMaskedLM, "BertForPreTraining": BertForMaskedLM,
+                  "BertForSequenceClassification": BertForSequenceClassification}
+
+
+def _with_its_head(loaded):
+    """For the --html page: the checkpoint loaded again with the head its config.json names (a masked-LM
+    or classification head), from the files the encoder came from; the encoder as it is when there is
+    none (all-MiniLM-L6-v2), so the page then says why it has no attribution or lens."""
+    architectures = loaded.model.config.extra.get("architectures") or []
+    head = next((EXPLORER_HEADS[name] for name in architectures if name in EXPLORER_HEADS), None)
+    report = getattr(loaded.model, "load_report", None)
+    if head is None or report is None or not report.files:
+        return loaded
+    try:
+        model = head.from_pretrained(Path(report.files[0]).parent)
+    except MissingHeadError:  # the config names a head whose weights the files lack
+        return loaded
+    return type(loaded)(model, loaded.tokenizer, loaded.name)
+
+
 def cmd_attention(args) -> None:
     if args.output is None and args.html is None:
         raise InputError("give -o FILE for a picture, or --html FILE for a page to explore every layer and head "
@@ -211,6 +232,8 @@ def cmd_attention(args) -> None:
         raise InputError(f"-o and --html both name {path}: the page would be written over by the picture; "
                          "give them two files")
     loaded = _load(args, BertModel, BERT_BASE, offline_default=True)
+    if html_path is not None:
+        loaded = _with_its_head(loaded)
     tokens, attentions = attention_map(loaded.model, loaded.tokenizer, args.sentence, args.pair)  # (L, nh, T, T)
     layer = 0 if args.layer is None else args.layer
     head = 0 if args.head is None else args.head
@@ -224,7 +247,7 @@ def cmd_attention(args) -> None:
     if html_path is not None:  # first: a text too long for the page is an error before anything is written
         with _writing(html_path):
             explore(loaded.model, loaded.tokenizer, args.sentence, args.pair, html_path, layer=layer, head=head,
-                    name=loaded.name)
+                    name=loaded.name, steps=args.steps)
         print(f"page: {html_path}")
         if path is None:
             return
@@ -393,8 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "head of a layer (--head all), or the attention every token pays to one token in every layer\n"
                 f"(--to-token). Layers and heads count from 0. A text of more than {plots.MAX_TOKENS} tokens is "
                 f"drawn as a window\nof {plots.MAX_TOKENS}: the first ones, or those around --to-token. With --html, a "
-                "self-contained page to\nexplore every layer and head in a browser (head, model and steps views); "
-                f"at most {EXPLORER_MAX_TOKENS} tokens.",
+                "self-contained page to\nexplore every layer and head in a browser (head, model and steps views), "
+                "with the input's attribution\n(integrated gradients, gradient x input) and a logit lens at [MASK] when "
+                f"the checkpoint has a masked-LM or\nclassification head; at most {EXPLORER_MAX_TOKENS} tokens.",
                 'minibert attention "He swung the bat." --layer 2 --head 0 -o bat.png', ENCODER_DEFAULT)
     p.add_argument("sentence", metavar="SENTENCE", help="the text to look at")
     p.add_argument("--pair", default=None, metavar="SENTENCE",
@@ -414,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also, or instead, write a self-contained HTML page that shows every layer and head, "
                         "opened on --layer and --head, e.g. bat.html; in a folder it is attention.html, without "
                         f"an extension it gets .html; at most {EXPLORER_MAX_TOKENS} tokens (default: none)")
+    p.add_argument("--steps", type=_at_least_one, default=ATTRIBUTION_STEPS, metavar="N",
+                   help="with --html: the points of integrated gradients' Gauss-Legendre rule in the attribution "
+                        f"view (default: {ATTRIBUTION_STEPS})")
 
     p = command("diff", cmd_diff, "compare every intermediate with transformers, layer by layer",
                 "Run MODEL in minibert and in transformers on TEXT, and compare every intermediate tensor.\n"

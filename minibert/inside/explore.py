@@ -9,7 +9,7 @@
 Open the file in a browser (no network needed), or leave `page` as the last line of a Jupyter cell
 to see it inline. From the command line: `minibert attention "He swung the bat." --html bat.html`.
 
-The page has three views:
+The page has five views:
     Head view    the tokens twice, queries on the left and keys on the right, joined by lines as
                  opaque as their attention probability, for one layer and the heads you pick.
                  Hover over, tab to or click a token to see only its lines.
@@ -18,6 +18,12 @@ The page has three views:
                  in `attention()` (minibert/bert/model.py): the query vector q, every key vector
                  k_j, the products q_d * k_j,d and their sum, the scaled score, the mask, the
                  softmax probability, and the context vector with the value vectors it mixes.
+    Attribution  the input tokens as chips coloured by how much each moved the output (red up, blue
+                 down): integrated gradients and gradient x input, from minibert.inside.attribution,
+                 with the target, the output, the baseline's output and the completeness gap.
+                 Models with a head only (masked LM or classifier): a bare BertModel has no output.
+    Logit lens   masked-LM models only: the top words the masked-LM head reads at [MASK] from every
+                 layer's output (minibert.inside.lens); the last row is the model's own prediction.
 
 What the page holds, and how it is rounded. The numbers come from one forward pass run under
 `minibert.trace` (minibert/inside/trace.py): `probs`, `scores`, `query`, `key`, `value` and
@@ -26,7 +32,10 @@ the finest power of ten that lets it be stored as 16-bit integers (probabilities
 all-MiniLM-L6-v2's vectors and scores to 3) and written as base64 inside the page, which says so in
 its footer. The vectors dominate the size: 4 tensors of (layers, heads, T, head size) numbers, 2
 bytes each plus a third for base64; for all-MiniLM-L6-v2 and 20 tokens that is about 0.5 MB of the
-page's 0.67 MB (probs and scores add 0.15 MB, the code 27 kB).
+page's 0.68 MB (probs and scores add 0.15 MB, the code 35 kB).
+The attribution and lens numbers are few (T per method, k per layer) and stored as
+plain JSON numbers: attributions to 4 significant digits of the largest |value|, probabilities
+to 4 decimals.
 A text of more than MAX_TOKENS tokens is refused: the page grows with T squared, and 64 lines per
 token are already more than an eye can follow.
 """
@@ -43,7 +52,8 @@ from pathlib import Path
 
 import torch
 
-from ..bert.model import BertModel
+from ..bert.heads import BertForPreTraining, BertForSequenceClassification
+from ..bert.model import BertForMaskedLM, BertModel
 from ..bert.files import write_atomically
 from ..bert.pretrained import encoder_of
 from .trace import trace
@@ -53,6 +63,12 @@ TEMPLATE = Path(__file__).with_name("explore.html")  # the page's HTML, CSS and 
 DEFAULT_PATH = Path("out") / "explore.html"  # beside the lesson's pictures
 STORED = ("probs", "scores", "query", "key", "value", "context")  # what the page holds, from the trace
 INT16_MAX = 32767
+MASKED_LM_CLASSES = (BertForMaskedLM, BertForPreTraining)  # the models with a masked-LM head, for the lens
+ATTRIBUTION_STEPS = 50  # integrated gradients' default number of points, as attribute()'s
+LENS_K = 5  # words per layer in the logit-lens view
+QUADRATURE_NAMES = {"gausslegendre": "Gauss-Legendre", "riemann_left": "left Riemann sum",  # attribute()'s methods
+                    "riemann_right": "right Riemann sum", "riemann_middle": "midpoint Riemann sum",
+                    "riemann_trapezoid": "trapezoid rule"}
 
 
 class TooManyTokensError(ValueError):
@@ -138,9 +154,77 @@ def _initial_heads(head, heads: int) -> list[int]:
     return [head]
 
 
-@torch.no_grad()
+def _round_to_largest(values: list[float], digits: int = 4) -> dict:
+    """`values` rounded to `digits` significant digits of the largest |value|, for the page's JSON.
+
+        >>> _round_to_largest([0.123456, -2.5])
+        {'decimals': 3, 'values': [0.123, -2.5]}
+    """
+    largest = max((abs(v) for v in values), default=0.0)
+    decimals = 4 if largest == 0 else max(0, digits - 1 - math.floor(math.log10(largest)))
+    return {"decimals": decimals, "values": [round(v, decimals) for v in values]}
+
+
+def _significant(x: float, digits: int = 3) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def _no_mask_note(tokens: list[str], mask_token: str) -> str:
+    return (f"Put {mask_token} in the text: there is no {mask_token} among its tokens ({' '.join(tokens)}), "
+            "so there is no masked word to look at")
+
+
+def _attribution_data(model, tokenizer, text, pair, tokens, target, steps) -> dict:
+    """What the attribution view shows, or {"absent": why} when there is nothing to attribute."""
+    from .attribution import attribute  # written beside this file; imported when a page needs it
+
+    if isinstance(model, BertModel):
+        return {"absent": "There is no output to attribute: a bare BertModel has no head, only hidden states. "
+                          "Attribution needs a model with an output: BertForMaskedLM or BertForPreTraining (the "
+                          "logit of a word at [MASK]) or BertForSequenceClassification (the logit of a label), e.g. "
+                          "minibert.BertForMaskedLM.from_pretrained(...) on a checkpoint with a masked-LM head."}
+    if isinstance(model, MASKED_LM_CLASSES) and target is None and tokenizer.mask_token not in tokens:
+        return {"absent": _no_mask_note(tokens, tokenizer.mask_token)}
+    try:
+        with torch.enable_grad():  # integrated gradients needs the gradients build_page's forward pass does not
+            found = attribute(model, tokenizer, text, pair, target=target, steps=steps)
+    except TypeError as err:  # a head attribute() does not know (token classification, QA, ...)
+        return {"absent": f"There is no output to attribute: {err}"}
+    return {
+        "tokens": found.tokens,
+        "target": found.target,
+        "steps": found.steps,
+        "method": QUADRATURE_NAMES.get(found.method, found.method),
+        "integrated_gradients": _round_to_largest(found.integrated_gradients),
+        "gradient_x_input": _round_to_largest(found.gradient_x_input),
+        "output": round(found.output, 4),
+        "baseline_output": round(found.baseline_output, 4),
+        "completeness_gap": _significant(found.completeness_gap),
+    }
+
+
+def _lens_data(model, tokenizer, text, pair, tokens, k) -> dict:
+    """What the logit-lens view shows, or {"absent": why}."""
+    from .lens import logit_lens
+
+    if not isinstance(model, MASKED_LM_CLASSES):
+        return {"absent": f"No logit lens: {type(model).__name__} has no masked-LM head, and the lens reads every "
+                          "layer's output through that head. Load a checkpoint with one as BertForMaskedLM "
+                          "(or BertForPreTraining), and put [MASK] in the text."}
+    if tokenizer.mask_token not in tokens:
+        return {"absent": _no_mask_note(tokens, tokenizer.mask_token)}
+    found = logit_lens(model, tokenizer, text, pair, k=k)
+    return {
+        "position": found.position,
+        "layers": found.layers,
+        "top_words": found.top_words,
+        "top_probs": [[round(p, 4) for p in probs] for probs in found.top_probs],
+    }
+
+
 def build_page(model, tokenizer, text: str, pair: str | None = None, *, layer: int = 0, head: int | str = 0,
-               token: str | None = None, name: str | None = None, max_tokens: int = MAX_TOKENS) -> Explorer:
+               token: str | None = None, name: str | None = None, max_tokens: int = MAX_TOKENS,
+               target=None, steps: int = ATTRIBUTION_STEPS, k: int = LENS_K) -> Explorer:
     """The page for `text` (and `pair`), not yet written: see explore()."""
     encoder = encoder_of(model)
     if not isinstance(encoder, BertModel):
@@ -158,13 +242,16 @@ def build_page(model, tokenizer, text: str, pair: str | None = None, *, layer: i
     initial_heads = _initial_heads(head, heads)
 
     batch = tokenizer(text, pair)
-    was_training = encoder.training
-    encoder.eval()  # dropout off, so that the page shows what inference computes
+    was_training = model.training
+    model.eval()  # dropout off, so that the page shows what inference computes
     try:
-        with trace(encoder) as t:
+        with torch.no_grad(), trace(encoder) as t:
             out = encoder(**batch, output_attentions=True)
+        page_tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+        attribution = _attribution_data(model, tokenizer, text, pair, page_tokens, target, steps)
+        lens = _lens_data(model, tokenizer, text, pair, page_tokens, k)
     finally:
-        encoder.train(was_training)
+        model.train(was_training)
     real = batch["attention_mask"][0].bool()  # (T,): padding is never shown (one text has none)
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0, real])
     probs = torch.stack(out.attentions)[:, 0][:, :, real][:, :, :, real]  # (L, nh, T, T)
@@ -196,6 +283,8 @@ def build_page(model, tokenizer, text: str, pair: str | None = None, *, layer: i
                     "focus": None if token is None else {"side": "query", "index": query, "locked": True}},
         "rounding": _rounding_note(tensors),
         "tensors": tensors,
+        "attribution": attribution,
+        "lens": lens,
     }
     # "<" as \u003c keeps a token such as "</script>" from ending the script element early.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
@@ -209,7 +298,7 @@ def build_page(model, tokenizer, text: str, pair: str | None = None, *, layer: i
 
 def explore(model, tokenizer, text: str, pair: str | None = None, path: str | Path | None = None, *,
             layer: int = 0, head: int | str = 0, token: str | None = None, name: str | None = None,
-            max_tokens: int = MAX_TOKENS) -> Explorer:
+            max_tokens: int = MAX_TOKENS, target=None, steps: int = ATTRIBUTION_STEPS, k: int = LENS_K) -> Explorer:
     """Write one self-contained HTML page to look at the attention of `model` on `text` (and `pair`).
 
     Args:
@@ -223,6 +312,11 @@ def explore(model, tokenizer, text: str, pair: str | None = None, path: str | Pa
             and the query token of the steps view.
         name: the model's name, for the page's heading.
         max_tokens: the most tokens a page shows.
+        target: what the attribution view explains, as attribute() takes it: for a masked-LM model a
+            word, or (position, word) (default: the top word at the first [MASK]); for a classifier a
+            label index (default: the predicted label).
+        steps: the points of integrated gradients' Gauss-Legendre rule.
+        k: the words per layer in the logit-lens view.
 
     Returns:
         An Explorer: `.path`, `.html`, `.tokens`, `.nbytes`, `.save(path)`; Jupyter shows it inline.
@@ -233,7 +327,7 @@ def explore(model, tokenizer, text: str, pair: str | None = None, path: str | Pa
         TypeError: the model is not minibert's readable BertModel (or a model with one as .bert).
     """
     page = build_page(model, tokenizer, text, pair, layer=layer, head=head, token=token, name=name,
-                      max_tokens=max_tokens)
+                      max_tokens=max_tokens, target=target, steps=steps, k=k)
     path = Path(path) if path is not None else DEFAULT_PATH
     if path == DEFAULT_PATH:
         path.parent.mkdir(parents=True, exist_ok=True)
