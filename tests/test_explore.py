@@ -580,6 +580,11 @@ def test_attribution_view_shows_each_tokens_number_and_colour(browser, mlm, mlm_
         tab.hover(chip)
         assert tab.eval_on_selector(f"{chip} .val", "v => v.getBoundingClientRect().width") > 20
         assert tab.get_attribute(chip, "title") == f"[MASK]: {tab.text_content(chip + ' .val')}"
+        tab.mouse.move(5, 5)
+        tab.focus("#chips-gradient_x_input .chip[data-index='2']")  # from the keyboard: the focused chip's number
+        assert tab.eval_on_selector("#chips-gradient_x_input .chip[data-index='2'] .val",
+                                    "v => v.getBoundingClientRect().width") > 20
+        assert tab.eval_on_selector(f"{chip} .val", "v => v.getBoundingClientRect().width") <= 1
         facts = {key: tab.text_content(f"#attribution-facts td[data-fact='{key}']")
                  for key in ("target", "method", "output", "baseline_output", "completeness_gap")}
         assert facts["target"] == found.target
@@ -636,3 +641,14 @@ def test_a_bare_encoders_page_says_why_both_views_are_empty(opened, page_20, scr
     opened.screenshot(screenshots / "attribution_view_bare.png")
     assert opened.errors == []
     assert opened.requests == [page_20.path.resolve().as_uri()]
+
+
+def test_a_token_classifier_page_says_it_has_one_output_per_token(tmp_path):
+    from hf_checkpoints import save_lesson_checkpoint
+
+    folder = save_lesson_checkpoint("BertForTokenClassification", tmp_path / "ner", num_labels=3)
+    model = minibert.BertForTokenClassification.from_pretrained(folder)
+    data = page_data(build_page(model, minibert.Tokenizer.from_pretrained(folder), MLM_TEXT).html)
+    assert data["attribution"]["absent"].startswith("There is no output to attribute here: attribution explains one "
+                                                    "number, and BertForTokenClassification gives one per token")
+    assert data["lens"]["absent"].startswith("No logit lens: BertForTokenClassification has no masked-LM head")

@@ -64,6 +64,7 @@ DEFAULT_PATH = Path("out") / "explore.html"  # beside the lesson's pictures
 STORED = ("probs", "scores", "query", "key", "value", "context")  # what the page holds, from the trace
 INT16_MAX = 32767
 MASKED_LM_CLASSES = (BertForMaskedLM, BertForPreTraining)  # the models with a masked-LM head, for the lens
+ATTRIBUTED_CLASSES = (*MASKED_LM_CLASSES, BertForSequenceClassification)  # the models attribute() explains
 ATTRIBUTION_STEPS = 50  # integrated gradients' default number of points, as attribute()'s
 LENS_K = 5  # words per layer in the logit-lens view
 QUADRATURE_NAMES = {"gausslegendre": "Gauss-Legendre", "riemann_left": "left Riemann sum",  # attribute()'s methods
@@ -185,11 +186,13 @@ def _attribution_data(model, tokenizer, text, pair, tokens, target, steps) -> di
                           "minibert.BertForMaskedLM.from_pretrained(...) on a checkpoint with a masked-LM head."}
     if isinstance(model, MASKED_LM_CLASSES) and target is None and tokenizer.mask_token not in tokens:
         return {"absent": _no_mask_note(tokens, tokenizer.mask_token)}
-    try:
-        with torch.enable_grad():  # integrated gradients needs the gradients build_page's forward pass does not
-            found = attribute(model, tokenizer, text, pair, target=target, steps=steps)
-    except TypeError as err:  # a head attribute() does not know (token classification, QA, ...)
-        return {"absent": f"There is no output to attribute: {err}"}
+    if not isinstance(model, ATTRIBUTED_CLASSES):  # token classification, QA, ...: no one number to explain
+        return {"absent": f"There is no output to attribute here: attribution explains one number, and "
+                          f"{type(model).__name__} gives one per token or per span. The heads it reads: "
+                          "BertForMaskedLM or BertForPreTraining (the logit of a word at [MASK]) and "
+                          "BertForSequenceClassification (the logit of a label)."}
+    with torch.enable_grad():  # integrated gradients needs the gradients build_page's forward pass does not
+        found = attribute(model, tokenizer, text, pair, target=target, steps=steps)
     return {
         "tokens": found.tokens,
         "target": found.target,
