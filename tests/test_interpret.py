@@ -240,6 +240,20 @@ def test_patching_inputs_of_different_lengths_needs_positions(minilm):
         patch_residual(model, clean, corrupted, metric)
     grid = patch_heads(model, clean, corrupted, metric, positions=(2, 4))  # "bat" in each
     assert grid.values.shape == (6, 12) and grid.clean != grid.corrupted
+    # A metric of two parameters gets the batch it ran on: here it finds "bat" itself, in either text.
+    bat = tok.backend.token_to_id("bat")
+    seen = []
+
+    def at_bat(out, batch):
+        seen.append(batch["input_ids"].shape[1])
+        return out.last_hidden_state[0, (batch["input_ids"][0] == bat).nonzero()[0, 0]].sum()
+
+    resid = patch_residual(model, clean, corrupted, at_bat, positions=[(2, 4), (0, 0)])
+    assert resid.values.shape == (6, 2) and seen[:2] == [10, 7] and set(seen[2:]) == {7}
+    with torch.no_grad():
+        assert resid.clean == pytest.approx(float(model(**clean).last_hidden_state[0, 2].sum()), abs=0)
+        assert resid.corrupted == pytest.approx(float(model(**corrupted).last_hidden_state[0, 4].sum()), abs=0)
+    assert resid.values[0, 1].item() == resid.corrupted  # [CLS]'s embedding is the same in both: nothing changes
     with pytest.raises(ValueError, match=r"position pair \(2, 7\) is outside"):
         patch_heads(model, clean, corrupted, metric, positions=(2, 7))
 

@@ -22,16 +22,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import inspect
+
 import torch
 
 from ..bert.pretrained import encoder_of
 from .hooks import evaluating, run_with_cache, run_with_hooks
 
-Metric = Callable[[object], torch.Tensor | float]
+# The metric: a function of the model's output, or of the output and the batch it ran on (to find a token
+# whose position differs between the two inputs, say), that gives one number.
+Metric = Callable[..., torch.Tensor | float]
 
 
-def _number(value, what: str) -> float:
-    tensor = torch.as_tensor(value)
+def _measure(metric: Metric, output, batch: dict, what: str) -> float:
+    """metric(output), or metric(output, batch) for a metric of two parameters: one number."""
+    try:
+        takes_batch = len(inspect.signature(metric).parameters) >= 2
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_batch = False
+    tensor = torch.as_tensor(metric(output, batch) if takes_batch else metric(output))
     if tensor.numel() != 1:
         raise ValueError(f"the metric must give one number, got a tensor of shape {tuple(tensor.shape)} {what}")
     return float(tensor)
@@ -127,11 +136,11 @@ def ablation_grid(model, batch: dict, metric: Metric, how: str = "zero") -> Grid
     means = head_means(model, batch) if how == "mean" else None
     values = torch.empty(layers, nh)
     with evaluating(model):
-        base = _number(metric(model(**batch)), "on the unablated input")
+        base = _measure(metric, model(**batch), batch, "on the unablated input")
         for layer in range(layers):
             for head in range(nh):
                 out = run_with_hooks(model, batch, ablation_hooks([(layer, head)], means))
-                values[layer, head] = _number(metric(out), f"with head {layer}.{head} ablated")
+                values[layer, head] = _measure(metric, out, batch, f"with head {layer}.{head} ablated")
     return Grid(values, base, base, "layer", "head")
 
 
@@ -159,49 +168,50 @@ def _positions(clean: dict, corrupted: dict, positions) -> list[tuple[int, int]]
     return pairs
 
 
-def _patch(source: torch.Tensor, pairs, head: int | None = None, position: int | None = None):
-    """A hook that copies `source` (the clean activation) into the corrupted run: at every position or at `position`
-    (when pairs is None), else at each (clean, corrupted) pair; for one head only when `head` is given."""
+def _patch(source: torch.Tensor, pairs, head: int | None = None):
+    """A hook that copies `source` (the clean run's activation) into the corrupted run: at every position when
+    pairs is None, else at each (clean position, corrupted position) pair; only head `head`'s slice if given."""
+    heads = () if head is None else (head,)  # z: (B, T, nh, hs), a head's slice; resid: (B, T, H), all of it
     def patch(activation, hook):
         patched = activation.clone()
-        where = (slice(None),) if head is None else (slice(None), head)  # z: (B, T, nh, hs); resid: (B, T, H)
-        if pairs is None:
-            at = slice(None) if position is None else position
-            patched[(slice(None), at, *where[1:])] = source[(slice(None), at, *where[1:])]
-        else:
-            for clean_at, corrupted_at in pairs:
-                patched[(slice(None), corrupted_at, *where[1:])] = source[(slice(None), clean_at, *where[1:])]
+        for clean_at, corrupted_at in pairs or [(slice(None), slice(None))]:
+            patched[(slice(None), corrupted_at, *heads)] = source[(slice(None), clean_at, *heads)]
         return patched
     return patch
 
 
 def _runs(model, clean: dict, corrupted: dict, metric: Metric, names) -> tuple[float, float, dict]:
     clean_out, cache = run_with_cache(model, clean, names_filter=names)
-    return (_number(metric(clean_out), "on the clean input"),
-            _number(metric(model(**corrupted)), "on the corrupted input"), cache)
+    return (_measure(metric, clean_out, clean, "on the clean input"),
+            _measure(metric, model(**corrupted), corrupted, "on the corrupted input"), cache)
 
 
 @torch.no_grad()
-def patch_residual(model, clean: dict, corrupted: dict, metric: Metric) -> Grid:
-    """Patch the residual stream entering each layer at each position, one at a time: (L, T).
-    The two inputs must have the same number of tokens (patching position p means the same p in both)."""
+def patch_residual(model, clean: dict, corrupted: dict, metric: Metric, positions=None) -> Grid:
+    """Patch the residual stream entering each layer at one position at a time: (L, positions).
+
+    positions: None patches each position p of the clean run into the same p of the corrupted run (the
+    inputs must have one length): the columns are the positions. A (clean position, corrupted position)
+    pair, or a list of them, patches only those: one column per pair.
+    """
     with evaluating(model):
-        return _patch_residual(model, clean, corrupted, metric)
+        return _patch_residual(model, clean, corrupted, metric, positions)
 
 
-def _patch_residual(model, clean: dict, corrupted: dict, metric: Metric) -> Grid:
+def _patch_residual(model, clean: dict, corrupted: dict, metric: Metric, positions) -> Grid:
     layers, _ = _shape(model)
-    _positions(clean, corrupted, None)
+    pairs = _positions(clean, corrupted, positions)
+    if pairs is None:
+        pairs = [(p, p) for p in range(clean["input_ids"].shape[1])]
     names = [f"blocks.{layer}.hook_resid_pre" for layer in range(layers)]
     clean_metric, corrupted_metric, cache = _runs(model, clean, corrupted, metric, names)
-    T = clean["input_ids"].shape[1]
-    values = torch.empty(layers, T)
+    values = torch.empty(layers, len(pairs))
     for layer in range(layers):
-        for position in range(T):
-            hook = _patch(cache["resid_pre", layer], None, position=position)
+        for column, pair in enumerate(pairs):
+            hook = _patch(cache["resid_pre", layer], [pair])
             out = run_with_hooks(model, corrupted, [(f"blocks.{layer}.hook_resid_pre", hook)])
-            values[layer, position] = _number(metric(out), f"with layer {layer}'s input patched at position {position}")
-    return Grid(values, clean_metric, corrupted_metric, "layer", "position")
+            values[layer, column] = _measure(metric, out, corrupted, f"with layer {layer}'s input patched at {pair}")
+    return Grid(values, clean_metric, corrupted_metric, "layer", "position" if positions is None else "position pair")
 
 
 @torch.no_grad()
@@ -226,5 +236,5 @@ def _patch_heads(model, clean: dict, corrupted: dict, metric: Metric, positions)
         for head in range(nh):
             hook = _patch(cache["z", layer], pairs, head=head)
             out = run_with_hooks(model, corrupted, [(f"blocks.{layer}.attn.hook_z", hook)])
-            values[layer, head] = _number(metric(out), f"with head {layer}.{head} patched")
+            values[layer, head] = _measure(metric, out, corrupted, f"with head {layer}.{head} patched")
     return Grid(values, clean_metric, corrupted_metric, "layer", "head")
