@@ -342,6 +342,10 @@ def test_the_command_line_page_of_a_masked_lm_checkpoint_has_both_views(capsys, 
     assert data["attribution"]["steps"] == 8 and len(data["attribution"]["integrated_gradients"]["values"]) == 9
     assert data["attribution"]["target"].endswith("at [MASK] (position 6)")
     assert data["lens"]["layers"] == ["embeddings", "layer 0", "layer 1"] and len(data["lens"]["top_words"][0]) == 5
+    # Integrated gradients runs its points as one batch: a number of them that would not fit is refused first.
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["attention", MLM_TEXT, "--html", str(tmp_path / "big.html"), "--model", str(folder), "--steps", "100000"])
+    assert exit_.value.code == 2 and "at most 500" in capsys.readouterr().err and not (tmp_path / "big.html").exists()
 
 
 # -- the page in headless Chromium ------------------------------------------------------------------

@@ -89,8 +89,8 @@ def test_names_filter_and_misspelt_names(minilm):
         run_with_cache(model, batch, names_filter=["blocks.0.attn.hook_patern"])
     with pytest.raises(KeyError, match="blocks.1.hook_attn_out' is not in the cache"):
         cache["attn_out", 1]
-    with pytest.raises(ValueError, match=r"blocks.1.attn.hook_z returned \(1, 7, 12\); it must return None or a tensor "
-                                         r"of shape \(1, 7, 12, 32\)"):
+    with pytest.raises(ValueError, match=r"blocks.1.attn.hook_z returned \(1, 7, 12\) torch.float32; it must return None or "
+                                         r"a tensor of shape \(1, 7, 12, 32\)"):
         run_with_hooks(model, batch, [("blocks.1.attn.hook_z", lambda z, hook: z[..., 0])])
     with pytest.raises(TypeError, match="hooks need minibert's BertModel"):
         run_with_cache(minibert.FastBertModel.from_model(model), batch)
@@ -111,6 +111,52 @@ def test_hooks_that_return_their_input_change_nothing(minilm, tiny):
         out = run_with_hooks(mlm, batch, [(name, lambda a, hook: a.clone()) for name in hook_points(mlm)])
         assert torch.equal(out.logits, mlm(**batch).logits)
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in mlm.modules())  # every hook came off
+
+
+def test_an_in_place_edit_of_the_pattern_or_scores_counts_as_a_replacement(minilm):
+    """attention() has run when the steps' hooks see the pattern: a pattern zeroed in place must give what a
+    returned zero pattern gives (context 0, so attn_out is the output projection's bias), not be ignored."""
+    model, tok = minilm
+    batch = tok("He swung the bat.")
+
+    def zero_in_place(pattern, hook):
+        pattern.zero_()
+
+    with torch.no_grad():
+        returned = run_with_hooks(model, batch, [("blocks.0.attn.hook_pattern", lambda p, hook: torch.zeros_like(p))])
+        in_place, cache = run_with_cache(model, batch, fwd_hooks=[("blocks.0.attn.hook_pattern", zero_in_place)])
+        assert torch.equal(in_place.last_hidden_state, returned.last_hidden_state)
+        assert cache["z", 0].abs().max().item() == 0.0
+        bias = model.encoder.layer[0].attention.output.dense.bias
+        assert torch.equal(cache["attn_out", 0], bias.expand_as(cache["attn_out", 0]))
+        scores_in_place = run_with_hooks(model, batch, [("blocks.0.attn.hook_attn_scores", lambda a, hook: a.mul_(0))])
+        scores_returned = run_with_hooks(model, batch, [("blocks.0.attn.hook_attn_scores", lambda a, hook: a * 0)])
+        assert torch.equal(scores_in_place.last_hidden_state, scores_returned.last_hidden_state)
+        assert not torch.equal(scores_in_place.last_hidden_state, model(**batch).last_hidden_state)
+
+
+def test_hooks_refuse_what_they_cannot_do(minilm):
+    model, tok = minilm
+    batch = tok("He swung the bat.")
+    with torch.no_grad():
+        embeds = model.embeddings.word_embeddings(batch["input_ids"])
+        rest = {"attention_mask": batch["attention_mask"], "token_type_ids": batch["token_type_ids"]}
+        with pytest.raises(ValueError, match="hook_embed is the word-vector lookup, which inputs_embeds skips"):
+            run_with_hooks(model, rest, [("hook_embed", lambda a, hook: a * 0)], inputs_embeds=embeds)
+        _, cache = run_with_cache(model, rest, inputs_embeds=embeds)
+        assert "hook_embed" not in cache and len(cache) == 93
+        with pytest.raises(ValueError, match="must return None or a tensor of shape .* and dtype torch.float32"):
+            run_with_hooks(model, batch, [("hook_full_embed", lambda a, hook: a.double())])
+    _, cache = run_with_cache(model, batch, names_filter=[("pattern", 3), "blocks.0.hook_attn_out"])
+    assert list(cache) == ["blocks.0.hook_attn_out", "blocks.3.attn.hook_pattern"]
+    model.gradient_checkpointing_enable()
+    model.train()
+    try:
+        with pytest.raises(ValueError, match="hooks and gradient checkpointing do not mix in training"):
+            run_with_hooks(model, batch, [("blocks.0.hook_resid_pre", lambda a, hook: None)])
+    finally:
+        model.gradient_checkpointing_disable()
+        model.eval()
 
 
 def test_a_replaced_score_or_value_flows_through_the_rest_of_attention(minilm):
@@ -173,6 +219,7 @@ def test_zero_ablating_every_head_of_a_layer_equals_a_hand_written_ablation(mini
             model(**batch)
         context = t["encoder.layer.1.attention.context"]  # (B, nh, T, hs)
         mean = context[:, 7][batch["attention_mask"].bool()].mean(0)  # (hs,)
+        # the same numbers averaged from a (N, nh, hs) and a (N, hs) tensor: the sums may run in another order
         assert torch.allclose(head_means(model, batch)[1, 7], mean, atol=1e-6, rtol=0)
 
         def with_mean(merged):  # (B, T, H): head 7 holds columns 7 * 32 ... 8 * 32
@@ -196,7 +243,7 @@ def test_ablation_grid_entries_equal_single_ablations(minilm):
         assert grid.clean == pytest.approx(float(metric(model(**batch))), abs=0)
         for layer, head in ((0, 0), (5, 11), (2, 6)):
             single = ablate_heads(model, batch, [(layer, head)])
-            assert grid.values[layer, head].item() == pytest.approx(float(metric(single)), abs=1e-6)
+            assert grid.values[layer, head].item() == float(metric(single))  # the same run, the same bits
 
 
 # -- patching -------------------------------------------------------------------------------------------
@@ -227,7 +274,7 @@ def test_patching_the_one_differing_position_at_the_first_layer_brings_back_the_
 
     with torch.no_grad():
         hand = by_hand(model, corrupted, 4, from_clean)
-    assert heads.values[4, 5].item() == pytest.approx(float(hand[0, 2] @ hand[0, 5]), abs=1e-5)
+    assert heads.values[4, 5].item() == float(hand[0, 2] @ hand[0, 5])  # the same operations on the same numbers
 
 
 def test_patching_inputs_of_different_lengths_needs_positions(minilm):
@@ -256,6 +303,16 @@ def test_patching_inputs_of_different_lengths_needs_positions(minilm):
     assert resid.values[0, 1].item() == resid.corrupted  # [CLS]'s embedding is the same in both: nothing changes
     with pytest.raises(ValueError, match=r"position pair \(2, 7\) is outside"):
         patch_heads(model, clean, corrupted, metric, positions=(2, 7))
+    for bad in (2, [(1, 2, 3)], []):
+        with pytest.raises(ValueError, match="positions is a .clean position, corrupted position. pair of integers"):
+            patch_heads(model, clean, corrupted, metric, positions=bad)
+
+    def scaled(out, scale=2.0):  # a second parameter with a default is not asking for the batch
+        return scale * out.last_hidden_state[0, 4].sum()
+
+    assert patch_residual(model, clean, corrupted, scaled, positions=(2, 4)).corrupted == 2 * resid.corrupted
+    no_mask = {"input_ids": corrupted["input_ids"], "token_type_ids": corrupted["token_type_ids"]}
+    assert torch.equal(head_means(model, no_mask), head_means(model, corrupted))  # no mask: every token is real
 
 
 # -- the logit lens -------------------------------------------------------------------------------------
@@ -342,6 +399,28 @@ def test_completeness_gap_shrinks_with_more_steps_and_is_reported(tiny, capsys):
     assert attribute(ce, tok, "where is paris", "paris is the capital of france").target == "the logit of label 0"
 
 
+def test_attribution_targets_are_checked_and_work_under_no_grad(tiny):
+    mlm, _, tok = tiny["BertForMaskedLM"]
+    text = "the bat flew out of the [MASK] ."
+    batch = tok(text)
+    baseline = pad_baseline(tok, batch["input_ids"])
+    with torch.no_grad():  # attribution needs gradients: it turns them on for itself
+        a = attribute(mlm, tok, text, target="Cave", steps=4)
+        ig = integrated_gradients(mlm, batch, (7, 5), baseline, steps=4)
+    assert a.target == "the logit of 'cave' at [MASK] (position 7)" and ig.per_token.shape == (1, 10)
+    assert attribute(mlm, tok, text, target=(-3, tok.backend.token_to_id("cave")), steps=4).target == a.target
+    vocab = mlm.config.vocab_size
+    for target, error in (((7, vocab), f"word id {vocab} is outside the vocabulary"), ((10, 5), "position 10 is outside"),
+                          ((-1, 5), "position -1 is outside"), ((7, True), "two integers")):
+        with pytest.raises((ValueError, TypeError), match=error):
+            gradient_x_input(mlm, batch, target)
+    with pytest.raises(ValueError, match=r"'bats' is not one token of the vocabulary: the tokenizer makes \['bat', '##s'\]"):
+        attribute(mlm, tok, text, target="bats")
+    classifier, _, tok = tiny["BertForSequenceClassification"]
+    with pytest.raises(ValueError, match=r"a label index in 0..2, not True"):
+        attribute(classifier, tok, "where is paris", target=True)
+
+
 def test_quadrature_is_captums():
     from captum.attr._utils.approximation_methods import approximation_parameters
 
@@ -355,7 +434,7 @@ def test_quadrature_is_captums():
 
 # -- TransformerLens 4.3, recorded -----------------------------------------------------------------------
 
-# Our name -> the TransformerLens 4.3 key that holds the same tensor. TransformerLens 4 has no HookedEncoder: its
+# Our name -> the TransformerLens 4.3 key that holds the same tensor (the table of docs/interpret.md). TransformerLens 4 has no HookedEncoder: its
 # TransformerBridge hooks transformers' BertForMaskedLM modules, and several of its names mean other tensors for
 # BERT than HookedEncoder's did (its hook_attn_out is after the residual and LayerNorm, its hook_attn_scores is the
 # pattern, its hook_embed is after the embeddings' LayerNorm). minibert keeps HookedEncoder's meanings, the ones

@@ -27,7 +27,8 @@ import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..bert.heads import BertForNextSentencePrediction, BertForSequenceClassification
+from ..bert.heads import (BertForNextSentencePrediction, BertForQuestionAnswering, BertForSequenceClassification,
+                          BertForTokenClassification)
 from ..bert.loading import MissingHeadError
 from ..bert.model import BertForMaskedLM, BertModel
 from ..exercises.command import add_command as add_exercise_command
@@ -191,8 +192,12 @@ def _writing(path: Path):
 
 
 # The heads the explorer's attribution and logit-lens views read, by the name a config.json's `architectures` gives.
+# The heads the page explains (token classification and QA: the page says why there is nothing to attribute).
 EXPLORER_HEADS = {"BertForMaskedLM": BertForMaskedLM, "BertForPreTraining": BertForMaskedLM,
-                  "BertForSequenceClassification": BertForSequenceClassification}
+                  "BertForSequenceClassification": BertForSequenceClassification,
+                  "BertForTokenClassification": BertForTokenClassification,
+                  "BertForQuestionAnswering": BertForQuestionAnswering}
+MAX_ATTRIBUTION_STEPS = 500  # integrated gradients runs the points as one batch: 500 x T rows of the model
 
 
 def _with_its_head(loaded):
@@ -350,6 +355,14 @@ def _tolerance(value: str) -> float:
     return number
 
 
+def _attribution_steps(value: str) -> int:
+    number = _at_least_one(value)
+    if number > MAX_ATTRIBUTION_STEPS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_ATTRIBUTION_STEPS} (each point is a row of one batch through "
+                                         f"the model), not {value!r}")
+    return number
+
+
 def _at_least_one(value: str) -> int:
     try:
         number = int(value)
@@ -438,9 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also, or instead, write a self-contained HTML page that shows every layer and head, "
                         "opened on --layer and --head, e.g. bat.html; in a folder it is attention.html, without "
                         f"an extension it gets .html; at most {EXPLORER_MAX_TOKENS} tokens (default: none)")
-    p.add_argument("--steps", type=_at_least_one, default=ATTRIBUTION_STEPS, metavar="N",
+    p.add_argument("--steps", type=_attribution_steps, default=ATTRIBUTION_STEPS, metavar="N",
                    help="with --html: the points of integrated gradients' Gauss-Legendre rule in the attribution "
-                        f"view (default: {ATTRIBUTION_STEPS})")
+                        f"view, 1 to {MAX_ATTRIBUTION_STEPS} (default: {ATTRIBUTION_STEPS})")
 
     p = command("diff", cmd_diff, "compare every intermediate with transformers, layer by layer",
                 "Run MODEL in minibert and in transformers on TEXT, and compare every intermediate tensor.\n"

@@ -29,7 +29,7 @@ import torch
 from ..bert.heads import BertForPreTraining, BertForSequenceClassification
 from ..bert.model import BertForMaskedLM
 from .hooks import evaluating, run_with_hooks
-from .lens import mask_position
+from .lens import mask_position, token_position, word_index
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
@@ -60,21 +60,31 @@ def quadrature(method: str, steps: int) -> tuple[list[float], list[float]]:
     return alphas.tolist(), weights
 
 
-def output_of(model, target):
-    """A function from the model's output to the attributed number, one per row (B,), and a description."""
+def output_of(model, target, batch: dict | None = None):
+    """A function from the model's output to the attributed number, one per row (B,), and a description.
+    The target is checked against the model (and, given the batch, its length) before anything runs."""
     if isinstance(model, (BertForMaskedLM, BertForPreTraining)):
-        if not (isinstance(target, tuple) and len(target) == 2):
-            raise TypeError(f"for a masked LM the target is (position, word id), not {target!r}")
+        T, V = (batch["input_ids"].shape[1] if batch is not None else None), model.config.vocab_size
+        if not (isinstance(target, tuple) and len(target) == 2 and all(_is_int(x) for x in target)):
+            raise TypeError(f"for a masked LM the target is (position, word id), two integers, not {target!r}")
         position, word_id = target
+        if T is not None and not 0 <= position < T:
+            raise ValueError(f"the target's position {position} is outside the input's {T} tokens (0..{T - 1})")
+        if not 0 <= word_id < V:
+            raise ValueError(f"the target's word id {word_id} is outside the vocabulary (0..{V - 1})")
         field = "logits" if isinstance(model, BertForMaskedLM) else "prediction_logits"
         return lambda out: getattr(out, field)[:, position, word_id], f"the logit of id {word_id} at position {position}"
     if isinstance(model, BertForSequenceClassification):
         labels = model.config.num_labels
-        if not (isinstance(target, int) and 0 <= target < labels):
+        if not (_is_int(target) and 0 <= target < labels):
             raise ValueError(f"the target is a label index in 0..{labels - 1}, not {target!r}")
         return lambda out: out.logits[:, target], f"the logit of label {target}"
     raise TypeError(f"attribution needs a model with an output to attribute: BertForMaskedLM, BertForPreTraining or "
                     f"BertForSequenceClassification (a cross-encoder), not {type(model).__name__}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _repeat(batch: dict, times: int) -> dict:
@@ -105,8 +115,8 @@ class Attributions:
 
 def gradient_x_input(model, batch: dict, target) -> Attributions:
     """The gradient of the target output with respect to the word vectors, times the word vectors."""
-    output, _ = output_of(model, target)
-    with evaluating(model):
+    output, _ = output_of(model, target, batch)
+    with evaluating(model), torch.enable_grad():  # gradients, even when called under torch.no_grad()
         vectors = _word_vectors(model, batch).requires_grad_()
         value = _forward_with(model, batch, vectors, output)  # (B,)
         (grads,) = torch.autograd.grad(value.sum(), vectors)  # rows are independent: the sum's gradient is each row's
@@ -120,12 +130,12 @@ def integrated_gradients(model, batch: dict, target, baseline_ids: torch.Tensor,
 
     The `steps` interpolated inputs run as one batch of steps * B rows.
     """
-    output, _ = output_of(model, target)
+    output, _ = output_of(model, target, batch)
     alphas, weights = quadrature(method, steps)
     if baseline_ids.shape != batch["input_ids"].shape:
         raise ValueError(f"baseline_ids has shape {tuple(baseline_ids.shape)}; the input_ids have "
                          f"{tuple(batch['input_ids'].shape)}")
-    with evaluating(model):
+    with evaluating(model), torch.enable_grad():  # gradients, even when called under torch.no_grad()
         x = _word_vectors(model, batch)  # (B, T, H)
         x0 = _word_vectors(model, {"input_ids": baseline_ids})
         B = x.shape[0]
@@ -178,31 +188,25 @@ def attribute(model, tokenizer, text: str, pair: str | None = None, *, target=No
               method: str = "gausslegendre") -> TokenAttribution:
     """Both methods on one text, with the [PAD] baseline.
 
-    target: for a masked LM, a word (at the first [MASK]) or (position, word); default, the top word at the
-    first [MASK]. For a classifier or cross-encoder, a label index; default, the predicted label (0 for a
+    target: for a masked LM, a word (at the first [MASK]) or (position, word), the word as text ("paris") or as
+    its id; default, the top word at the first [MASK]. For a classifier or cross-encoder, a label index; default, the predicted label (0 for a
     one-logit cross-encoder).
     """
     batch = tokenizer(text, pair)
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
     if isinstance(model, (BertForMaskedLM, BertForPreTraining)):
         position, word = target if isinstance(target, tuple) else (None, target)
-        if position is None:
-            position = mask_position(tokenizer, batch, text)
-        if not 0 <= position < len(tokens):
-            raise ValueError(f"position {position} is outside the {len(tokens)} tokens of {text!r}")
+        position = mask_position(tokenizer, batch, text) if position is None else token_position(position, tokens, text)
         if word is None:
             with torch.no_grad(), evaluating(model):
                 out = model(**batch)
             word_id = int(getattr(out, "logits", getattr(out, "prediction_logits", None))[0, position].argmax())
-            word = tokenizer.backend.id_to_token(word_id)
         else:
-            word_id = tokenizer.backend.token_to_id(word)
-            if word_id is None:
-                raise ValueError(f"{word!r} is not one token of the vocabulary (the tokenizer splits it into "
-                                 f"{tokenizer.tokenize(word)})")
+            word_id = word_index(tokenizer, word)
+        word = tokenizer.backend.id_to_token(word_id)
         resolved, described = (position, word_id), f"the logit of {word!r} at {tokens[position]} (position {position})"
     else:
-        output_of(model, 0 if target is None else target)  # the model's kind is checked before it runs
+        output_of(model, 0 if target is None else target)  # the model's kind and the label are checked before it runs
         if target is None:
             with torch.no_grad(), evaluating(model):
                 logits = model(**batch).logits[0]

@@ -38,7 +38,9 @@ so every cached number is the number transformers computes.
 How it works: each name is a forward hook (or pre-hook) on the module that makes the tensor, the modules
 `trace` hooks too. The model code has no hook branches; a model outside run_with_hooks runs as before.
 The attention scores and pattern are read from the `AttentionSteps` that attention() returns; a hook
-that replaces one of them has the rest of attention() computed again from it (softmax, then @ v).
+that replaces one of them, or changes it in place, has the rest of attention() computed again from it
+(softmax, then @ v). So a `trace` around run_with_hooks records the steps attention() first computed,
+not the replaced ones; run_with_cache records what the hooks left.
 """
 
 from __future__ import annotations
@@ -154,52 +156,58 @@ def resolve(name, points: dict[str, Point]) -> str:
 
 
 def _split(x: torch.Tensor, heads: int | None) -> torch.Tensor:
-    return x if heads is None else x.view(*x.shape[:-1], heads, x.shape[-1] // heads)  # (..., H) -> (..., nh, hs)
+    """(..., H) -> (..., nh, hs) for the names TransformerLens shows per head. A view, not a copy: a hook that
+    writes into it in place writes into the tensor the model goes on with."""
+    return x if heads is None else x.view(*x.shape[:-1], heads, x.shape[-1] // heads)
 
 
 def _call(name: str, fn: HookFn, activation: torch.Tensor) -> torch.Tensor:
-    """fn's replacement for `activation`, or `activation` itself if fn returned None or it."""
+    """fn's replacement for `activation`, or `activation` itself (perhaps changed in place) if fn returned None or it."""
     result = fn(activation, HookPoint(name))
     if result is None or result is activation:
         return activation
-    if not isinstance(result, torch.Tensor) or result.shape != activation.shape:
-        got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+    if not isinstance(result, torch.Tensor) or result.shape != activation.shape or result.dtype != activation.dtype:
+        got = (f"{tuple(result.shape)} {result.dtype}" if isinstance(result, torch.Tensor) else type(result).__name__)
         raise ValueError(f"the hook on {name} returned {got}; it must return None or a tensor of shape "
-                         f"{tuple(activation.shape)}")
+                         f"{tuple(activation.shape)} and dtype {activation.dtype}")
     return result
 
 
 def _module_hook(group: list[tuple[str, Point, HookFn]]):
-    """One forward hook (or pre-hook) for every hook function on the same module and place, in order."""
+    """One torch hook for every hook function on the same module and place, run in order: a forward pre-hook
+    for an input, a forward hook for an output. Returns (the hook, whether it is a pre-hook)."""
     where = group[0][1].where
 
-    def run(activation):
+    def run(activation):  # each function sees what the one before it left
         for name, point, fn in group:
             shown = _split(activation, point.heads)
             new = _call(name, fn, shown)
             if new is not shown:
-                activation = new.reshape(activation.shape)
+                activation = new.reshape(activation.shape)  # back to (..., H) for a per-head name
         return activation
 
     if where == "input":
         def pre_hook(module, args):
             new = run(args[0])
-            return None if new is args[0] else (new, *args[1:])
+            return None if new is args[0] else (new, *args[1:])  # torch takes a tuple as the new arguments
         return pre_hook, True
     if where == "output":
         def hook(module, args, output):
             new = run(output)
-            return None if new is output else new
+            return None if new is output else new  # torch takes a returned value as the new output
         return hook, False
 
     def steps_hook(module, args, output):
+        # attention() has already run: its scores and pattern are fields of the AttentionSteps it returned. A hook
+        # that replaces one, or changes it in place, has what comes after it in attention() computed again.
         context, steps = output
         for name, point, fn in group:  # the scores' hooks before the pattern's: forward order
             before = getattr(steps, point.field)
+            version = before._version  # torch counts in-place writes to a tensor
             new = _call(name, fn, before)
-            if new is before:
-                continue
-            # The rest of attention() (minibert/bert/model.py), from the replaced tensor on.
+            if new is before and before._version == version:
+                continue  # untouched: the context attention() computed stands
+            # The last lines of attention() (minibert/bert/model.py), from the new scores or pattern on.
             probs = torch.softmax(new, dim=-1) if point.field == "masked_scores" else new
             steps = steps._replace(**{point.field: new, "probs": probs, "context": module.dropout(probs) @ steps.value})
             context = module.merge_heads(steps.context)
@@ -218,6 +226,11 @@ def hooks(model, fwd_hooks: Iterable[tuple[str | tuple, HookFn]]):
         ['blocks.0.attn.hook_pattern']
     """
     points = hook_points(model)
+    encoder = encoder_of(model).encoder
+    if encoder.gradient_checkpointing and model.training and torch.is_grad_enabled():
+        raise ValueError("hooks and gradient checkpointing do not mix in training: the backward pass runs the layers "
+                         "again after the hooks have come off. Call model.eval(), run under torch.no_grad(), or "
+                         "model.gradient_checkpointing_disable() first")
     order = list(points)
     named = []
     for entry in fwd_hooks:
@@ -252,8 +265,18 @@ def evaluating(model):
         model.train(was_training)
 
 
+def _no_word_lookup(batch: dict, kwargs: dict, names: Iterable[str]) -> None:
+    """With inputs_embeds the model looks up no word vectors: a hook on hook_embed would never run."""
+    if batch.get("inputs_embeds", kwargs.get("inputs_embeds")) is not None and "hook_embed" in names:
+        raise ValueError("hook_embed is the word-vector lookup, which inputs_embeds skips: hook hook_full_embed, "
+                         "or pass input_ids")
+
+
 def run_with_hooks(model, batch: dict, fwd_hooks: Iterable[tuple[str | tuple, HookFn]] = (), **kwargs):
     """model(**batch, **kwargs) with the hook functions on; they come off afterwards. Returns the output."""
+    fwd_hooks = list(fwd_hooks)
+    _no_word_lookup(batch, kwargs, [resolve(name, hook_points(model)) for name, _ in fwd_hooks
+                                    if isinstance(name, (str, tuple))])
     with hooks(model, fwd_hooks):
         return model(**batch, **kwargs)
 
@@ -296,12 +319,14 @@ class ActivationCache:
         return f"ActivationCache({len(self.tensors)} tensors)"
 
 
-def _wanted(names_filter) -> Callable[[str], bool]:
+def _wanted(names_filter, points: dict[str, Point]) -> Callable[[str], bool]:
+    """names_filter as a function of the full name; a name or a list of names (full or shorthand) is checked."""
     if names_filter is None:
         return lambda name: True
     if callable(names_filter):
         return names_filter
-    wanted = {names_filter} if isinstance(names_filter, str) else set(names_filter)
+    given = [names_filter] if isinstance(names_filter, (str, tuple)) else list(names_filter)
+    wanted = {resolve(name, points) for name in given}  # a misspelt name is an error, not an empty cache
     return wanted.__contains__
 
 
@@ -309,21 +334,28 @@ def run_with_cache(model, batch: dict, names_filter=None, fwd_hooks=(), **kwargs
                    ) -> tuple[object, ActivationCache]:
     """Run model(**batch, **kwargs) and keep every named activation (detached): returns (output, cache).
 
-    names_filter: None (every name), a name, a list of names, or a function name -> bool. fwd_hooks: hook
-    functions to run too; the cache holds what they made (a cached name sees the replaced tensor of
-    the hooks before it, and is recorded after its own hooks run).
+    names_filter: None (every name), a name, a list of names (full, or shorthand such as ("pattern", 3)), or a
+    function name -> bool. fwd_hooks: hook functions to run too; the cache holds what they made (a cached
+    name is recorded after its own hooks have run). With inputs_embeds there is no hook_embed to cache.
+
+    The cache holds the tensors themselves, detached, not copies (as TransformerLens's does): a hook that
+    later writes into one in place changes what the cache shows. Some names share one tensor (a layer's
+    hook_normalized_resid_post is the next layer's hook_resid_pre).
     """
     points = hook_points(model)
-    keep = _wanted(names_filter)
+    keep = _wanted(names_filter, points)
+    fwd_hooks = list(fwd_hooks)
+    asked = [resolve(name, points) for name, _ in fwd_hooks if isinstance(name, (str, tuple))]
     if names_filter is not None and not callable(names_filter):
-        for name in ({names_filter} if isinstance(names_filter, str) else names_filter):
-            resolve(name, points)  # a misspelt name is an error, not an empty cache
+        asked += [name for name in points if keep(name)]
+    _no_word_lookup(batch, kwargs, asked)  # hook_embed asked for by name, with inputs_embeds: refused
+    no_lookup = batch.get("inputs_embeds", kwargs.get("inputs_embeds")) is not None
     tensors: dict[str, torch.Tensor] = {}
 
     def record(activation, hook):
         tensors[hook.name] = activation.detach()
 
-    recorders = [(name, record) for name in points if keep(name)]
+    recorders = [(name, record) for name in points if keep(name) and not (no_lookup and name == "hook_embed")]
     with hooks(model, [*fwd_hooks, *recorders]):
         output = model(**batch, **kwargs)
     return output, ActivationCache({name: tensors[name] for name in points if name in tensors})

@@ -61,6 +61,28 @@ def mlm_head(model):
     return model.cls.predictions  # (B, T, H) -> (B, T, V)
 
 
+def word_index(tokenizer, word) -> int:
+    """The vocabulary id of `word`, given as an id or as text the tokenizer makes one token of ("Paris" -> "paris")."""
+    vocab = tokenizer.vocab_size
+    if isinstance(word, int) and not isinstance(word, bool):
+        if not 0 <= word < vocab:
+            raise ValueError(f"word id {word} is outside the vocabulary (0..{vocab - 1})")
+        return word
+    if not isinstance(word, str):
+        raise TypeError(f"a word is text or a vocabulary id, not {word!r}")
+    pieces = tokenizer.tokenize(word)
+    if len(pieces) != 1:
+        raise ValueError(f"{word!r} is not one token of the vocabulary: the tokenizer makes {pieces} of it")
+    return tokenizer.backend.token_to_id(pieces[0])
+
+
+def token_position(position, tokens: list[str], text: str) -> int:
+    """`position` as an index into `tokens` (negative counts from the end, as in Python), or ValueError."""
+    if not (isinstance(position, int) and not isinstance(position, bool) and -len(tokens) <= position < len(tokens)):
+        raise ValueError(f"position {position!r} is outside the {len(tokens)} tokens of {text!r}")
+    return position % len(tokens)
+
+
 def mask_position(tokenizer, batch: dict, text: str) -> int:
     """The first [MASK] of row 0, or ValueError naming the text."""
     positions = (batch["input_ids"][0] == tokenizer.mask_id).nonzero().flatten().tolist()
@@ -75,25 +97,17 @@ def logit_lens(model, tokenizer, text: str, pair: str | None = None, *, position
                word: str | None = None) -> LogitLens:
     """The top `k` words at `position` (default: the first [MASK]) from the output of each layer.
 
-    With `word` (one token of the vocabulary, e.g. "paris"), also its probability and rank at every layer.
+    With `word` (one token of the vocabulary, as text such as "Paris" or as its id), also its probability and
+    rank at every layer. A negative position counts from the end, as in Python.
     """
     head = mlm_head(model)
     vocab = model.config.vocab_size
     if not 1 <= k <= vocab:
         raise ValueError(f"k must be between 1 and {vocab} (the vocabulary size), not {k}")
-    word_id = None
-    if word is not None:
-        word_id = tokenizer.backend.token_to_id(word)
-        if word_id is None:
-            pieces = tokenizer.tokenize(word)
-            raise ValueError(f"{word!r} is not one token of the vocabulary (the tokenizer splits it into {pieces})")
+    word_id = None if word is None else word_index(tokenizer, word)
     batch = tokenizer(text, pair)
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
-    if position is None:
-        position = mask_position(tokenizer, batch, text)
-    elif not -len(tokens) <= position < len(tokens):
-        raise ValueError(f"position {position} is outside the {len(tokens)} tokens of {text!r}")
-    position %= len(tokens)
+    position = mask_position(tokenizer, batch, text) if position is None else token_position(position, tokens, text)
 
     with evaluating(model):
         out = model(**batch, output_hidden_states=True)
@@ -106,7 +120,7 @@ def logit_lens(model, tokenizer, text: str, pair: str | None = None, *, position
     lens = LogitLens(tokens, position, layers, [tokenizer.convert_ids_to_tokens(ids) for ids in top.indices],
                      top.values.tolist(), logits)
     if word_id is not None:
-        lens.word = word
+        lens.word = tokenizer.backend.id_to_token(word_id)
         lens.word_probs = probs[:, word_id].tolist()
         lens.word_ranks = (probs > probs[:, word_id:word_id + 1]).sum(dim=-1).add(1).tolist()
     return lens

@@ -10,7 +10,7 @@ al. 2022 "ROME", Wang et al. 2022; the names are TransformerLens's `patching` mo
     grid = patch_heads(model, clean_batch, corrupted_batch, metric)
     grid.normalized()                                               # (L, nh): 1 = as clean, 0 = as corrupted
 
-docs/inside.md works one example through: which heads make "bat" an animal.
+docs/interpret.md works one example through: which heads make "bat" an animal.
 
 Everything runs on minibert.inside.hooks: a patch is a hook on `blocks.L.attn.hook_z` (a head's output,
 before the output projection mixes the heads) or `blocks.L.hook_resid_pre` (the residual stream entering
@@ -19,10 +19,9 @@ layer L: for L = 0 the embeddings, else hidden_states[L]).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-import inspect
 
 import torch
 
@@ -34,12 +33,19 @@ from .hooks import evaluating, run_with_cache, run_with_hooks
 Metric = Callable[..., torch.Tensor | float]
 
 
-def _measure(metric: Metric, output, batch: dict, what: str) -> float:
-    """metric(output), or metric(output, batch) for a metric of two parameters: one number."""
+def _takes_batch(metric: Metric) -> bool:
+    """Whether the metric asks for the batch: two or more positional parameters without a default."""
     try:
-        takes_batch = len(inspect.signature(metric).parameters) >= 2
+        parameters = inspect.signature(metric).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature
-        takes_batch = False
+        return False
+    required = [p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) >= 2
+
+
+def _measure(metric: Metric, output, batch: dict, what: str) -> float:
+    """metric(output), or metric(output, batch) for a metric that asks for the batch: one number."""
+    takes_batch = _takes_batch(metric)
     tensor = torch.as_tensor(metric(output, batch) if takes_batch else metric(output))
     if tensor.numel() != 1:
         raise ValueError(f"the metric must give one number, got a tensor of shape {tuple(tensor.shape)} {what}")
@@ -60,7 +66,8 @@ def head_means(model, batch: dict) -> torch.Tensor:
     layers, _ = _shape(model)
     with torch.no_grad(), evaluating(model):
         _, cache = run_with_cache(model, batch, names_filter=lambda name: name.endswith("attn.hook_z"))
-    real = batch["attention_mask"].bool()  # (B, T)
+    real = batch["attention_mask"].bool() if batch.get("attention_mask") is not None \
+        else torch.ones(batch["input_ids"].shape, dtype=torch.bool)  # (B, T): no mask, every token is real
     return torch.stack([cache["z", layer][real].mean(0) for layer in range(layers)])  # (L, nh, hs)
 
 
@@ -134,7 +141,7 @@ def ablation_grid(model, batch: dict, metric: Metric, how: str = "zero") -> Grid
     if how not in ("zero", "mean"):
         raise ValueError(f'how must be "zero" or "mean", not {how!r}')
     means = head_means(model, batch) if how == "mean" else None
-    values = torch.empty(layers, nh)
+    values = torch.empty(layers, nh, dtype=torch.float64)
     with evaluating(model):
         base = _measure(metric, model(**batch), batch, "on the unablated input")
         for layer in range(layers):
@@ -160,7 +167,10 @@ def _positions(clean: dict, corrupted: dict, positions) -> list[tuple[int, int]]
                              "only between inputs of one length, or pass positions=[(clean position, corrupted position)]")
         return None
     pairs = [positions] if isinstance(positions, tuple) and len(positions) == 2 and isinstance(positions[0], int) \
-        else list(positions)
+        else list(positions) if isinstance(positions, (list, tuple)) else None
+    if not pairs or not all(isinstance(p, tuple) and len(p) == 2 and all(isinstance(i, int) for i in p) for p in pairs):
+        raise ValueError(f"positions is a (clean position, corrupted position) pair of integers, or a list of them, "
+                         f"not {positions!r}")
     for a, b in pairs:
         if not (0 <= a < T_clean and 0 <= b < T_corrupt):
             raise ValueError(f"position pair ({a}, {b}) is outside the clean input's {T_clean} tokens or the "
@@ -171,11 +181,15 @@ def _positions(clean: dict, corrupted: dict, positions) -> list[tuple[int, int]]
 def _patch(source: torch.Tensor, pairs, head: int | None = None):
     """A hook that copies `source` (the clean run's activation) into the corrupted run: at every position when
     pairs is None, else at each (clean position, corrupted position) pair; only head `head`'s slice if given."""
-    heads = () if head is None else (head,)  # z: (B, T, nh, hs), a head's slice; resid: (B, T, H), all of it
+    every_position = slice(None)  # source[:, every_position] is source[:, :]
+
     def patch(activation, hook):
         patched = activation.clone()
-        for clean_at, corrupted_at in pairs or [(slice(None), slice(None))]:
-            patched[(slice(None), corrupted_at, *heads)] = source[(slice(None), clean_at, *heads)]
+        for clean_at, corrupted_at in pairs or [(every_position, every_position)]:
+            if head is None:  # the residual stream, (B, T, H): the whole vector at that position
+                patched[:, corrupted_at] = source[:, clean_at]
+            else:  # z, (B, T, nh, hs): this head's slice only
+                patched[:, corrupted_at, head] = source[:, clean_at, head]
         return patched
     return patch
 
@@ -205,7 +219,7 @@ def _patch_residual(model, clean: dict, corrupted: dict, metric: Metric, positio
         pairs = [(p, p) for p in range(clean["input_ids"].shape[1])]
     names = [f"blocks.{layer}.hook_resid_pre" for layer in range(layers)]
     clean_metric, corrupted_metric, cache = _runs(model, clean, corrupted, metric, names)
-    values = torch.empty(layers, len(pairs))
+    values = torch.empty(layers, len(pairs), dtype=torch.float64)
     for layer in range(layers):
         for column, pair in enumerate(pairs):
             hook = _patch(cache["resid_pre", layer], [pair])
@@ -231,7 +245,7 @@ def _patch_heads(model, clean: dict, corrupted: dict, metric: Metric, positions)
     pairs = _positions(clean, corrupted, positions)
     names = [f"blocks.{layer}.attn.hook_z" for layer in range(layers)]
     clean_metric, corrupted_metric, cache = _runs(model, clean, corrupted, metric, names)
-    values = torch.empty(layers, nh)
+    values = torch.empty(layers, nh, dtype=torch.float64)
     for layer in range(layers):
         for head in range(nh):
             hook = _patch(cache["z", layer], pairs, head=head)
