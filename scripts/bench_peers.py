@@ -20,6 +20,8 @@ The engines (each is skipped, with a printed line, when its package is missing o
         (what optimum calls O3), and int8 (onnxruntime.quantization.quantize_dynamic)
     OpenVINO on the same ONNX file, f32 and (where the CPU has avx512_bf16 or AMX) bf16
     CTranslate2 (TransformersConverter, Encoder API), float32 and int8
+    minibert's engines (SentenceEncoder(engine=...)): its own ONNX export in ONNX Runtime and in OpenVINO, and
+        its AOTInductor package
     minibert: readable (BertModel), fast (FastBertModel, on oneDNN's packed products; and with onednn=False,
         on torch's kernels), fast with torch.compile (compile=True, and
         compile="frozen" where fast.py has it), bf16 weights, and int8 (minibert/speed/quantize.py's
@@ -200,6 +202,21 @@ def minibert_engine(setup: Setup, variant: str) -> Engine:
     from minibert.speed.encode import encode
     from minibert.speed.fast import FastBertModel
 
+    if variant.startswith("engine "):  # SentenceEncoder(engine=...): minibert's own export in another runtime
+        from minibert.speed.engines import ExportedModel
+
+        model = ExportedModel(minibert.BertModel.from_pretrained(setup.path), variant.split()[1],
+                              onnx_file=setup.cache / "minibert.onnx")
+        tokenizer = minibert.Tokenizer.from_pretrained(setup.path)
+        return Engine("fp32", lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state,
+                      lambda texts: encode(model, tokenizer, texts, BATCH_SIZE, normalize=True, max_length=MAX_SEQ_LENGTH))
+    if variant == "aoti":  # SentenceEncoder(engine="aotinductor") on the package export_models built
+        from minibert.speed.engines import CompiledPackage
+
+        model = CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / "minibert_aoti.pt2")
+        tokenizer = minibert.Tokenizer.from_pretrained(setup.path)
+        return Engine("fp32", lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state,
+                      lambda texts: encode(model, tokenizer, texts, BATCH_SIZE, normalize=True, max_length=MAX_SEQ_LENGTH))
     dtype = torch.bfloat16 if "bf16" in variant else torch.float32
     mixed = "mixed" in variant  # bf16 matmuls on float32 weights and residual stream (fast.py's matmul_dtype)
     model = minibert.BertModel.from_pretrained(setup.path, dtype=torch.float32 if mixed else dtype)
@@ -304,6 +321,9 @@ def registry() -> dict[str, Callable[[Setup], Engine]]:
         "ONNX Runtime int8": p(onnxruntime_engine, file="model_int8.onnx", precision="int8"),
         "CTranslate2 int8": p(ctranslate2_engine, compute_type="int8"),
         "minibert fast int8": p(minibert_engine, variant="fast int8"),
+        "minibert engine onnxruntime": p(minibert_engine, variant="engine onnxruntime"),
+        "minibert engine openvino": p(minibert_engine, variant="engine openvino"),
+        "minibert AOTInductor": p(minibert_engine, variant="aoti"),
     }
     if not has_bf16():
         print("skipped the bf16 engines: the CPU has neither avx512_bf16 nor amx_bf16")
@@ -340,7 +360,8 @@ def export_models(setup: Setup) -> None:
     the GELU approximation: optimum's O3), model_int8.onnx (dynamic int8), ct2/ (CTranslate2)."""
     setup.cache.mkdir(parents=True, exist_ok=True)
     steps = [("model.onnx", export_onnx), ("model_O3.onnx", optimize_onnx), ("model_int8.onnx", quantize_onnx),
-             ("ct2", convert_ctranslate2)]
+             ("ct2", convert_ctranslate2), ("minibert.onnx", export_minibert_onnx),
+             ("minibert_aoti.pt2", compile_minibert_aoti)]
     for target, step in steps:
         if (setup.cache / target).exists():
             continue
@@ -375,6 +396,23 @@ def export_onnx(setup: Setup) -> None:
     # The TorchScript exporter: ONNX Runtime's BERT fusions know the graphs it writes.
     torch.onnx.export(LastHiddenState(), example, setup.cache / "model.onnx", input_names=names,
                       output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def export_minibert_onnx(setup: Setup) -> None:
+    """minibert's readable BertModel through speed/onnx.py: the file SentenceEncoder(engine=...) runs."""
+    import minibert
+    from minibert.speed.onnx import export_onnx as export
+
+    export(minibert.BertModel.from_pretrained(setup.path), setup.cache / "minibert.onnx")
+
+
+def compile_minibert_aoti(setup: Setup) -> None:
+    """minibert's readable BertModel compiled ahead of time by AOTInductor (speed/engines.py's CompiledPackage,
+    batch and length dynamic): loading the package is the cold start."""
+    import minibert
+    from minibert.speed.engines import CompiledPackage
+
+    CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / "minibert_aoti.pt2")
 
 
 def optimize_onnx(setup: Setup) -> None:

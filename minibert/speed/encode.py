@@ -47,6 +47,7 @@ from ..bert.checks import positive_int
 from ..bert.files import CheckpointError, CheckpointSource, write_folder_atomically
 from ..bert.model import BertModel
 from ..bert.tokenizer import Tokenizer
+from .engines import ENGINES, CompiledPackage, ExportedModel
 from .fast import FastBertModel
 from .quantize import KINDS, OUTLIER_THRESHOLD, quantize_dynamic_int8
 
@@ -402,6 +403,8 @@ def readable_model(model) -> BertModel:
     """
     if isinstance(model, BertModel):
         return model
+    if isinstance(model, (ExportedModel, CompiledPackage)):  # the runtime's file came from this BertModel
+        return model.readable
     if not isinstance(model, FastBertModel):
         raise ValueError(f"save_pretrained saves a BertModel or a FastBertModel, not {type(model).__name__}")
     projections = ("qkv", "attention_output", "intermediate", "output")
@@ -447,7 +450,8 @@ class SentenceEncoder:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, fast: bool = True,
                         revision: str | None = None, dtype: torch.dtype | None = None,
-                        compile: bool | str = False, int8: bool = False, onednn: bool = False) -> "SentenceEncoder":
+                        compile: bool | str = False, int8: bool = False, onednn: bool = False,
+                        engine: str = "torch", package: str | Path | None = None) -> "SentenceEncoder":
         """Load the model, the tokenizer and the pipeline from a checkpoint folder or a Hub repo id.
 
         A checkpoint without modules.json (a plain BERT) keeps the plain defaults: mean pooling,
@@ -463,10 +467,22 @@ class SentenceEncoder:
         item 5): about twice as fast on this CPU, within 1e-5 of transformers but no longer on the very
         kernels sentence-transformers runs, so off by default (then encode agrees with it to 1e-6).
 
+        `engine="onnxruntime"` or `"openvino"` runs the readable model's ONNX export in that runtime
+        (speed/engines.py): float32, within 1e-5 of transformers; the fast path's options do not apply.
+        `engine="aotinductor"` compiles the model ahead of time into the `package` file (.pt2), or loads
+        it when it exists (building one takes about 40 s for all-MiniLM-L6-v2); None: a temporary file.
+
         Raises:
             CheckpointError: a sentence-transformers file this encoder cannot follow; the message
                 names the file and the field (see `SentencePipeline.from_checkpoint`).
         """
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        if package is not None and engine != "aotinductor":
+            raise ValueError(f"package= is the aotinductor engine's file; engine={engine!r} takes none")
+        if engine != "torch" and (dtype not in (None, torch.float32) or compile or int8 or onednn):
+            raise ValueError(f"engine={engine!r} runs the float32 export in {engine}: dtype, compile, int8 and onednn "
+                             "are options of the torch engine's fast path")
         if dtype not in (None, torch.float32, torch.bfloat16, torch.float16):  # named as given, not as matmul_dtype
             raise ValueError(f"dtype={dtype!r}: the encoder runs in float32 (dtype=None or torch.float32), or with "
                              "its matrix products in torch.bfloat16 or torch.float16 (mixed precision)")
@@ -479,7 +495,11 @@ class SentenceEncoder:
         model = BertModel.from_pretrained(name_or_path, revision=revision)
         source = CheckpointSource.resolve(name_or_path, revision)
         pipeline = SentencePipeline.from_checkpoint(source, model.config)
-        if fast:
+        if engine == "aotinductor":
+            model = CompiledPackage(model, package)
+        elif engine != "torch":
+            model = ExportedModel(model, engine)
+        elif fast:
             model = FastBertModel.from_model(model, compile=compile, matmul_dtype=dtype if low else None,
                                              onednn=onednn)
             if int8:
