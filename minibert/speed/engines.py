@@ -170,7 +170,7 @@ class _LastHiddenState(torch.nn.Module):
         super().__init__()
         self.bert = model
 
-    def forward(self, input_ids, attention_mask, token_type_ids):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         return self.bert(input_ids=input_ids, attention_mask=attention_mask,
                          token_type_ids=token_type_ids).last_hidden_state
 
