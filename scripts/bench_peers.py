@@ -286,11 +286,6 @@ def ctranslate2_engine(setup: Setup, compute_type: str) -> Engine:
     return Engine({"float32": "fp32", "int8": "int8"}[compute_type], forward, pipeline_encode(setup.path, forward))
 
 
-def has_bf16() -> bool:
-    flags = Path("/proc/cpuinfo").read_text().split()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def registry() -> dict[str, Callable[[Setup], Engine]]:
     """Every engine by name, in the order of the tables; bf16 ones only where the CPU has bf16 instructions."""
     p = functools.partial
@@ -325,7 +320,9 @@ def registry() -> dict[str, Callable[[Setup], Engine]]:
         "minibert engine openvino": p(minibert_engine, variant="engine openvino"),
         "minibert AOTInductor": p(minibert_engine, variant="aoti"),
     }
-    if not has_bf16():
+    from minibert.speed.engines import has_bf16_instructions
+
+    if not has_bf16_instructions():
         print("skipped the bf16 engines: the CPU has neither avx512_bf16 nor amx_bf16")
         engines = {name: factory for name, factory in engines.items() if "bf16" not in name}
     return engines

@@ -47,7 +47,7 @@ from ..bert.checks import positive_int
 from ..bert.files import CheckpointError, CheckpointSource, write_folder_atomically
 from ..bert.model import BertModel
 from ..bert.tokenizer import Tokenizer
-from .engines import ENGINES, CompiledPackage, ExportedModel
+from .engines import ENGINES, PRECISIONS, CompiledPackage, ExportedModel
 from .fast import FastBertModel
 from .quantize import KINDS, OUTLIER_THRESHOLD, quantize_dynamic_int8
 
@@ -468,9 +468,12 @@ class SentenceEncoder:
         kernels sentence-transformers runs, so off by default (then encode agrees with it to 1e-6).
 
         `engine="onnxruntime"` or `"openvino"` runs the readable model's ONNX export in that runtime
-        (speed/engines.py): float32, within 1e-5 of transformers; the fast path's options do not apply.
+        (speed/engines.py): float32, within 1e-5 of transformers; the fast path's options do not apply,
+        except `dtype=torch.bfloat16` with openvino (OpenVINO's bf16 hint).
         `engine="aotinductor"` compiles the model ahead of time into the `package` file (.pt2), or loads
-        it when it exists (building one takes about 40 s for all-MiniLM-L6-v2); None: a temporary file.
+        it when it exists (building one takes 30 to 60 s for all-MiniLM-L6-v2); None: a temporary file.
+        It takes `dtype=torch.bfloat16` (autocast's mixed precision) or `int8=True` (torchao's int8 after
+        SmoothQuant factors calibrated on news text): the package is compiled in that precision.
 
         Raises:
             CheckpointError: a sentence-transformers file this encoder cannot follow; the message
@@ -480,31 +483,38 @@ class SentenceEncoder:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if package is not None and engine != "aotinductor":
             raise ValueError(f"package= is the aotinductor engine's file; engine={engine!r} takes none")
-        if engine != "torch" and (dtype not in (None, torch.float32) or compile or int8 or onednn):
-            raise ValueError(f"engine={engine!r} runs the float32 export in {engine}: dtype, compile, int8 and onednn "
-                             "are options of the torch engine's fast path")
-        if dtype not in (None, torch.float32, torch.bfloat16, torch.float16):  # named as given, not as matmul_dtype
+        precision = "int8" if int8 else "bf16" if dtype == torch.bfloat16 else "fp32"
+        if engine != "torch":
+            takes = {"onnxruntime": ("fp32",), "openvino": ("fp32", "bf16"), "aotinductor": PRECISIONS}[engine]
+            if compile or onednn:
+                raise ValueError(f"engine={engine!r} runs minibert's graph in {engine}: compile and onednn are "
+                                 "options of the torch engine's fast path")
+            if precision not in takes or dtype not in (None, torch.float32, torch.bfloat16) or (int8 and dtype not in (None, torch.float32)):
+                raise ValueError(f"engine={engine!r} runs in {' or '.join(takes)} (bf16: dtype=torch.bfloat16; "
+                                 f"int8: int8=True), not with dtype={dtype} and int8={int8}")
+        elif dtype not in (None, torch.float32, torch.bfloat16, torch.float16):  # named as given, not as matmul_dtype
             raise ValueError(f"dtype={dtype!r}: the encoder runs in float32 (dtype=None or torch.float32), or with "
                              "its matrix products in torch.bfloat16 or torch.float16 (mixed precision)")
         low = dtype not in (None, torch.float32)
-        if (low or compile or int8 or onednn) and not fast:
+        if engine == "torch" and (low or compile or int8 or onednn) and not fast:
             raise ValueError(f"dtype={dtype}, compile={compile!r}, int8={int8} and onednn={onednn} are options of "
                              "the fast path; they need fast=True")
-        if int8 and (low or compile):
+        if engine == "torch" and int8 and (low or compile):
             raise ValueError("int8=True takes neither a dtype nor compile: its Linear layers are int8, the rest float32")
         model = BertModel.from_pretrained(name_or_path, revision=revision)
         source = CheckpointSource.resolve(name_or_path, revision)
         pipeline = SentencePipeline.from_checkpoint(source, model.config)
+        tokenizer = Tokenizer.from_pretrained(name_or_path, revision=revision)
         if engine == "aotinductor":
-            model = CompiledPackage(model, package)
+            model = CompiledPackage(model, package, precision, tokenizer)
         elif engine != "torch":
-            model = ExportedModel(model, engine)
+            model = ExportedModel(model, engine, precision=precision)
         elif fast:
             model = FastBertModel.from_model(model, compile=compile, matmul_dtype=dtype if low else None,
                                              onednn=onednn)
             if int8:
                 model = quantize_dynamic_int8(model)
-        return cls(model, Tokenizer.from_pretrained(name_or_path, revision=revision), pipeline)
+        return cls(model, tokenizer, pipeline)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None,
                max_length: int | None = None) -> torch.Tensor:

@@ -10,16 +10,27 @@ as long as the engine). The numbers are the runtime's own: within 1e-5 of transf
 
     onnxruntime   ONNX Runtime's CPU provider, with its graph optimisations; the inputs are checked
                   first as the eager model checks them (speed/onnx.py's CheckedSession)
-    openvino      OpenVINO's CPU plugin, float32 (its bf16 hint is left off: it would change the numbers
-                  on CPUs with bf16 instructions)
+    openvino      OpenVINO's CPU plugin, float32 unless precision="bf16" (OpenVINO's own hint, which it
+                  follows only on CPUs with bf16 instructions: elsewhere it runs float32)
 
 A third engine runs no ONNX file: `aotinductor` compiles the model ahead of time with torch's own
 AOTInductor into a package (`CompiledPackage` below); loading it takes a tenth of a second, and a call
-runs no Python between the operators.
+runs no Python between the operators. Inductor freezes the weights into the package (they are constants,
+so it packs them once into oneDNN's layouts) and fuses the elementwise steps between the products. It
+compiles three precisions:
+
+    fp32    the readable model as it is: within 1e-5 of transformers
+    bf16    the readable model under torch.autocast(bfloat16): the products in bfloat16, the LayerNorms,
+            the softmax and the residual stream in float32 (min cosine 0.9999 against float32, tested)
+    int8    the encoder's Linear layers in int8 with torchao's dynamic quantization (one scale per token
+            for the activations, per output channel for the weights; oneDNN's int8 kernels), after
+            SmoothQuant factors from calibration text (speed/smoothing.py); min cosine 0.99, tested
+
+One engine also takes bf16: `openvino` with OpenVINO's bf16 inference hint (its own mixed precision).
 
 Each runs on torch's thread count at the time it is built (torch.get_num_threads()), so a comparison
-with the torch engine is like for like. Both are optional packages (onnxruntime is in the test extra,
-openvino in the bench extra); a missing one is an ImportError that says which extra has it.
+with the torch engine is like for like. The runtimes are optional packages (onnxruntime, openvino and
+torchao are in the test extra); a missing one is an ImportError that says which extra has it.
 
 Why not torch.compile(backend="openvino") on the readable model (measured with openvino 2026.4.1, torch
 2.13): with fixed shapes its outputs were OpenVINO's (4.5e-6 from eager's at 32x128), but each new
@@ -31,6 +42,7 @@ The ONNX file has dynamic axes, so one compilation serves every shape.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import weakref
@@ -44,21 +56,41 @@ from ..bert.files import write_atomically
 from ..bert.model import BertModel
 from ..bert.outputs import BaseModelOutput
 from .onnx import INPUT_NAMES, CheckedSession, export_onnx
+from .smoothing import ALPHA, calibration_texts, input_ranges, smooth
 
 ENGINES = ("torch", "onnxruntime", "openvino", "aotinductor")
+PRECISIONS = ("fp32", "bf16", "int8")
 EXTRAS = {"onnxruntime": "pip install -c constraints.txt -e '.[test]' (onnxruntime, onnxscript)",
-          "openvino": "pip install -c constraints.txt -e '.[bench]' (openvino)"}
+          "openvino": "pip install -c constraints.txt -e '.[test]' (openvino)",
+          "torchao": "pip install -c constraints.txt -e '.[test]' (torchao)"}
 
 
-def _import(engine: str):
+def _import(package: str, wanted: str):
     try:
-        if engine == "onnxruntime":
+        if package == "onnxruntime":
             import onnxruntime
             return onnxruntime
-        import openvino
-        return openvino
+        if package == "openvino":
+            import openvino
+            return openvino
+        quiet = logging.getLogger("torchao")  # its CPU wheel warns that its CUDA libraries do not load
+        level, quiet.level = quiet.level, logging.ERROR
+        try:
+            import torchao.quantization
+        finally:
+            quiet.setLevel(level)
+        return torchao.quantization
     except ImportError as err:
-        raise ImportError(f"engine={engine!r} needs the {engine} package: {EXTRAS[engine]}") from err
+        raise ImportError(f"{wanted} needs the {package} package: {EXTRAS[package]}") from err
+
+
+def has_bf16_instructions() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX): what OpenVINO's bf16 hint needs."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: say no, and the hint's effect is not promised
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class ExportedModel:
@@ -69,13 +101,17 @@ class ExportedModel:
     `path` is the .onnx file.
     """
 
-    def __init__(self, model: BertModel, engine: str, folder: str | Path | None = None, onnx_file: str | Path | None = None):
+    def __init__(self, model: BertModel, engine: str, folder: str | Path | None = None, onnx_file: str | Path | None = None,
+                 precision: str = "fp32"):
         if engine not in ("onnxruntime", "openvino"):
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if not isinstance(model, BertModel):
             raise TypeError(f"an engine runs the readable BertModel's export, not {type(model).__name__}")
-        runtime = _import(engine)
-        self.engine, self.readable, self.config = engine, model.eval(), model.config
+        if precision not in ("fp32", "bf16") or (precision == "bf16" and engine != "openvino"):
+            raise ValueError(f"engine={engine!r} runs in {'fp32 or bf16' if engine == 'openvino' else 'fp32'}, "
+                             f"not {precision!r}")
+        runtime = _import(engine, f"engine={engine!r}")
+        self.engine, self.precision, self.readable, self.config = engine, precision, model.eval(), model.config
         threads = torch.get_num_threads()
         if onnx_file is None:
             if folder is None:  # a temporary folder, removed with this object
@@ -91,8 +127,9 @@ class ExportedModel:
             self.output_names = [o.name for o in session.get_outputs()]
         else:
             core = runtime.Core()
+            hint = {"fp32": "f32", "bf16": "bf16"}[precision]
             self.compiled = core.compile_model(str(self.path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                      "INFERENCE_PRECISION_HINT": "f32"})
+                                                                      "INFERENCE_PRECISION_HINT": hint})
             self.request = self.compiled.create_infer_request()
             self.output_names = [o.get_any_name() for o in self.compiled.outputs]
 
@@ -114,7 +151,7 @@ class ExportedModel:
         return BaseModelOutput(last_hidden_state=fields["last_hidden_state"], pooler_output=fields.get("pooler_output"))
 
     def __repr__(self) -> str:
-        return f"ExportedModel(engine={self.engine!r}, path={str(self.path)!r})"
+        return f"ExportedModel(engine={self.engine!r}, precision={self.precision!r}, path={str(self.path)!r})"
 
 
 class CompiledPackage:
@@ -122,29 +159,44 @@ class CompiledPackage:
     library and the weights), called as the model is. The call runs compiled code, with no Python between
     the operators: what one short sentence, whose time is per-operator overhead, gains from.
 
-    `package`: the .pt2 to load, built first when it does not exist (about 40 s for all-MiniLM-L6-v2 on 2
-    cores, with batch and length dynamic); the model's config.json is written beside it (NAME.json) and a
-    package whose config differs from the model's is refused. None: built into a temporary folder.
+    `package`: the .pt2 to load, built first when it does not exist (30 to 60 s for all-MiniLM-L6-v2 on 2
+    cores, with batch and length dynamic); what it was built from is written beside it (NAME.json: the
+    model's config, the precision, torch's version) and a package built from anything else is refused.
+    None: built into a temporary folder.
+    `precision`: "fp32", "bf16" or "int8" (the module docstring). int8 calibrates its SmoothQuant factors on
+    `calibration` (default: smoothing.calibration_texts(), 512 news sentences) with `tokenizer`, which it
+    then needs; torchao does the int8.
     """
 
-    def __init__(self, model: BertModel, package: str | Path | None = None):
+    def __init__(self, model: BertModel, package: str | Path | None = None, precision: str = "fp32",
+                 tokenizer=None, calibration: list[str] | None = None):
         if not isinstance(model, BertModel):
             raise TypeError(f"AOTInductor compiles the readable BertModel, not {type(model).__name__}")
-        self.readable, self.config = model.eval(), model.config
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.readable, self.config, self.precision = model.eval(), model.config, precision
         if package is None:
             folder = tempfile.mkdtemp(prefix="minibert-aoti-")
             weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
             package = Path(folder) / "model.pt2"
         self.path = Path(package)
         described = self.path.with_suffix(".json")
-        config = json.dumps(model.config.to_dict(), sort_keys=True)
+        built_from = json.loads(json.dumps({"config": model.config.to_dict(), "precision": precision,
+                                            "torch": torch.__version__}))  # as the file will read back
         if not self.path.exists():
-            compile_package(model, self.path)
-            write_atomically(described, config.encode("utf-8"))
-        elif not described.is_file() or json.loads(described.read_text()) != json.loads(config):
-            raise ValueError(f"{self.path} was not compiled from this model: {described} "
-                             f"{'is missing' if not described.is_file() else 'holds another config'}; "
-                             "remove the package to compile it again")
+            compile_package(model, self.path, precision, tokenizer, calibration)
+            write_atomically(described, json.dumps(built_from, indent=1, sort_keys=True).encode("utf-8"))
+        else:
+            found = json.loads(described.read_text()) if described.is_file() else None
+            if found is not None and "precision" not in found:  # written before packages had precisions
+                found = {"config": found, "precision": "fp32", "torch": torch.__version__}
+            if found != built_from:
+                differs = ("is missing" if found is None else
+                           "holds another config" if found["config"] != built_from["config"] else
+                           f"says {found['precision']}, not {precision}" if found["precision"] != precision else
+                           f"says torch {found['torch']}, not {torch.__version__}")
+                raise ValueError(f"{self.path} was not compiled from this model in {precision} with this torch: "
+                                 f"{described} {differs}; remove the package to compile it again")
         self.runner = torch._inductor.aoti_load_package(str(self.path))
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -156,34 +208,55 @@ class CompiledPackage:
         check_inputs(self.config, input_ids, attention_mask, token_type_ids, None)  # not in the compiled code
         if input_ids.shape[1] < 2:
             raise ValueError("the package takes texts of 2 tokens or more ([CLS] and [SEP] make 2)")
-        hidden = self.runner(input_ids.long(), attention_mask.long(), token_type_ids.long())
+        hidden = self.runner(input_ids.long(), attention_mask.long(), token_type_ids.long())  # (B, T, H) float32
         return BaseModelOutput(last_hidden_state=hidden, pooler_output=None)
 
     def __repr__(self) -> str:
-        return f"CompiledPackage(path={str(self.path)!r})"
+        return f"CompiledPackage(precision={self.precision!r}, path={str(self.path)!r})"
 
 
 class _LastHiddenState(torch.nn.Module):
-    """The model with positional inputs and one output: what torch.export traces."""
+    """The model with positional inputs and one float32 output: what torch.export traces. With `bf16`,
+    under torch.autocast: the products in bfloat16, what autocast keeps in float32 (LayerNorm, softmax,
+    the additions of the residual stream, which meet a float32 operand) in float32."""
 
-    def __init__(self, model: BertModel):
+    def __init__(self, model: torch.nn.Module, bf16: bool = False):
         super().__init__()
-        self.bert = model
+        self.bert, self.bf16 = model, bf16
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                         token_type_ids=token_type_ids).last_hidden_state
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state  # (B, T, H)
+        return hidden.float()
 
 
-def compile_package(model: BertModel, path: str | Path) -> Path:
-    """Export `model` with batch (1 to 1024) and length (2 to max_position_embeddings) dynamic, and compile it
-    with AOTInductor into the package `path`."""
+def quantize_int8(model: BertModel, tokenizer, calibration: list[str] | None = None) -> torch.nn.Module:
+    """A copy of `model` with SmoothQuant factors (calibrated on `calibration`) and torchao's int8 Linear
+    layers: int8 weights per output channel, activations quantized per token when called. Run eagerly it is
+    slow; compile_package makes it fast."""
+    quantization = _import("torchao", "precision='int8'")
+    if tokenizer is None:
+        raise ValueError("precision='int8' calibrates on text, so it needs the tokenizer")
+    smoothed = smooth(model.eval(), input_ranges(model, tokenizer, calibration_texts() if calibration is None else calibration), ALPHA)
+    quantization.quantize_(smoothed, quantization.Int8DynamicActivationInt8WeightConfig())
+    return smoothed
+
+
+def compile_package(model: BertModel, path: str | Path, precision: str = "fp32", tokenizer=None,
+                    calibration: list[str] | None = None) -> Path:
+    """Export `model` with batch (1 to 1024) and length (2 to max_position_embeddings) dynamic, in `precision`
+    (CompiledPackage), and compile it with AOTInductor, weights frozen, into the package `path`."""
     path = Path(path)
+    if precision == "int8":
+        traced = _LastHiddenState(quantize_int8(model, tokenizer, calibration))
+    else:
+        traced = _LastHiddenState(model.eval(), bf16=precision == "bf16")
     example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in INPUT_NAMES)
     axes = {0: torch.export.Dim("batch", min=1, max=1024),
             1: torch.export.Dim("length", min=2, max=model.config.max_position_embeddings)}
-    with torch.no_grad():
-        program = torch.export.export(_LastHiddenState(model.eval()), example, dynamic_shapes=(axes,) * len(INPUT_NAMES))
+    with torch.no_grad(), torch._inductor.config.patch(freezing=True):
+        program = torch.export.export(traced, example, dynamic_shapes=(axes,) * len(INPUT_NAMES))
         partial = path.with_name(path.stem + ".partial.pt2")
         torch._inductor.aoti_compile_and_package(program, package_path=str(partial))
     partial.replace(path)  # a package is there whole, or not at all
