@@ -20,8 +20,9 @@ The engines (each is skipped, with a printed line, when its package is missing o
         (what optimum calls O3), and int8 (onnxruntime.quantization.quantize_dynamic)
     OpenVINO on the same ONNX file, f32 and (where the CPU has avx512_bf16 or AMX) bf16
     CTranslate2 (TransformersConverter, Encoder API), float32 and int8
-    minibert's engines (SentenceEncoder(engine=...)): its own ONNX export in ONNX Runtime and in OpenVINO, and
-        its AOTInductor package
+    minibert's engines (SentenceEncoder(engine=...)): its own ONNX export in ONNX Runtime and in OpenVINO (f32,
+        and bf16 where the CPU has it), and its AOTInductor packages: fp32, bf16 (autocast) and int8 (torchao
+        after SmoothQuant factors; speed/smoothing.py)
     minibert: readable (BertModel), fast (FastBertModel, on oneDNN's packed products; and with onednn=False,
         on torch's kernels), fast with torch.compile (compile=True, and
         compile="frozen" where fast.py has it), bf16 weights, and int8 (minibert/speed/quantize.py's
@@ -205,17 +206,21 @@ def minibert_engine(setup: Setup, variant: str) -> Engine:
     if variant.startswith("engine "):  # SentenceEncoder(engine=...): minibert's own export in another runtime
         from minibert.speed.engines import ExportedModel
 
+        precision = "bf16" if variant.endswith("bf16") else "fp32"
         model = ExportedModel(minibert.BertModel.from_pretrained(setup.path), variant.split()[1],
-                              onnx_file=setup.cache / "minibert.onnx")
+                              onnx_file=setup.cache / "minibert.onnx", precision=precision)
         tokenizer = minibert.Tokenizer.from_pretrained(setup.path)
-        return Engine("fp32", lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state,
+        return Engine(precision, lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state,
                       lambda texts: encode(model, tokenizer, texts, BATCH_SIZE, normalize=True, max_length=MAX_SEQ_LENGTH))
-    if variant == "aoti":  # SentenceEncoder(engine="aotinductor") on the package export_models built
+    if variant.startswith("aoti"):  # SentenceEncoder(engine="aotinductor") on a package export_models built
         from minibert.speed.engines import CompiledPackage
 
-        model = CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / "minibert_aoti.pt2")
+        precision = variant.split()[1] if " " in variant else "fp32"
+        suffix = "" if precision == "fp32" else "_" + precision
         tokenizer = minibert.Tokenizer.from_pretrained(setup.path)
-        return Engine("fp32", lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state,
+        model = CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / f"minibert_aoti{suffix}.pt2",
+                                precision, tokenizer)
+        return Engine(precision, lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state,
                       lambda texts: encode(model, tokenizer, texts, BATCH_SIZE, normalize=True, max_length=MAX_SEQ_LENGTH))
     dtype = torch.bfloat16 if "bf16" in variant else torch.float32
     mixed = "mixed" in variant  # bf16 matmuls on float32 weights and residual stream (fast.py's matmul_dtype)
@@ -319,6 +324,9 @@ def registry() -> dict[str, Callable[[Setup], Engine]]:
         "minibert engine onnxruntime": p(minibert_engine, variant="engine onnxruntime"),
         "minibert engine openvino": p(minibert_engine, variant="engine openvino"),
         "minibert AOTInductor": p(minibert_engine, variant="aoti"),
+        "minibert engine openvino bf16": p(minibert_engine, variant="engine openvino bf16"),
+        "minibert AOTInductor bf16": p(minibert_engine, variant="aoti bf16"),
+        "minibert AOTInductor int8": p(minibert_engine, variant="aoti int8"),
     }
     from minibert.speed.engines import has_bf16_instructions
 
@@ -358,7 +366,11 @@ def export_models(setup: Setup) -> None:
     setup.cache.mkdir(parents=True, exist_ok=True)
     steps = [("model.onnx", export_onnx), ("model_O3.onnx", optimize_onnx), ("model_int8.onnx", quantize_onnx),
              ("ct2", convert_ctranslate2), ("minibert.onnx", export_minibert_onnx),
-             ("minibert_aoti.pt2", compile_minibert_aoti)]
+             ("minibert_aoti.pt2", compile_minibert_aoti), ("minibert_aoti_int8.pt2", compile_minibert_aoti_int8)]
+    from minibert.speed.engines import has_bf16_instructions
+
+    if has_bf16_instructions():
+        steps.append(("minibert_aoti_bf16.pt2", compile_minibert_aoti_bf16))
     for target, step in steps:
         if (setup.cache / target).exists():
             continue
@@ -403,13 +415,19 @@ def export_minibert_onnx(setup: Setup) -> None:
     export(minibert.BertModel.from_pretrained(setup.path), setup.cache / "minibert.onnx")
 
 
-def compile_minibert_aoti(setup: Setup) -> None:
+def compile_minibert_aoti(setup: Setup, precision: str = "fp32") -> None:
     """minibert's readable BertModel compiled ahead of time by AOTInductor (speed/engines.py's CompiledPackage,
-    batch and length dynamic): loading the package is the cold start."""
+    batch and length dynamic, weights frozen): loading the package is the cold start."""
     import minibert
     from minibert.speed.engines import CompiledPackage
 
-    CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / "minibert_aoti.pt2")
+    suffix = "" if precision == "fp32" else "_" + precision
+    CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / f"minibert_aoti{suffix}.pt2",
+                    precision, minibert.Tokenizer.from_pretrained(setup.path))
+
+
+compile_minibert_aoti_bf16 = functools.partial(compile_minibert_aoti, precision="bf16")
+compile_minibert_aoti_int8 = functools.partial(compile_minibert_aoti, precision="int8")
 
 
 def optimize_onnx(setup: Setup) -> None:

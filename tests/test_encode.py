@@ -323,3 +323,39 @@ def test_bad_input(encoders):
 def test_module_docstring_example():
     result = doctest.testmod(encode_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_threads_are_set_for_the_call_and_set_back(encoders, reference, monkeypatch):
+    """encode(threads=1) runs on 1 thread and equals sentence-transformers as the default count does; the
+    count is set back after the call, and after a call that fails."""
+    encoder = encoders["fast"]
+    texts = ["The bat flew out of the cave at night."]
+    before = torch.get_num_threads()
+    seen = []
+    forward = encoder.model.forward
+
+    def counting(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(encoder.model, "forward", counting)
+    check("encode on 1 thread", encoder.encode(texts, threads=1), reference, texts)
+    assert seen == [1] and torch.get_num_threads() == before
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("a forward that fails")
+
+    monkeypatch.setattr(encoder.model, "forward", failing)
+    with pytest.raises(RuntimeError, match="a forward that fails"):
+        encoder.encode(texts, threads=1)
+    assert torch.get_num_threads() == before
+    for threads, error, match in [(0, ValueError, "threads=0 must be a positive integer"),
+                                  (1.5, TypeError, "threads=1.5 must be a whole number")]:
+        with pytest.raises(error, match=match):
+            encoder.encode(texts, threads=threads)
+
+
+def test_threads_are_refused_for_an_engine_that_fixed_them(minilm_dir):
+    engine = SentenceEncoder.from_pretrained(minilm_dir, engine="onnxruntime")
+    with pytest.raises(ValueError, match="threads=1: the onnxruntime engine's threads are fixed when it is built"):
+        engine.encode(["paris"], threads=1)
