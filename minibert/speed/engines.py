@@ -14,8 +14,9 @@ as long as the engine). The numbers are the runtime's own: within 1e-5 of transf
                   follows only on CPUs with bf16 instructions: elsewhere it runs float32)
 
 A third engine runs no ONNX file: `aotinductor` compiles the model ahead of time with torch's own
-AOTInductor into a package (`CompiledPackage` below); loading it takes a tenth of a second, and a call
-runs no Python between the operators. Inductor freezes the weights into the package (they are constants,
+AOTInductor into a package (`CompiledPackage` below); loading one takes 2 to 3 s (the first load on a machine
+about 10: inductor first probes the CPU's vector instructions by compiling small programs, then caches the
+answer), and a call runs no Python between the operators. Inductor freezes the weights into the package (they are constants,
 so it packs them once into oneDNN's layouts) and fuses the elementwise steps between the products. It
 compiles three precisions:
 
@@ -238,7 +239,8 @@ def quantize_int8(model: BertModel, tokenizer, calibration: list[str] | None = N
     quantization = _import("torchao", "precision='int8'")
     if tokenizer is None:
         raise ValueError("precision='int8' calibrates on text, so it needs the tokenizer")
-    smoothed = smooth(model.eval(), input_ranges(model, tokenizer, calibration_texts() if calibration is None else calibration), ALPHA)
+    texts = calibration_texts() if calibration is None else calibration
+    smoothed = smooth(model.eval(), input_ranges(model, tokenizer, texts), ALPHA)
     quantization.quantize_(smoothed, quantization.Int8DynamicActivationInt8WeightConfig())
     return smoothed
 
