@@ -25,22 +25,26 @@ def test_factors_follow_the_formula_by_hand():
                  x_range.clamp(min=1e-5), atol=0, kind="smoothing by hand")
 
 
-def test_a_smoothed_linear_computes_the_same_product_and_flattens_its_input():
+def test_smooth_multiplies_each_weight_column_and_keeps_the_product():
+    """smooth() on a one-Linear model: the weight's column j times s[j], by the formula worked here, and the
+    product unchanged in float64; the smoothed input's channels are flatter than the raw ones."""
     torch.manual_seed(0)
-    linear = torch.nn.Linear(8, 4).double()
+    model = torch.nn.Module()
+    model.encoder = torch.nn.Module()
+    model.encoder.dense = torch.nn.Linear(8, 4).double()
     x = torch.randn(5, 8, dtype=torch.float64)
     x[:, 3] *= 30  # an outlier channel, as BERT has
-    expected = linear(x)  # (5, 4)
-    factors = smoothing_factors(x.abs().amax(0).float(), linear.weight, alpha=0.6).double()
-    original = linear.weight.clone()
-    with torch.no_grad():
-        linear.weight.mul_(factors)
-    smoothed = SmoothedLinear(linear, factors)
-    assert_close("smoothed product, float64", smoothed(x), expected, atol=1e-12, kind="smoothing by hand")
-    assert torch.equal(linear.weight, original * factors)  # column j times s[j]
-    flattened = x * smoothed.inverse
+    x_range = x.abs().amax(0)  # (8,)
+    smoothed = smooth(model, {"encoder.dense": x_range.float()}, alpha=0.6)
+    weight = model.encoder.dense.weight.detach()  # (4, 8): the caller's, unchanged
+    by_hand = x_range ** 0.6 / weight.abs().amax(0) ** 0.4  # (8,)
+    assert isinstance(smoothed.encoder.dense, SmoothedLinear)
+    assert_close("smoothed weight", smoothed.encoder.dense.linear.weight, weight * by_hand, atol=1e-6,
+                 kind="smoothing by hand")  # the factors are float32: 1e-6 of relative rounding
+    assert_close("smoothed product, float64", smoothed.encoder.dense(x), model.encoder.dense(x), atol=1e-12,
+                 kind="smoothing by hand")
     spread = lambda t: (t.abs().amax(0).max() / t.abs().amax(0).min()).item()  # noqa: E731
-    assert spread(flattened) < spread(x) / 3  # the outlier channel no longer dwarfs the others
+    assert spread(x * smoothed.encoder.dense.inverse) < spread(x) / 3  # the outlier no longer dwarfs the rest
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +70,25 @@ def test_calibration_ranges_are_transformers_hidden_states_maxima(minilm, minilm
         for name in ("query", "key", "value"):
             assert_close(f"range of layer {i} {name}", ranges[f"encoder.layer.{i}.attention.self.{name}"], expected[i],
                          kind="calibration ranges vs transformers")
-    assert len(ranges) == 6 * model.config.num_hidden_layers  # q, k, v, attention output, intermediate, output
-    assert ranges["encoder.layer.0.output.dense"].shape == (model.config.intermediate_size,)
+    # Every Linear, by transformers' own modules of the same names, seen by forward pre-hooks, text by text.
+    seen = {}
+
+    def record(name):
+        def hook(module, args):
+            found = args[0].detach().abs().flatten(0, -2).amax(0)
+            seen[name] = torch.maximum(seen[name], found) if name in seen else found
+        return hook
+
+    handles = [module.register_forward_pre_hook(record(name)) for name, module in reference.named_modules()
+               if isinstance(module, torch.nn.Linear) and name.startswith("encoder.")]
+    with torch.no_grad():
+        for text in TEXTS:
+            reference(**tokenizer([text]))
+    for handle in handles:
+        handle.remove()
+    assert sorted(ranges) == sorted(seen) and len(ranges) == 6 * model.config.num_hidden_layers
+    for name in ranges:
+        assert_close(f"range of {name}", ranges[name], seen[name], kind="calibration ranges vs transformers")
 
 
 def test_the_smoothed_model_equals_transformers_but_for_rounding(minilm, minilm_dir):

@@ -471,13 +471,17 @@ class SentenceEncoder:
         (speed/engines.py): float32, within 1e-5 of transformers; the fast path's options do not apply,
         except `dtype=torch.bfloat16` with openvino (OpenVINO's bf16 hint).
         `engine="aotinductor"` compiles the model ahead of time into the `package` file (.pt2), or loads
-        it when it exists (building one takes 30 to 60 s for all-MiniLM-L6-v2); None: a temporary file.
+        it when it exists (building one takes 20 to 60 s for all-MiniLM-L6-v2); None: a temporary file.
         It takes `dtype=torch.bfloat16` (autocast's mixed precision) or `int8=True` (torchao's int8 after
         SmoothQuant factors calibrated on news text): the package is compiled in that precision.
+        `fast` chooses between the torch engine's two models; the other engines run the readable graph.
 
         Raises:
             CheckpointError: a sentence-transformers file this encoder cannot follow; the message
                 names the file and the field (see `SentencePipeline.from_checkpoint`).
+            ValueError: an unknown engine, or options it cannot honour (each named); a package built from
+                another model, precision or torch (CompiledPackage).
+            ImportError: the engine's runtime is not installed (the message names the extra).
         """
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -530,8 +534,9 @@ class SentenceEncoder:
             threads: run this call on that many of torch's threads, and set the count back after it.
                 One text at a time is a case for 1: its products are too small to share, and a second
                 thread that has gone to sleep since the last call takes long to wake (one 12-token sentence
-                on 2 cores after 0.1 s idle: 5 ms on 1 thread, 14 to 18 ms on 2; back to back, 2 threads
-                are 15 to 30% faster; docs/performance.md). torch's count is the whole process's: another
+                on 2 cores after 0.1 s idle: the int8 and bf16 packages 5 to 6 ms on 1 thread, 14 to 15 on
+                2; the fast path 10 and 18; back to back, 1 thread takes 1.3 to 1.45 times as long; the
+                table in docs/performance.md). torch's count is the whole process's: another
                 thread running torch during the call runs on this count too. The torch and aotinductor
                 engines follow it; onnxruntime's and openvino's threads are fixed when they are built.
 

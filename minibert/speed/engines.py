@@ -11,7 +11,8 @@ as long as the engine). The numbers are the runtime's own: within 1e-5 of transf
     onnxruntime   ONNX Runtime's CPU provider, with its graph optimisations; the inputs are checked
                   first as the eager model checks them (speed/onnx.py's CheckedSession)
     openvino      OpenVINO's CPU plugin, float32 unless precision="bf16" (OpenVINO's own hint, which it
-                  follows only on CPUs with bf16 instructions: elsewhere it runs float32)
+                  follows where its CPU plugin reports BF16 among its OPTIMIZATION_CAPABILITIES: with
+                  bf16 instructions, or emulated on AVX-512 CPUs; elsewhere it runs float32)
 
 A third engine runs no ONNX file: `aotinductor` compiles the model ahead of time with torch's own
 AOTInductor into a package (`CompiledPackage` below); loading one takes 2 to 3 s (the first load on a machine
@@ -29,8 +30,9 @@ compiles three precisions:
 
 One engine also takes bf16: `openvino` with OpenVINO's bf16 inference hint (its own mixed precision).
 
-Each runs on torch's thread count at the time it is built (torch.get_num_threads()), so a comparison
-with the torch engine is like for like. The runtimes are optional packages (onnxruntime, openvino and
+onnxruntime and openvino run on torch's thread count at the time they are built (torch.get_num_threads()),
+so a comparison with the torch engine is like for like; a package follows torch's count at each call (it
+is compiled with inductor's dynamic thread count, not the count at build time baked into its kernels). The runtimes are optional packages (onnxruntime, openvino and
 torchao are in the test extra); a missing one is an ImportError that says which extra has it.
 
 Why not torch.compile(backend="openvino") on the readable model (measured with openvino 2026.4.1, torch
@@ -42,11 +44,15 @@ The ONNX file has dynamic axes, so one compilation serves every shape.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
+import types
 import weakref
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +62,7 @@ from ..bert.checks import check_inputs
 from ..bert.files import write_atomically
 from ..bert.model import BertModel
 from ..bert.outputs import BaseModelOutput
+from ..bert.tokenizer import Tokenizer
 from .onnx import INPUT_NAMES, CheckedSession, export_onnx
 from .smoothing import ALPHA, calibration_texts, input_ranges, smooth
 
@@ -66,7 +73,7 @@ EXTRAS = {"onnxruntime": "pip install -c constraints.txt -e '.[test]' (onnxrunti
           "torchao": "pip install -c constraints.txt -e '.[test]' (torchao)"}
 
 
-def _import(package: str, wanted: str):
+def _import(package: str, wanted: str) -> types.ModuleType:
     try:
         if package == "onnxruntime":
             import onnxruntime
@@ -75,7 +82,8 @@ def _import(package: str, wanted: str):
             import openvino
             return openvino
         quiet = logging.getLogger("torchao")  # its CPU wheel warns that its CUDA libraries do not load
-        level, quiet.level = quiet.level, logging.ERROR
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
         try:
             import torchao.quantization
         finally:
@@ -86,7 +94,8 @@ def _import(package: str, wanted: str):
 
 
 def has_bf16_instructions() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX): what OpenVINO's bf16 hint needs."""
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX): where bf16 is faster than float32.
+    (OpenVINO may follow its bf16 hint without them, by emulation: ExportedModel.runs_bf16 asks OpenVINO.)"""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:  # not Linux: say no, and the hint's effect is not promised
@@ -133,6 +142,8 @@ class ExportedModel:
                                                                       "INFERENCE_PRECISION_HINT": hint})
             self.request = self.compiled.create_infer_request()
             self.output_names = [o.get_any_name() for o in self.compiled.outputs]
+        # Whether the runtime really multiplies in bf16: OpenVINO says so in its own terms.
+        self.runs_bf16 = (precision == "bf16" and "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                  token_type_ids: torch.Tensor | None = None) -> BaseModelOutput:
@@ -160,17 +171,27 @@ class CompiledPackage:
     library and the weights), called as the model is. The call runs compiled code, with no Python between
     the operators: what one short sentence, whose time is per-operator overhead, gains from.
 
-    `package`: the .pt2 to load, built first when it does not exist (30 to 60 s for all-MiniLM-L6-v2 on 2
-    cores, with batch and length dynamic); what it was built from is written beside it (NAME.json: the
-    model's config, the precision, torch's version) and a package built from anything else is refused.
-    None: built into a temporary folder.
-    `precision`: "fp32", "bf16" or "int8" (the module docstring). int8 calibrates its SmoothQuant factors on
-    `calibration` (default: smoothing.calibration_texts(), 512 news sentences) with `tokenizer`, which it
-    then needs; torchao does the int8.
+    Args:
+        model: the readable BertModel to compile (its weights are frozen into the package).
+        package: the .pt2 to load, built first when it does not exist (20 to 60 s for all-MiniLM-L6-v2 on 2
+            cores, with batch and length dynamic). What it was built from is written beside it (NAME.json:
+            the model's config, the precision, torch's version; for int8 also the calibration texts' SHA-1,
+            alpha and torchao's version), and a package built from anything else is refused. None: built
+            into a temporary folder that goes with this object.
+        precision: "fp32", "bf16" or "int8" (the module docstring).
+        tokenizer: the model's Tokenizer; int8 needs it, to run the calibration texts.
+        calibration: the texts int8 calibrates its SmoothQuant factors on (default:
+            smoothing.calibration_texts(), 512 news sentences).
+
+    Raises:
+        TypeError: `model` is not a BertModel.
+        ValueError: an unknown precision; int8 without a tokenizer; a package built from something else
+            (the message names the field of NAME.json that differs).
+        ImportError: int8 without torchao (the message names the extra).
     """
 
     def __init__(self, model: BertModel, package: str | Path | None = None, precision: str = "fp32",
-                 tokenizer=None, calibration: list[str] | None = None):
+                 tokenizer: Tokenizer | None = None, calibration: list[str] | None = None):
         if not isinstance(model, BertModel):
             raise TypeError(f"AOTInductor compiles the readable BertModel, not {type(model).__name__}")
         if precision not in PRECISIONS:
@@ -182,20 +203,29 @@ class CompiledPackage:
             package = Path(folder) / "model.pt2"
         self.path = Path(package)
         described = self.path.with_suffix(".json")
-        built_from = json.loads(json.dumps({"config": model.config.to_dict(), "precision": precision,
-                                            "torch": torch.__version__}))  # as the file will read back
+        built_from = {"config": model.config.to_dict(), "precision": precision, "torch": torch.__version__}
+        if precision == "int8":
+            texts = calibration_texts() if calibration is None else calibration
+            digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()
+            _import("torchao", "precision='int8'")  # before anything is written: a missing torchao says so first
+            built_from["int8"] = {"calibration_sha1": digest, "alpha": ALPHA, "torchao": metadata.version("torchao")}
+        built_from = json.loads(json.dumps(built_from))  # as the file will read back
         if not self.path.exists():
-            compile_package(model, self.path, precision, tokenizer, calibration)
+            # The description first: a package never stands without one (a failed build leaves at most a
+            # description, which the next build overwrites).
             write_atomically(described, json.dumps(built_from, indent=1, sort_keys=True).encode("utf-8"))
+            compile_package(model, self.path, precision, tokenizer, calibration)
         else:
             found = json.loads(described.read_text()) if described.is_file() else None
-            if found is not None and "precision" not in found:  # written before packages had precisions
-                found = {"config": found, "precision": "fp32", "torch": torch.__version__}
             if found != built_from:
                 differs = ("is missing" if found is None else
+                           "was written before packages recorded their precision" if "precision" not in found else
                            "holds another config" if found["config"] != built_from["config"] else
                            f"says {found['precision']}, not {precision}" if found["precision"] != precision else
-                           f"says torch {found['torch']}, not {torch.__version__}")
+                           f"says torch {found['torch']}, not {torch.__version__}" if found["torch"] != torch.__version__
+                           else "holds other int8 settings: " + "; ".join(
+                               f"{key} {(found.get('int8') or {}).get(key)}, not {value}"
+                               for key, value in built_from["int8"].items() if (found.get("int8") or {}).get(key) != value))
                 raise ValueError(f"{self.path} was not compiled from this model in {precision} with this torch: "
                                  f"{described} {differs}; remove the package to compile it again")
         self.runner = torch._inductor.aoti_load_package(str(self.path))
@@ -232,10 +262,22 @@ class _LastHiddenState(torch.nn.Module):
         return hidden.float()
 
 
-def quantize_int8(model: BertModel, tokenizer, calibration: list[str] | None = None) -> torch.nn.Module:
-    """A copy of `model` with SmoothQuant factors (calibrated on `calibration`) and torchao's int8 Linear
-    layers: int8 weights per output channel, activations quantized per token when called. Run eagerly it is
-    slow; compile_package makes it fast."""
+def quantize_int8(model: BertModel, tokenizer: Tokenizer | None, calibration: list[str] | None = None) -> torch.nn.Module:
+    """A copy of `model` with SmoothQuant factors and torchao's int8 Linear layers: int8 weights per output
+    channel, activations quantized per token when called. Run eagerly it is slow; compile_package makes it fast.
+
+    Args:
+        model: the readable BertModel (left as it is).
+        tokenizer: its Tokenizer, to run the calibration texts.
+        calibration: the texts whose activation ranges set the factors (default: calibration_texts()).
+
+    Returns:
+        The quantized copy.
+
+    Raises:
+        ImportError: torchao is not installed (the message names the extra).
+        ValueError: no tokenizer, or no calibration texts.
+    """
     quantization = _import("torchao", "precision='int8'")
     if tokenizer is None:
         raise ValueError("precision='int8' calibrates on text, so it needs the tokenizer")
@@ -245,10 +287,23 @@ def quantize_int8(model: BertModel, tokenizer, calibration: list[str] | None = N
     return smoothed
 
 
-def compile_package(model: BertModel, path: str | Path, precision: str = "fp32", tokenizer=None,
+def compile_package(model: BertModel, path: str | Path, precision: str = "fp32", tokenizer: Tokenizer | None = None,
                     calibration: list[str] | None = None) -> Path:
-    """Export `model` with batch (1 to 1024) and length (2 to max_position_embeddings) dynamic, in `precision`
-    (CompiledPackage), and compile it with AOTInductor, weights frozen, into the package `path`."""
+    """Export `model` with batch (1 to 1024) and length (2 to max_position_embeddings) dynamic, in `precision`,
+    and compile it with AOTInductor into the package `path`: the weights frozen (inductor packs them once), and
+    the kernels' thread count left to torch's setting at each call (inductor's dynamic threads).
+
+    Args:
+        model, precision, tokenizer, calibration: as CompiledPackage takes them.
+        path: the .pt2 to write. It appears whole or not at all: the build goes to a temporary file beside
+            it, which is removed if the build fails.
+
+    Returns:
+        `path`, as a Path.
+
+    Raises:
+        ImportError, ValueError: as quantize_int8, for int8.
+    """
     path = Path(path)
     if precision == "int8":
         traced = _LastHiddenState(quantize_int8(model, tokenizer, calibration))
@@ -257,9 +312,14 @@ def compile_package(model: BertModel, path: str | Path, precision: str = "fp32",
     example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in INPUT_NAMES)
     axes = {0: torch.export.Dim("batch", min=1, max=1024),
             1: torch.export.Dim("length", min=2, max=model.config.max_position_embeddings)}
-    with torch.no_grad(), torch._inductor.config.patch(freezing=True):
-        program = torch.export.export(traced, example, dynamic_shapes=(axes,) * len(INPUT_NAMES))
-        partial = path.with_name(path.stem + ".partial.pt2")
-        torch._inductor.aoti_compile_and_package(program, package_path=str(partial))
-    partial.replace(path)  # a package is there whole, or not at all
+    handle, partial = tempfile.mkstemp(prefix=path.stem + ".", suffix=".partial.pt2", dir=path.parent)
+    os.close(handle)
+    try:
+        with torch.no_grad(), torch._inductor.config.patch({"freezing": True, "cpp.dynamic_threads": True}):
+            program = torch.export.export(traced, example, dynamic_shapes=(axes,) * len(INPUT_NAMES))
+            torch._inductor.aoti_compile_and_package(program, package_path=partial)
+        os.replace(partial, path)  # a package is there whole, or not at all
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
     return path

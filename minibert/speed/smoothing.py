@@ -42,13 +42,22 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..bert.tokenizer import Tokenizer
+
 ALPHA = 0.6
 CALIBRATION = "lee_background.cor"  # 300 Australian news stories, one per line, shipped with gensim's tests
 
 
 def calibration_texts(limit: int = 512) -> list[str]:
     """The first `limit` sentences of gensim's lee_background.cor: real English that a runtime dependency
-    ships, so int8 calibrates offline on text unlike the texts it is tested on (bench.py's generated ones)."""
+    ships, so int8 calibrates offline on text unlike the texts it is tested on (bench.py's generated ones).
+
+    Args:
+        limit: how many sentences (split after ., ! or ? and a space).
+
+    Returns:
+        The sentences, in the file's order.
+    """
     from gensim.test.utils import datapath
 
     sentences = []
@@ -66,10 +75,15 @@ def _encoder_linears(model: nn.Module) -> dict[str, nn.Linear]:
             if isinstance(module, nn.Linear) and name.startswith("encoder.")}
 
 
-def input_ranges(model: nn.Module, tokenizer, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+def input_ranges(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str]) -> dict[str, torch.Tensor]:
     """max |x| per input channel of each encoder Linear, over every token of `texts`.
 
     Each text runs alone, so no padding token enters a maximum.
+
+    Args:
+        model: a BertModel (its Linear layers under encoder. are measured).
+        tokenizer: its Tokenizer.
+        texts: the calibration texts.
 
     Returns:
         {Linear's name: (in_features,) float32 tensor}.
@@ -118,7 +132,16 @@ class SmoothedLinear(nn.Module):
 
 
 def smoothing_factors(x_range: torch.Tensor, weight: torch.Tensor, alpha: float = ALPHA) -> torch.Tensor:
-    """s[j] = max|x[:, j]| ** alpha / max|W[:, j]| ** (1 - alpha), both ranges kept above 1e-5."""
+    """s[j] = max|x[:, j]| ** alpha / max|W[:, j]| ** (1 - alpha), both ranges kept above 1e-5.
+
+    Args:
+        x_range: (in,) max |x| per input channel (input_ranges).
+        weight: (out, in) the Linear's weight.
+        alpha: how much of the activations' range moves into the weights (0 to 1).
+
+    Returns:
+        (in,) float32 factors.
+    """
     w_range = weight.detach().abs().amax(0).float()  # (out, in) -> (in,)
     return x_range.clamp(min=1e-5) ** alpha / w_range.clamp(min=1e-5) ** (1 - alpha)
 
@@ -128,6 +151,14 @@ def smooth(model: nn.Module, ranges: dict[str, torch.Tensor], alpha: float = ALP
 
     In exact arithmetic the copy computes what the model does; in float32 the outputs move by rounding only
     (tests/test_smoothing.py).
+
+    Args:
+        model: a BertModel (left as it is).
+        ranges: input_ranges(model, ...).
+        alpha: as smoothing_factors.
+
+    Returns:
+        The smoothed copy.
 
     Raises:
         ValueError: alpha outside [0, 1]; `ranges` lacks a Linear or has the wrong number of channels.
@@ -141,9 +172,9 @@ def smooth(model: nn.Module, ranges: dict[str, torch.Tensor], alpha: float = ALP
         if ranges[name].shape != (linear.in_features,):
             raise ValueError(f"the range of {name} has shape {tuple(ranges[name].shape)}; "
                              f"its Linear takes {linear.in_features} channels")
-        factors = smoothing_factors(ranges[name], linear.weight, alpha)  # (in,)
+        factors = smoothing_factors(ranges[name], linear.weight, alpha).to(linear.weight.dtype)  # (in,)
         with torch.no_grad():
-            linear.weight.mul_(factors.to(linear.weight.dtype))  # (out, in) * (in,): column j times s[j]
+            linear.weight.mul_(factors)  # (out, in) * (in,): column j times s[j]
         parent_name, _, child = name.rpartition(".")
         setattr(smoothed.get_submodule(parent_name), child, SmoothedLinear(linear, factors))
     return smoothed
