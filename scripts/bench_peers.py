@@ -217,9 +217,8 @@ def minibert_engine(setup: Setup, variant: str) -> Engine:
         from minibert.speed.engines import CompiledPackage
 
         precision = variant.split()[1] if " " in variant else "fp32"
-        suffix = "" if precision == "fp32" else "_" + precision
         tokenizer = minibert.Tokenizer.from_pretrained(setup.path)
-        model = CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / f"minibert_aoti{suffix}.pt2",
+        model = CompiledPackage(minibert.BertModel.from_pretrained(setup.path), aoti_package(setup, precision),
                                 precision, tokenizer)
         return Engine(precision, lambda batch: model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state,
                       lambda texts: encode(model, tokenizer, texts, BATCH_SIZE, normalize=True, max_length=MAX_SEQ_LENGTH))
@@ -422,9 +421,13 @@ def compile_minibert_aoti(setup: Setup, precision: str = "fp32") -> None:
     import minibert
     from minibert.speed.engines import CompiledPackage
 
-    suffix = "" if precision == "fp32" else "_" + precision
-    CompiledPackage(minibert.BertModel.from_pretrained(setup.path), setup.cache / f"minibert_aoti{suffix}.pt2",
+    CompiledPackage(minibert.BertModel.from_pretrained(setup.path), aoti_package(setup, precision),
                     precision, minibert.Tokenizer.from_pretrained(setup.path))
+
+
+def aoti_package(setup: Setup, precision: str) -> Path:
+    """The cached package of one precision: minibert_aoti.pt2 (fp32), minibert_aoti_bf16.pt2, minibert_aoti_int8.pt2."""
+    return setup.cache / ("minibert_aoti.pt2" if precision == "fp32" else f"minibert_aoti_{precision}.pt2")
 
 
 compile_minibert_aoti_bf16 = functools.partial(compile_minibert_aoti, precision="bf16")

@@ -493,7 +493,8 @@ class SentenceEncoder:
             if compile or onednn:
                 raise ValueError(f"engine={engine!r} runs minibert's graph in {engine}: compile and onednn are "
                                  "options of the torch engine's fast path")
-            if precision not in takes or dtype not in (None, torch.float32, torch.bfloat16) or (int8 and dtype not in (None, torch.float32)):
+            unknown_dtype = dtype not in (None, torch.float32, torch.bfloat16)
+            if precision not in takes or unknown_dtype or (int8 and dtype == torch.bfloat16):
                 raise ValueError(f"engine={engine!r} runs in {' or '.join(takes)} (bf16: dtype=torch.bfloat16; "
                                  f"int8: int8=True), not with dtype={dtype} and int8={int8}")
         elif dtype not in (None, torch.float32, torch.bfloat16, torch.float16):  # named as given, not as matmul_dtype

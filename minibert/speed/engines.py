@@ -15,11 +15,11 @@ as long as the engine). The numbers are the runtime's own: within 1e-5 of transf
                   bf16 instructions, or emulated on AVX-512 CPUs; elsewhere it runs float32)
 
 A third engine runs no ONNX file: `aotinductor` compiles the model ahead of time with torch's own
-AOTInductor into a package (`CompiledPackage` below); loading one takes 2 to 3 s (the first load on a machine
-about 10: inductor first probes the CPU's vector instructions by compiling small programs, then caches the
-answer), and a call runs no Python between the operators. Inductor freezes the weights into the package (they are constants,
-so it packs them once into oneDNN's layouts) and fuses the elementwise steps between the products. It
-compiles three precisions:
+AOTInductor into a package (`CompiledPackage` below); loading one takes 2 to 3 s (the first load on a
+machine about 10: inductor first probes the CPU's vector instructions by compiling small programs, then
+caches the answer), and a call runs no Python between the operators. Inductor freezes the weights into the
+package (they are constants, so it packs them once into oneDNN's layouts) and fuses the elementwise steps
+between the products. It compiles three precisions:
 
     fp32    the readable model as it is: within 1e-5 of transformers
     bf16    the readable model under torch.autocast(bfloat16): the products in bfloat16, the LayerNorms,
@@ -32,8 +32,9 @@ One engine also takes bf16: `openvino` with OpenVINO's bf16 inference hint (its 
 
 onnxruntime and openvino run on torch's thread count at the time they are built (torch.get_num_threads()),
 so a comparison with the torch engine is like for like; a package follows torch's count at each call (it
-is compiled with inductor's dynamic thread count, not the count at build time baked into its kernels). The runtimes are optional packages (onnxruntime, openvino and
-torchao are in the test extra); a missing one is an ImportError that says which extra has it.
+is compiled with inductor's dynamic thread count, not the count at build time baked into its kernels).
+The runtimes are optional packages (onnxruntime, openvino and torchao are in the test extra); a missing one
+is an ImportError that says which extra has it.
 
 Why not torch.compile(backend="openvino") on the readable model (measured with openvino 2026.4.1, torch
 2.13): with fixed shapes its outputs were OpenVINO's (4.5e-6 from eager's at 32x128), but each new
@@ -111,8 +112,8 @@ class ExportedModel:
     `path` is the .onnx file.
     """
 
-    def __init__(self, model: BertModel, engine: str, folder: str | Path | None = None, onnx_file: str | Path | None = None,
-                 precision: str = "fp32"):
+    def __init__(self, model: BertModel, engine: str, folder: str | Path | None = None,
+                 onnx_file: str | Path | None = None, precision: str = "fp32"):
         if engine not in ("onnxruntime", "openvino"):
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if not isinstance(model, BertModel):
@@ -142,8 +143,11 @@ class ExportedModel:
                                                                       "INFERENCE_PRECISION_HINT": hint})
             self.request = self.compiled.create_infer_request()
             self.output_names = [o.get_any_name() for o in self.compiled.outputs]
-        # Whether the runtime really multiplies in bf16: OpenVINO says so in its own terms.
-        self.runs_bf16 = (precision == "bf16" and "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+            # Whether the runtime really multiplies in bf16: OpenVINO says so in its own terms.
+            capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+            self.runs_bf16 = precision == "bf16" and "BF16" in capabilities
+        if engine == "onnxruntime":
+            self.runs_bf16 = False
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                  token_type_ids: torch.Tensor | None = None) -> BaseModelOutput:
@@ -205,9 +209,9 @@ class CompiledPackage:
         described = self.path.with_suffix(".json")
         built_from = {"config": model.config.to_dict(), "precision": precision, "torch": torch.__version__}
         if precision == "int8":
-            texts = calibration_texts() if calibration is None else calibration
-            digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()
             _import("torchao", "precision='int8'")  # before anything is written: a missing torchao says so first
+            calibration = calibration_texts() if calibration is None else calibration  # read once, used twice
+            digest = hashlib.sha1("\n".join(calibration).encode("utf-8")).hexdigest()
             built_from["int8"] = {"calibration_sha1": digest, "alpha": ALPHA, "torchao": metadata.version("torchao")}
         built_from = json.loads(json.dumps(built_from))  # as the file will read back
         if not self.path.exists():
@@ -217,15 +221,8 @@ class CompiledPackage:
             compile_package(model, self.path, precision, tokenizer, calibration)
         else:
             found = json.loads(described.read_text()) if described.is_file() else None
-            if found != built_from:
-                differs = ("is missing" if found is None else
-                           "was written before packages recorded their precision" if "precision" not in found else
-                           "holds another config" if found["config"] != built_from["config"] else
-                           f"says {found['precision']}, not {precision}" if found["precision"] != precision else
-                           f"says torch {found['torch']}, not {torch.__version__}" if found["torch"] != torch.__version__
-                           else "holds other int8 settings: " + "; ".join(
-                               f"{key} {(found.get('int8') or {}).get(key)}, not {value}"
-                               for key, value in built_from["int8"].items() if (found.get("int8") or {}).get(key) != value))
+            differs = _difference(found, built_from)
+            if differs:
                 raise ValueError(f"{self.path} was not compiled from this model in {precision} with this torch: "
                                  f"{described} {differs}; remove the package to compile it again")
         self.runner = torch._inductor.aoti_load_package(str(self.path))
@@ -246,6 +243,27 @@ class CompiledPackage:
         return f"CompiledPackage(precision={self.precision!r}, path={str(self.path)!r})"
 
 
+def _difference(found: dict | None, wanted: dict) -> str | None:
+    """What a package's description (`found`, None where there is none) says that differs from `wanted`, in
+    words; None where nothing does."""
+    if found == wanted:
+        return None
+    if found is None:
+        return "is missing"
+    if "precision" not in found:
+        return "was written before packages recorded their precision"
+    if found["config"] != wanted["config"]:
+        return "holds another config"
+    if found["precision"] != wanted["precision"]:
+        return f"says {found['precision']}, not {wanted['precision']}"
+    if found["torch"] != wanted["torch"]:
+        return f"says torch {found['torch']}, not {wanted['torch']}"
+    settings = found.get("int8") or {}
+    changed = [f"{key} {settings.get(key)}, not {value}" for key, value in wanted["int8"].items()
+               if settings.get(key) != value]
+    return "holds other int8 settings: " + "; ".join(changed)
+
+
 class _LastHiddenState(torch.nn.Module):
     """The model with positional inputs and one float32 output: what torch.export traces. With `bf16`,
     under torch.autocast: the products in bfloat16, what autocast keeps in float32 (LayerNorm, softmax,
@@ -262,7 +280,8 @@ class _LastHiddenState(torch.nn.Module):
         return hidden.float()
 
 
-def quantize_int8(model: BertModel, tokenizer: Tokenizer | None, calibration: list[str] | None = None) -> torch.nn.Module:
+def quantize_int8(model: BertModel, tokenizer: Tokenizer | None,
+                  calibration: list[str] | None = None) -> torch.nn.Module:
     """A copy of `model` with SmoothQuant factors and torchao's int8 Linear layers: int8 weights per output
     channel, activations quantized per token when called. Run eagerly it is slow; compile_package makes it fast.
 
