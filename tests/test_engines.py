@@ -95,6 +95,13 @@ def test_engine_options_are_checked(minilm_dir, monkeypatch):
         SentenceEncoder.from_pretrained(minilm_dir, engine="aotinductor", dtype=torch.float16)
     with pytest.raises(ValueError, match="engine='aotinductor' runs minibert's graph in aotinductor: compile and onednn"):
         SentenceEncoder.from_pretrained(minilm_dir, engine="aotinductor", compile=True)
+    model = minibert.BertModel.from_pretrained(minilm_dir)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, int8, not 'fp16'"):
+        CompiledPackage(model, precision="fp16")
+    with pytest.raises(ValueError, match="engine='onnxruntime' runs in fp32, not 'bf16'"):
+        ExportedModel(model, "onnxruntime", precision="bf16")
+    with pytest.raises(ValueError, match="precision='int8' calibrates on text, so it needs the tokenizer"):
+        CompiledPackage(model, precision="int8")
     import builtins
 
     real_import = builtins.__import__
